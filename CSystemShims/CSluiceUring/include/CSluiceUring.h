@@ -1,0 +1,43 @@
+#ifndef SLUICE_URING_H
+#define SLUICE_URING_H
+/* io_uring glue for the storage engine. liburing.h is included only in the .c file:
+   including it here would change glibc's feature macros for every importer (see the
+   CLiburing shim). Only the broker links this target; the client never does. */
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct io_uring;
+
+/* SQE flags that liburing defines from enum members, which Swift cannot see. */
+extern const unsigned sluice_iosqe_io_link;
+extern const unsigned sluice_iosqe_io_drain;
+extern const unsigned sluice_iosqe_async;
+
+/* Allocates and initialises a ring with `entries` slots; NULL with -errno in *error when
+   the kernel, a seccomp profile or a sandbox refuses io_uring. */
+struct io_uring *sluice_uring_create(unsigned entries, int *error);
+void sluice_uring_destroy(struct io_uring *ring);
+
+/* Queue a write or fdatasync. Returns 0, or -EBUSY when the submission queue is full.
+   `flags` are IOSQE_* flags (for example sluice_iosqe_io_link to chain an fdatasync). */
+int sluice_uring_prep_write(struct io_uring *ring, int fd, const void *buffer, unsigned length,
+                            uint64_t offset, uint64_t user_data, unsigned flags);
+int sluice_uring_prep_fdatasync(struct io_uring *ring, int fd, uint64_t user_data, unsigned flags);
+
+/* Submits queued SQEs; returns the count submitted or -errno. */
+int sluice_uring_submit(struct io_uring *ring);
+
+/* Waits for at least `wait_for` completions (0: do not block), then copies up to `capacity`
+   completions into the arrays and marks them seen. Returns the number copied or -errno. */
+int sluice_uring_reap(struct io_uring *ring, unsigned wait_for, uint64_t *user_data, int32_t *results,
+                      unsigned capacity);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,68 @@
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <features.h>
+#include <liburing.h>
+#include <errno.h>
+#include <stdlib.h>
+#include "CSluiceUring.h"
+
+const unsigned sluice_iosqe_io_link = IOSQE_IO_LINK;
+const unsigned sluice_iosqe_io_drain = IOSQE_IO_DRAIN;
+const unsigned sluice_iosqe_async = IOSQE_ASYNC;
+
+struct io_uring *sluice_uring_create(unsigned entries, int *error) {
+    struct io_uring *ring = calloc(1, sizeof *ring);
+    if (!ring) { *error = -ENOMEM; return NULL; }
+    int rc = io_uring_queue_init(entries, ring, 0);
+    if (rc < 0) { free(ring); *error = rc; return NULL; }
+    *error = 0;
+    return ring;
+}
+
+void sluice_uring_destroy(struct io_uring *ring) {
+    if (!ring) return;
+    io_uring_queue_exit(ring);
+    free(ring);
+}
+
+int sluice_uring_prep_write(struct io_uring *ring, int fd, const void *buffer, unsigned length,
+                            uint64_t offset, uint64_t user_data, unsigned flags) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+    if (!sqe) return -EBUSY;
+    io_uring_prep_write(sqe, fd, buffer, length, offset);
+    io_uring_sqe_set_data64(sqe, user_data);
+    io_uring_sqe_set_flags(sqe, flags);
+    return 0;
+}
+
+int sluice_uring_prep_fdatasync(struct io_uring *ring, int fd, uint64_t user_data, unsigned flags) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+    if (!sqe) return -EBUSY;
+    io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+    io_uring_sqe_set_data64(sqe, user_data);
+    io_uring_sqe_set_flags(sqe, flags);
+    return 0;
+}
+
+int sluice_uring_submit(struct io_uring *ring) { return io_uring_submit(ring); }
+
+int sluice_uring_reap(struct io_uring *ring, unsigned wait_for, uint64_t *user_data, int32_t *results,
+                      unsigned capacity) {
+    if (wait_for > 0) {
+        struct io_uring_cqe *first;
+        int rc;
+        do { rc = io_uring_wait_cqe_nr(ring, &first, wait_for); } while (rc == -EINTR);
+        if (rc < 0) return rc;
+    }
+    unsigned head, count = 0;
+    struct io_uring_cqe *cqe;
+    io_uring_for_each_cqe(ring, head, cqe) {
+        if (count == capacity) break;
+        user_data[count] = io_uring_cqe_get_data64(cqe);
+        results[count] = cqe->res;
+        count++;
+    }
+    io_uring_cq_advance(ring, count);
+    return (int)count;
+}

@@ -1,0 +1,48 @@
+// swift-tools-version:6.1
+// Sluice: a Kafka-protocol event-streaming broker and client in Swift.
+import PackageDescription
+
+let package = Package(
+    name: "sluice",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "KafkaProtocol", targets: ["KafkaProtocol"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config (Debian: the -dev packages in the Makefile's `deps`).
+        .systemLibrary(name: "CLiburing", path: "CSystemShims/CLiburing", pkgConfig: "liburing",
+                       providers: [.apt(["liburing-dev"])]),
+        .systemLibrary(name: "CLZ4", path: "CSystemShims/CLZ4", pkgConfig: "liblz4",
+                       providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CZstd", path: "CSystemShims/CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CSnappy", path: "CSystemShims/CSnappy", pkgConfig: "snappy",
+                       providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CZlib", path: "CSystemShims/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+
+        // Small C targets for what Swift cannot reach. Codecs and CRC-32C are shared with the
+        // client; io_uring glue is broker-only so the client never links liburing.
+        .target(name: "CSluiceCodecs", dependencies: ["CZlib"], path: "CSystemShims/CSluiceCodecs"),
+        .target(name: "CSluiceUring", dependencies: ["CLiburing"], path: "CSystemShims/CSluiceUring",
+                cSettings: [.define("_GNU_SOURCE")]),
+
+        .target(
+            name: "KafkaProtocol",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                "CSluiceCodecs", "CLZ4", "CZstd", "CSnappy", "CZlib",
+            ]
+        ),
+
+        .testTarget(
+            name: "KafkaProtocolTests",
+            dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "CSystemShimsTests", dependencies: ["CSluiceCodecs", "CSluiceUring"]),
+    ]
+)
