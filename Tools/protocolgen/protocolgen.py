@@ -702,8 +702,14 @@ def arbitrary_value_expr(field, msg):
 def emit_arbitrary_struct(w, struct, msg, qualified):
     w.line(f"static func arbitrary(version: Int16, using rng: inout TestRandom) -> {qualified} {{")
     w.indent()
+    present = [f for f in struct.fields
+               if (f.tagged.intersect(f.versions).intersect(msg.flexible) if f.is_tagged else f.versions).condition(msg.valid) != "false"]
+    if not present:
+        w.line(f"return {qualified}()")
+        w.dedent()
+        w.line("}")
+        return
     w.line(f"var value = {qualified}()")
-    flex_cond = msg.flexible.condition(msg.valid)
     for f in struct.fields:
         if f.is_tagged:
             pres = f.tagged.intersect(f.versions).intersect(msg.flexible)
@@ -778,6 +784,7 @@ def emit_registry(messages):
     resps = {m.api_key: m for m in messages if m.kind == "response"}
     w = Writer()
     w.lines.append(HEADER.format(src="every request and response spec").rstrip("\n"))
+    w.line("import NIOCore")
     w.line()
     w.line("extension ApiKey {")
     w.indent()
@@ -803,6 +810,27 @@ def emit_registry(messages):
         )
     w.dedent()
     w.line("]")
+    for kind, table, proto in (("Request", reqs, "KafkaRequest"), ("Response", resps, "KafkaResponse")):
+        w.line()
+        w.line(f"/// Decodes a {kind.lower()} body of this API at `version`; throws for unknown keys and versions.")
+        w.line(f"public func decode{kind}(from buffer: inout ByteBuffer, version: Int16) throws -> any {proto} {{")
+        w.indent()
+        w.line("switch self.rawValue {")
+        for key in sorted(table):
+            m = table[key]
+            w.line(f"case {key}:")
+            w.indent()
+            w.line(f"guard {m.name}.validVersions.contains(version) else {{ break }}")
+            w.line(f"return try {m.name}(from: &buffer, version: version)")
+            w.dedent()
+        w.line("default:")
+        w.indent()
+        w.line("throw KafkaProtocolError.unknownApiKey(self.rawValue)")
+        w.dedent()
+        w.line("}")
+        w.line("throw KafkaProtocolError.unsupportedVersion(apiKey: self.rawValue, version: version)")
+        w.dedent()
+        w.line("}")
     w.dedent()
     w.line("}")
     return w.text()

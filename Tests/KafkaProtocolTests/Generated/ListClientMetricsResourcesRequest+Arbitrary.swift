@@ -4,7 +4,6 @@ import NIOCore
 
 extension ListClientMetricsResourcesRequest {
     static func arbitrary(version: Int16, using rng: inout TestRandom) -> ListClientMetricsResourcesRequest {
-        var value = ListClientMetricsResourcesRequest()
-        return value
+        return ListClientMetricsResourcesRequest()
     }
 }
