@@ -605,13 +605,15 @@ def emit_encoder(w, struct, msg):
                 full = guard if cond == "true" else f"{cond} && {guard}"
                 w.line(f"if {full} {{")
                 w.indent()
-                w.line(f"try buffer.writeKafkaTaggedField(tag: {f.tag}) {{ field in")
-                w.indent()
                 compact = compact_expr(f, msg)
                 if compact == "flexible":
                     compact = "true"
-                emit_write_field(w, f, msg, "field", compact)
-                w.dedent()
+                inner = Writer()
+                inner.level = w.level + 1
+                emit_write_field(inner, f, msg, "field", compact)
+                throws = any("try " in l or "throw " in l for l in inner.lines)
+                w.line(f"{'try ' if throws else ''}buffer.writeKafkaTaggedField(tag: {f.tag}) {{ field in")
+                w.lines.extend(inner.lines)
                 w.line("}")
                 w.dedent()
                 w.line("}")

@@ -79,7 +79,7 @@ public struct ApiVersionsResponse: KafkaResponse {
                 }
             }
             if self.finalizedFeaturesEpoch != -1 {
-                try buffer.writeKafkaTaggedField(tag: 1) { field in
+                buffer.writeKafkaTaggedField(tag: 1) { field in
                     field.writeKafkaInteger(self.finalizedFeaturesEpoch)
                 }
             }
@@ -89,7 +89,7 @@ public struct ApiVersionsResponse: KafkaResponse {
                 }
             }
             if self.zkMigrationReady != false {
-                try buffer.writeKafkaTaggedField(tag: 3) { field in
+                buffer.writeKafkaTaggedField(tag: 3) { field in
                     field.writeKafkaBool(self.zkMigrationReady)
                 }
             }

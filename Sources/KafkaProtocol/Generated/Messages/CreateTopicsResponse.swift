@@ -127,7 +127,7 @@ public struct CreateTopicsResponse: KafkaResponse {
                 if self.topicConfigErrorCode != 0 { tagCount += 1 }
                 buffer.writeUnsignedVarint(tagCount)
                 if self.topicConfigErrorCode != 0 {
-                    try buffer.writeKafkaTaggedField(tag: 0) { field in
+                    buffer.writeKafkaTaggedField(tag: 0) { field in
                         field.writeKafkaInteger(self.topicConfigErrorCode)
                     }
                 }

@@ -304,7 +304,7 @@ public struct FetchRequest: KafkaRequest {
                 if version >= 17 && self.replicaDirectoryId != .zero { tagCount += 1 }
                 buffer.writeUnsignedVarint(tagCount)
                 if version >= 17 && self.replicaDirectoryId != .zero {
-                    try buffer.writeKafkaTaggedField(tag: 0) { field in
+                    buffer.writeKafkaTaggedField(tag: 0) { field in
                         field.writeKafkaUUID(self.replicaDirectoryId)
                     }
                 }

@@ -131,7 +131,7 @@ public struct FetchSnapshotRequest: KafkaRequest {
             if version >= 1 && self.replicaDirectoryId != .zero { tagCount += 1 }
             buffer.writeUnsignedVarint(tagCount)
             if version >= 1 && self.replicaDirectoryId != .zero {
-                try buffer.writeKafkaTaggedField(tag: 0) { field in
+                buffer.writeKafkaTaggedField(tag: 0) { field in
                     field.writeKafkaUUID(self.replicaDirectoryId)
                 }
             }

@@ -96,7 +96,7 @@ public struct UpdateMetadataRequest: KafkaRequest {
             if version >= 8 && self.type != 0 { tagCount += 1 }
             buffer.writeUnsignedVarint(tagCount)
             if version >= 8 && self.type != 0 {
-                try buffer.writeKafkaTaggedField(tag: 0) { field in
+                buffer.writeKafkaTaggedField(tag: 0) { field in
                     field.writeKafkaInteger(self.type)
                 }
             }
