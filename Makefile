@@ -1,0 +1,66 @@
+# Sluice: build, test and run. Every target that needs system packages installs them first.
+SWIFT ?= swift
+PYTHON ?= python3
+SECONDS ?= 60
+VENV := .venv
+APT_PACKAGES := pkg-config liblz4-dev libzstd-dev liburing-dev libsnappy-dev zlib1g-dev kcat librdkafka-dev
+PY_PACKAGES := kafka-python==2.3.3 confluent-kafka==2.16.1 lz4 zstandard cramjam python-snappy
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: all deps venv build release test run bench perftests generate check-generated fuzz clean
+
+all: build
+
+## deps: install the Debian packages the build and the interop tests need (no-op when present).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing \
+	    || { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; }; \
+	fi
+
+## venv: a local Python environment with the third-party Kafka clients the tests drive.
+venv: $(VENV)/.installed
+$(VENV)/.installed: Makefile
+	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_PACKAGES)
+	@touch $@
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+## test: the whole suite (unit, round-trip, golden frames, mutation fuzzing, interop).
+test: deps venv
+	$(SWIFT) build --build-tests
+	SLUICE_PYTHON=$(CURDIR)/$(VENV)/bin/python $(SWIFT) test --skip-build
+
+## run: start a broker on localhost:9092 with its data in ./data.
+run: deps
+	@echo "Sluice's broker is not built yet: 'sluice serve' arrives with issue #4 (the broker)." >&2
+	@echo "Today this repository holds the wire protocol, record batches and codecs (make test)." >&2
+	@exit 1
+
+## bench: the benchmark suite; until the broker exists it runs the micro-benchmarks.
+bench: perftests
+
+## perftests: micro-benchmarks (CRC-32C, record batches, codecs) with ordo-one/benchmark.
+perftests: deps
+	cd PerfTests && $(SWIFT) package --allow-writing-to-package-directory benchmark
+
+## generate: regenerate the protocol types from ../shared/kafka-protocol/message.
+generate:
+	$(PYTHON) Tools/protocolgen/protocolgen.py
+
+check-generated:
+	$(PYTHON) Tools/protocolgen/protocolgen.py --check
+
+## fuzz: fuzz the frame and record-batch decoders for SECONDS (default 60).
+fuzz: deps
+	Tools/fuzz.sh $(SECONDS)
+
+clean:
+	rm -rf .build .build-* PerfTests/.build Fuzz/.build
