@@ -1,0 +1,35 @@
+import KafkaProtocol
+
+/// Per-log settings, named after Kafka's topic configs.
+///
+/// One deliberate difference from Kafka: `flushMessages` defaults to 1, which in Sluice means
+/// an append is acknowledged only after an fdatasync that covers it (group-committed across
+/// partitions). Setting `flushMessages` and `flushMs` as Kafka's defaults do (Int64.max) gives
+/// Kafka's behaviour: acknowledge after the write, fsync in the background.
+public struct LogConfig: Sendable, Hashable {
+    /// `segment.bytes`: roll to a new segment past this size.
+    public var segmentBytes: Int64 = 1 << 30
+    /// `segment.ms`: roll a segment this old (by its first append time).
+    public var segmentMs: Int64 = 7 * 24 * 3_600_000
+    /// `retention.ms`: delete whole segments whose newest timestamp is older; -1 keeps forever.
+    public var retentionMs: Int64 = 7 * 24 * 3_600_000
+    /// `retention.bytes`: delete oldest segments while the log is larger; -1 means no limit.
+    public var retentionBytes: Int64 = -1
+    /// `flush.messages`: 1 (the default here) acknowledges only after fdatasync; larger values
+    /// fsync in the background once that many messages are unflushed.
+    public var flushMessages: Int64 = 1
+    /// `flush.ms`: fsync in the background at least this often (when not already durable).
+    public var flushMs: Int64 = Int64.max
+    /// `index.interval.bytes`: bytes between sparse offset/time index entries.
+    public var indexIntervalBytes: Int = 4096
+    /// `message.timestamp.type`: CreateTime keeps producer timestamps; LogAppendTime stamps batches.
+    public var timestampType: TimestampType = .createTime
+    /// `file.delete.delay.ms` has no counterpart: a deleted segment's file closes when its last
+    /// reader is done.
+
+    public init() {}
+
+    /// True when an append is acknowledged only after an fdatasync covering it.
+    public var isDurableOnAppend: Bool { flushMessages <= 1 }
+
+}

@@ -1,0 +1,161 @@
+import Glibc
+import KafkaProtocol
+import Logging
+import NIOCore
+
+/// Opens a partition directory: finds the segments, and after an unclean shutdown checks every
+/// batch written since the recovery point (CRC, sizes, offsets), truncates a torn or corrupt
+/// tail at the last good batch, and rebuilds indexes. Corruption anywhere but the tail of the
+/// last segment takes the partition offline instead of serving wrong data.
+struct LogLoader {
+    static let logStartOffsetFile = "log-start-offset"
+    static let recoveryPointFile = "recovery-point"
+
+    let directory: String
+    let config: LogConfig
+    let files: FileHandleCache
+    let logger: Logger
+
+    struct Loaded {
+        var segments: [LogSegment]
+        var logStartOffset: Int64
+    }
+
+    init(directory: String, config: LogConfig, files: FileHandleCache, logger: Logger) throws {
+        self.directory = directory
+        self.config = config
+        self.files = files
+        self.logger = logger
+    }
+
+    func load(cleanShutdown: Bool, nowMs: Int64) throws -> Loaded {
+        let bases = try segmentBaseOffsets()
+        let logStartOffset = readOffsetFile(Self.logStartOffsetFile) ?? bases.first ?? 0
+        if bases.isEmpty {
+            let segment = try LogSegment.create(directory: directory, baseOffset: logStartOffset, files: files,
+                                                nowMs: nowMs, indexIntervalBytes: config.indexIntervalBytes)
+            return Loaded(segments: [segment], logStartOffset: logStartOffset)
+        }
+        var segments = try bases.map {
+            try LogSegment.open(directory: directory, baseOffset: $0, files: files, indexIntervalBytes: config.indexIntervalBytes)
+        }
+        let recoveryPoint = cleanShutdown ? Int64.max : (readOffsetFile(Self.recoveryPointFile) ?? bases[0])
+        for (index, segment) in segments.enumerated() {
+            let isLast = index == segments.count - 1
+            let nextBase = isLast ? nil : segments[index + 1].baseOffset
+            if !cleanShutdown && (segment.baseOffset >= recoveryPoint || (nextBase ?? Int64.max) > recoveryPoint) {
+                try recover(segment, isLast: isLast, nextBase: nextBase)
+            } else if isLast {
+                try segment.rebuildIndexes()
+            } else {
+                try segment.loadSummary(nextOffset: nextBase!)
+            }
+        }
+        // An empty trailing segment left by a crash right after a roll is harmless; keep it.
+        if segments.isEmpty {
+            segments = [try LogSegment.create(directory: directory, baseOffset: logStartOffset, files: files,
+                                              nowMs: nowMs, indexIntervalBytes: config.indexIntervalBytes)]
+        }
+        return Loaded(segments: segments, logStartOffset: max(logStartOffset, segments[0].baseOffset))
+    }
+
+    /// Checks every batch of `segment`; truncates a bad tail of the last segment, refuses one
+    /// anywhere else.
+    private func recover(_ segment: LogSegment, isLast: Bool, nextBase: Int64?) throws {
+        let file = try segment.file()
+        let fileSize = try file.size()
+        let outcome = try validate(file: file, fileSize: fileSize, baseOffset: segment.baseOffset, nextBase: nextBase)
+        if outcome.validBytes < fileSize {
+            let cut = fileSize - outcome.validBytes
+            guard isLast else {
+                logger.error("corrupt segment in the middle of the log; partition offline",
+                             metadata: ["segment": "\(segment.logPath)", "position": "\(outcome.validBytes)",
+                                        "reason": "\(outcome.reason ?? "")"])
+                throw StorageError.corrupt(path: segment.logPath,
+                                           reason: "\(outcome.reason ?? "invalid data") at byte \(outcome.validBytes)")
+            }
+            logger.warning("recovery truncated the log tail",
+                           metadata: ["segment": "\(segment.logPath)", "position": "\(outcome.validBytes)",
+                                      "bytesCut": "\(cut)", "reason": "\(outcome.reason ?? "")"])
+            try file.truncate(to: outcome.validBytes)
+            try file.sync()
+        }
+        try segment.rollBack(toPosition: outcome.validBytes)
+    }
+
+    struct Validation {
+        var validBytes: Int64
+        var reason: String?
+    }
+
+    /// Walks the file batch by batch, reading it in large chunks, and stops at the first batch
+    /// that is torn, fails its CRC, has an impossible size, or goes backwards in offsets.
+    func validate(file: SegmentFile, fileSize: Int64, baseOffset: Int64, nextBase: Int64?) throws -> Validation {
+        var window = ByteBuffer()
+        var windowStart: Int64 = 0
+        /// `count` bytes at `position` (fewer at the end of the file), read a MiB at a time.
+        func bytes(at position: Int64, count: Int) throws -> ByteBuffer {
+            let have = position >= windowStart && position + Int64(count) <= windowStart + Int64(window.readableBytes)
+            if !have {
+                window = ByteBuffer(bytes: try file.read(at: position, count: max(count, 1 << 20)))
+                windowStart = position
+            }
+            let offset = Int(position - windowStart)
+            return window.getSlice(at: offset, length: min(count, window.readableBytes - offset))!
+        }
+
+        var position: Int64 = 0
+        var expectedOffset = baseOffset
+        while position < fileSize {
+            guard fileSize - position >= Int64(RecordBatchHeader.size) else {
+                return Validation(validBytes: position, reason: "torn batch header (\(fileSize - position) bytes)")
+            }
+            let header: RecordBatchHeader
+            do {
+                header = try RecordBatchHeader(peekingAt: try bytes(at: position, count: RecordBatchHeader.size))
+            } catch let error as RecordBatchError {
+                return Validation(validBytes: position, reason: "bad batch header: \(error)")
+            }
+            let total = Int64(header.totalSize)
+            guard position + total <= fileSize else {
+                return Validation(validBytes: position, reason: "torn batch: needs \(total) bytes, \(fileSize - position) left")
+            }
+            guard header.baseOffset >= expectedOffset, header.lastOffsetDelta >= 0, header.recordCount >= 0,
+                  nextBase.map({ header.lastOffset < $0 }) ?? true else {
+                return Validation(validBytes: position, reason: "offsets out of order at \(header.baseOffset)")
+            }
+            let batch = RecordBatch(header: header, bytes: try bytes(at: position, count: Int(total)))
+            guard batch.computedCRC == header.crc else {
+                return Validation(validBytes: position, reason: "CRC mismatch in the batch at offset \(header.baseOffset)")
+            }
+            expectedOffset = header.lastOffset + 1
+            position += total
+        }
+        return Validation(validBytes: position, reason: nil)
+    }
+
+    private func segmentBaseOffsets() throws -> [Int64] {
+        guard let dir = opendir(directory) else {
+            throw StorageError.io(errno: errno, operation: "opendir", path: directory)
+        }
+        defer { closedir(dir) }
+        var bases: [Int64] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name.hasSuffix(".tmp") {
+                unlink(directory + "/" + name)
+                continue
+            }
+            guard name.hasSuffix(".log"), name.count == 24, let base = Int64(name.prefix(20)) else { continue }
+            bases.append(base)
+        }
+        return bases.sorted()
+    }
+
+    private func readOffsetFile(_ name: String) -> Int64? {
+        guard let bytes = readWholeFile(path: directory + "/" + name), bytes.count == 8 else { return nil }
+        return bytes.readBigEndianInt64(at: 0)
+    }
+}

@@ -1,0 +1,290 @@
+import Glibc
+import KafkaProtocol
+import NIOCore
+
+/// One segment of a partition log: a `.log` file of record batches exactly as they arrived
+/// (base offset patched in), and its sparse `.index` and `.timeindex`.
+///
+/// Files use Kafka's names — the 20-digit base offset plus `.log`, `.index`, `.timeindex` — so
+/// operators' habits and tools (and `kafka-dump-log` on a copied segment) keep working.
+///
+/// Not thread-safe: a segment belongs to its `PartitionLog`, which one thread owns.
+final class LogSegment {
+    let baseOffset: Int64
+    let logPath: String
+    let indexPath: String
+    let timeIndexPath: String
+    private let files: FileHandleCache
+    /// The active segment keeps its file open; older ones go through the shared cache.
+    private var pinnedFile: SegmentFile?
+
+    /// Bytes of batches appended (in-flight writes included).
+    private(set) var size: Int64
+    /// The offset after the last batch appended.
+    private(set) var nextOffset: Int64
+    /// Largest batch max-timestamp seen, and the offset of the batch that had it.
+    private(set) var maxTimestamp: Int64 = -1
+    private(set) var offsetOfMaxTimestamp: Int64 = -1
+    /// Wall-clock time of the first append, for `segment.ms`.
+    private(set) var createdMs: Int64
+
+    private var offsetIndex: OffsetIndex?
+    private var timeIndex: TimeIndex?
+    private var bytesSinceIndexEntry = 0
+    private let indexIntervalBytes: Int
+
+    static func fileName(baseOffset: Int64, suffix: String) -> String {
+        let digits = String(baseOffset)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + suffix
+    }
+
+    private init(directory: String, baseOffset: Int64, files: FileHandleCache, size: Int64, nextOffset: Int64,
+                 createdMs: Int64, indexIntervalBytes: Int) {
+        self.baseOffset = baseOffset
+        self.logPath = directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: ".log")
+        self.indexPath = directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: ".index")
+        self.timeIndexPath = directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: ".timeindex")
+        self.files = files
+        self.size = size
+        self.nextOffset = nextOffset
+        self.createdMs = createdMs
+        self.indexIntervalBytes = indexIntervalBytes
+    }
+
+    /// A new, empty segment (files created now).
+    static func create(directory: String, baseOffset: Int64, files: FileHandleCache, nowMs: Int64,
+                       indexIntervalBytes: Int) throws -> LogSegment {
+        let segment = LogSegment(directory: directory, baseOffset: baseOffset, files: files, size: 0,
+                                 nextOffset: baseOffset, createdMs: nowMs, indexIntervalBytes: indexIntervalBytes)
+        let file = try SegmentFile.open(path: segment.logPath, create: true)
+        try file.truncate(to: 0)
+        segment.pinnedFile = file
+        segment.offsetIndex = OffsetIndex()
+        segment.timeIndex = TimeIndex()
+        return segment
+    }
+
+    /// An existing segment whose contents are trusted as far as `size` (a clean shutdown, or
+    /// recovery has checked it). `nextOffset` is known from the next segment or a scan.
+    static func open(directory: String, baseOffset: Int64, files: FileHandleCache, indexIntervalBytes: Int) throws -> LogSegment {
+        let path = directory + "/" + fileName(baseOffset: baseOffset, suffix: ".log")
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw StorageError.io(errno: errno, operation: "stat", path: path) }
+        return LogSegment(directory: directory, baseOffset: baseOffset, files: files, size: Int64(info.st_size),
+                          nextOffset: baseOffset, createdMs: Int64(info.st_mtim.tv_sec) * 1000,
+                          indexIntervalBytes: indexIntervalBytes)
+    }
+
+    // MARK: Files
+
+    func file() throws -> SegmentFile {
+        if let pinnedFile { return pinnedFile }
+        return try files.file(path: logPath)
+    }
+
+    func pin() throws {
+        pinnedFile = try file()
+    }
+
+    func unpin() {
+        pinnedFile = nil
+    }
+
+    // MARK: Indexes
+
+    private func loadedOffsetIndex() throws -> OffsetIndex {
+        if let offsetIndex { return offsetIndex }
+        if let bytes = readWholeFile(path: indexPath), let parsed = OffsetIndex.parse(bytes, logSize: size) {
+            offsetIndex = parsed
+            return parsed
+        }
+        try rebuildIndexes()
+        return offsetIndex ?? OffsetIndex()
+    }
+
+    private func loadedTimeIndex() throws -> TimeIndex {
+        if let timeIndex { return timeIndex }
+        let limit = UInt32(clamping: nextOffset - baseOffset)
+        if let bytes = readWholeFile(path: timeIndexPath), let parsed = TimeIndex.parse(bytes, nextRelativeOffset: max(limit, 1)) {
+            timeIndex = parsed
+            return parsed
+        }
+        try rebuildIndexes()
+        return timeIndex ?? TimeIndex()
+    }
+
+    /// Reads the largest timestamp from the time index's last entry without loading it all;
+    /// used at start-up for retention. Falls back to a scan when the index is unusable.
+    func loadSummary(nextOffset: Int64) throws {
+        self.nextOffset = nextOffset
+        if let bytes = readWholeFile(path: timeIndexPath), bytes.count >= TimeIndex.entrySize,
+           bytes.count % TimeIndex.entrySize == 0 {
+            let last = bytes.count - TimeIndex.entrySize
+            maxTimestamp = bytes.readBigEndianInt64(at: last)
+            offsetOfMaxTimestamp = baseOffset + Int64(bytes.readBigEndianUInt32(at: last + 8))
+        } else if size > 0 {
+            try rebuildIndexes()
+        }
+    }
+
+    /// Rebuilds both indexes (and nextOffset, max timestamp) by walking the batch headers.
+    /// The caller has already established that the bytes up to `size` are valid batches.
+    func rebuildIndexes() throws {
+        var offsets = OffsetIndex()
+        var times = TimeIndex()
+        var position: Int64 = 0
+        var sinceEntry = 0
+        var next = baseOffset
+        maxTimestamp = -1
+        offsetOfMaxTimestamp = -1
+        try scanHeaders(from: 0, to: size) { header, batchPosition in
+            if sinceEntry >= indexIntervalBytes || offsets.count == 0 && batchPosition == 0 {
+                offsets.append(relativeOffset: UInt32(header.baseOffset - baseOffset), position: UInt32(batchPosition))
+                if header.maxTimestamp > maxTimestamp {
+                    times.append(timestamp: header.maxTimestamp, relativeOffset: UInt32(header.baseOffset - baseOffset))
+                }
+                sinceEntry = 0
+            }
+            sinceEntry += header.totalSize
+            if header.maxTimestamp > maxTimestamp {
+                maxTimestamp = header.maxTimestamp
+                offsetOfMaxTimestamp = header.baseOffset
+            }
+            next = header.lastOffset + 1
+            position = batchPosition + Int64(header.totalSize)
+            return true
+        }
+        if let last = times.lastTimestamp, maxTimestamp > last {
+            times.append(timestamp: maxTimestamp, relativeOffset: UInt32(offsetOfMaxTimestamp - baseOffset))
+        }
+        offsetIndex = offsets
+        timeIndex = times
+        bytesSinceIndexEntry = sinceEntry
+        nextOffset = next
+        precondition(position == size, "rebuildIndexes over bytes that do not end on a batch boundary")
+    }
+
+    /// Writes the index files (on roll, and at clean shutdown).
+    func writeIndexes(sync: Bool) throws {
+        let offsets = try loadedOffsetIndex()
+        let times = try loadedTimeIndex()
+        var timeEntries = times
+        if maxTimestamp >= 0, (times.lastTimestamp ?? -1) < maxTimestamp {
+            // The last entry records the segment's max, so a restart reads it in one pread.
+            timeEntries.append(timestamp: maxTimestamp, relativeOffset: UInt32(offsetOfMaxTimestamp - baseOffset))
+        }
+        try writeFileAtomically(path: indexPath, bytes: offsets.serialized(), sync: sync)
+        try writeFileAtomically(path: timeIndexPath, bytes: timeEntries.serialized(), sync: sync)
+    }
+
+    // MARK: Appending
+
+    /// Records that a batch of `length` bytes was placed at `position` (the caller writes it).
+    func recordAppend(header: RecordBatchHeader, position: Int64, nowMs: Int64) {
+        precondition(position == size, "appends must be contiguous")
+        precondition(header.baseOffset >= nextOffset, "offsets must grow")
+        if size == 0 { createdMs = nowMs }
+        let relative = UInt32(header.baseOffset - baseOffset)
+        if offsetIndex == nil { offsetIndex = try? loadedOffsetIndex() }
+        if timeIndex == nil { timeIndex = try? loadedTimeIndex() }
+        if bytesSinceIndexEntry >= indexIntervalBytes || position == 0 {
+            offsetIndex?.append(relativeOffset: relative, position: UInt32(position))
+            if header.maxTimestamp > (timeIndex?.lastTimestamp ?? -1) && header.maxTimestamp > maxTimestamp {
+                timeIndex?.append(timestamp: header.maxTimestamp, relativeOffset: relative)
+            }
+            bytesSinceIndexEntry = 0
+        }
+        bytesSinceIndexEntry += header.totalSize
+        if header.maxTimestamp > maxTimestamp {
+            maxTimestamp = header.maxTimestamp
+            offsetOfMaxTimestamp = header.baseOffset
+        }
+        size += Int64(header.totalSize)
+        nextOffset = header.lastOffset + 1
+    }
+
+    // MARK: Reading
+
+    /// Calls `body` with each batch header from `start` until `end` (or `body` returns false).
+    /// Headers are read with one pread each; a batch that runs past `end` stops the scan.
+    func scanHeaders(from start: Int64, to end: Int64, _ body: (RecordBatchHeader, Int64) throws -> Bool) throws {
+        let file = try file()
+        var position = start
+        while position + Int64(RecordBatchHeader.size) <= end {
+            let bytes = try file.read(at: position, count: RecordBatchHeader.size)
+            guard bytes.count == RecordBatchHeader.size else { return }
+            let header = try RecordBatchHeader(peekingAt: ByteBuffer(bytes: bytes))
+            guard position + Int64(header.totalSize) <= end else { return }
+            guard try body(header, position) else { return }
+            position += Int64(header.totalSize)
+        }
+    }
+
+    /// The batch containing `offset` (or the first after it): its position and header.
+    func locate(offset: Int64, before end: Int64) throws -> (position: Int64, header: RecordBatchHeader)? {
+        let index = try loadedOffsetIndex()
+        let relative = UInt32(clamping: max(0, offset - baseOffset))
+        let start = index.lookup(relativeOffset: relative).map { Int64($0.position) } ?? 0
+        var found: (Int64, RecordBatchHeader)?
+        try scanHeaders(from: start, to: end) { header, position in
+            if header.lastOffset >= offset {
+                found = (position, header)
+                return false
+            }
+            return true
+        }
+        return found
+    }
+
+    /// The first batch whose max timestamp is ≥ `timestamp`, before `end`.
+    func locate(timestamp: Int64, before end: Int64) throws -> (position: Int64, header: RecordBatchHeader)? {
+        let times = try loadedTimeIndex()
+        var start: Int64 = 0
+        if let relative = times.lookup(timestamp: timestamp) {
+            let offsets = try loadedOffsetIndex()
+            start = offsets.lookup(relativeOffset: relative).map { Int64($0.position) } ?? 0
+        }
+        var found: (Int64, RecordBatchHeader)?
+        try scanHeaders(from: start, to: end) { header, position in
+            if header.maxTimestamp >= timestamp {
+                found = (position, header)
+                return false
+            }
+            return true
+        }
+        return found
+    }
+
+    // MARK: Truncation and deletion
+
+    /// Removes the batch containing `offset` and everything after it; returns the new next offset.
+    func truncate(toOffset offset: Int64) throws {
+        guard let (position, _) = try locate(offset: offset, before: size) else { return }
+        try file().truncate(to: position)
+        size = position
+        offsetIndex = try? loadedOffsetIndex()
+        offsetIndex?.truncate(toPosition: UInt32(position))
+        if position == 0 {
+            offsetIndex = OffsetIndex()
+            timeIndex = TimeIndex()
+        }
+        // Recompute next offset, max timestamp and the time index from what is left.
+        try rebuildIndexes()
+    }
+
+    /// Truncates the file to `position` after a failed write (the bytes past it were never
+    /// acknowledged), restoring the offsets that were assigned to them.
+    func rollBack(toPosition position: Int64) throws {
+        try file().truncate(to: position)
+        size = position
+        try rebuildIndexes()
+    }
+
+    func deleteFiles() {
+        files.forget(path: logPath)
+        pinnedFile = nil
+        unlink(logPath)
+        unlink(indexPath)
+        unlink(timeIndexPath)
+    }
+}

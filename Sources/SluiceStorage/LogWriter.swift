@@ -1,0 +1,58 @@
+import NIOCore
+
+/// One write (or, with empty `data`, only a sync) for the storage thread.
+public struct WriteRequest: Sendable {
+    public let file: SegmentFile
+    public let position: Int64
+    public let data: ByteBuffer
+    /// Complete only after an fdatasync of `file` that covers this write.
+    public let sync: Bool
+    /// Runs on the storage thread once the write (and sync) finished or failed.
+    public let completion: @Sendable (Result<Void, StorageError>) -> Void
+
+    public init(file: SegmentFile, position: Int64, data: ByteBuffer, sync: Bool,
+                completion: @escaping @Sendable (Result<Void, StorageError>) -> Void) {
+        self.file = file
+        self.position = position
+        self.data = data
+        self.sync = sync
+        self.completion = completion
+    }
+}
+
+/// The one place that decides how log bytes reach the disk and when they are fsynced.
+///
+/// Requests run in submission order. Everything queued while the thread was busy is handled as
+/// one group: all writes first, then one fdatasync per file that any request in the group needs
+/// synced (group commit across partitions), then the completions, in order.
+public protocol LogWriter: Sendable {
+    /// "io_uring" or "pwrite", for the start-up log line.
+    var backendName: String { get }
+    func submit(_ request: WriteRequest)
+    /// Finishes what is queued, then stops; later submissions fail with `StorageError.shutDown`.
+    func shutdown()
+}
+
+/// Which I/O back end to use.
+public enum LogWriterBackend: String, Sendable, CaseIterable {
+    /// io_uring when the kernel allows it, else pwrite (and the choice is logged).
+    case automatic
+    case ioUring = "io_uring"
+    case pwrite
+}
+
+/// Creates the writer for `backend`; falls back from io_uring to pwrite when the ring cannot be
+/// created (old kernel, seccomp, sandbox). `fallbackReason` says why when that happened.
+public func makeLogWriter(backend: LogWriterBackend, depth: Int = 64) -> (writer: any LogWriter, fallbackReason: String?) {
+    switch backend {
+    case .pwrite:
+        return (StorageThreadWriter(backend: PwriteBackend(), name: "pwrite"), nil)
+    case .ioUring, .automatic:
+        switch URingBackend.make(depth: depth) {
+        case .success(let uring):
+            return (StorageThreadWriter(backend: uring, name: "io_uring"), nil)
+        case .failure(let unavailable):
+            return (StorageThreadWriter(backend: PwriteBackend(), name: "pwrite"), unavailable.reason)
+        }
+    }
+}

@@ -1,0 +1,531 @@
+import Glibc
+import KafkaProtocol
+import Logging
+import NIOCore
+
+/// Where completions of a log's writes run: the thread (event loop) that owns the log.
+public protocol LogOwnerExecutor: Sendable {
+    func execute(_ work: @escaping @Sendable () -> Void)
+}
+
+/// What an append was given.
+public struct LogAppendInfo: Sendable, Hashable {
+    public let firstOffset: Int64
+    public let lastOffset: Int64
+    /// The broker time stamped into the batch under LogAppendTime, else -1 (as Kafka reports).
+    public let logAppendTimeMs: Int64
+    public let logStartOffset: Int64
+}
+
+/// A fetch's answer: file regions of whole-or-tail-cut batches and the offsets around them.
+public struct LogReadResult: Sendable {
+    public let slices: [FileRegionSlice]
+    public let highWatermark: Int64
+    public let logStartOffset: Int64
+    public let logEndOffset: Int64
+    public var byteCount: Int { slices.reduce(0) { $0 + $1.length } }
+}
+
+/// One partition's log: segments on disk, offsets, durability.
+///
+/// Ownership: every method must be called on the owner executor (the partition's event loop);
+/// the log takes no locks. Write completions hop back to the owner through that executor.
+///
+/// Offsets: `logStartOffset` ≤ `highWatermark` ≤ `logEndOffset`. Appends get offsets at once
+/// (`logEndOffset` moves); the high watermark — what consumers may read — moves only when the
+/// write completed and, under the durable default (`flush.messages=1`), after the fdatasync
+/// that covers it. So under the default a consumer never sees data a crash could lose.
+public final class PartitionLog: @unchecked Sendable {
+    // @unchecked: confined to the owner executor, which is the documented contract above.
+    public let directory: String
+    public private(set) var config: LogConfig
+    private let writer: any LogWriter
+    private let owner: any LogOwnerExecutor
+    private let files: FileHandleCache
+    private let logger: Logger
+    private var segments: [LogSegment]
+
+    public private(set) var logStartOffset: Int64
+    public private(set) var highWatermark: Int64
+    /// Offsets through which data is on disk (fdatasync'd).
+    public private(set) var durableOffset: Int64
+    private var highWatermarkLocation: (segmentBase: Int64, position: Int64)
+
+    /// Appends whose write has not completed, oldest first.
+    private var inFlight: [PendingAppend] = []
+    private var nextAppendID: UInt64 = 0
+    private var unflushedMessages: Int64 = 0
+    private var lastFlushMs: Int64
+    private var failure: StorageError?
+    /// Called on the owner after the high watermark moves (fetch long polls wait on it).
+    public var onHighWatermarkChange: ((Int64) -> Void)?
+
+    private struct PendingAppend {
+        let id: UInt64
+        let endOffset: Int64
+        let segmentBase: Int64
+        let startPosition: Int64
+        let endPosition: Int64
+        let synced: Bool
+        let completion: (Result<LogAppendInfo, StorageError>) -> Void
+        let info: LogAppendInfo
+        var done = false
+    }
+
+    /// Opens (creating when missing) the log in `directory`, recovering it when the last
+    /// shutdown was not clean.
+    public init(directory: String, config: LogConfig, writer: any LogWriter, owner: any LogOwnerExecutor,
+                files: FileHandleCache, cleanShutdown: Bool, nowMs: Int64, logger: Logger) throws {
+        self.directory = directory
+        self.config = config
+        self.writer = writer
+        self.owner = owner
+        self.files = files
+        self.logger = logger
+        self.lastFlushMs = nowMs
+        try createDirectory(directory)
+        let loaded = try LogLoader(directory: directory, config: config, files: files, logger: logger)
+            .load(cleanShutdown: cleanShutdown, nowMs: nowMs)
+        self.segments = loaded.segments
+        self.logStartOffset = loaded.logStartOffset
+        let end = loaded.segments.last!
+        self.highWatermark = end.nextOffset
+        self.durableOffset = end.nextOffset
+        self.highWatermarkLocation = (end.baseOffset, end.size)
+        try end.pin()
+    }
+
+    public var logEndOffset: Int64 { segments.last!.nextOffset }
+    public var segmentCount: Int { segments.count }
+    public var sizeInBytes: Int64 { segments.reduce(0) { $0 + $1.size } }
+    public var isOffline: Bool { failure != nil }
+    /// Base offsets of the segments, oldest first.
+    public var segmentBaseOffsets: [Int64] { segments.map(\.baseOffset) }
+
+    public func updateConfig(_ config: LogConfig) {
+        self.config = config
+    }
+
+    // MARK: Append
+
+    /// Appends one validated magic-2 batch. The batch's base offset is set to the log end
+    /// offset and its partition leader epoch to `leaderEpoch`; under LogAppendTime its max
+    /// timestamp is set to `nowMs` and the CRC recomputed. Nothing else in it changes.
+    ///
+    /// Returns the assigned offsets at once. `completion` runs on the owner when the batch is
+    /// written (and, under the durable default, fdatasync'd); on failure the log is rolled back
+    /// to before this append, so later appends in flight fail too.
+    @discardableResult
+    public func append(_ batch: ByteBuffer, leaderEpoch: Int32 = 0, nowMs: Int64,
+                       completion: @escaping (Result<LogAppendInfo, StorageError>) -> Void) throws -> LogAppendInfo {
+        if let failure { throw failure }
+        var bytes = batch
+        var header = try RecordBatchHeader(peekingAt: bytes)
+        guard header.totalSize == bytes.readableBytes else {
+            throw StorageError.invalidBatch("batch length \(header.totalSize) does not match \(bytes.readableBytes) bytes")
+        }
+        let baseOffset = logEndOffset
+        let start = bytes.readerIndex
+        bytes.setInteger(baseOffset, at: start)
+        bytes.setInteger(leaderEpoch, at: start + 12)
+        var appendTime: Int64 = -1
+        if config.timestampType == .logAppendTime {
+            appendTime = nowMs
+            var attributes = header.attributes
+            attributes.timestampType = .logAppendTime
+            bytes.setInteger(attributes.rawValue, at: start + RecordBatchHeader.attributesOffset)
+            bytes.setInteger(nowMs, at: start + RecordBatchHeader.maxTimestampOffset)
+            let crc = bytes.crc32c(at: start + RecordBatchHeader.attributesOffset,
+                                   length: header.totalSize - RecordBatchHeader.attributesOffset)
+            bytes.setInteger(crc, at: start + RecordBatchHeader.crcOffset)
+        }
+        header = try RecordBatchHeader(peekingAt: bytes)
+
+        try rollIfNeeded(incoming: header, nowMs: nowMs)
+        let segment = segments.last!
+        let position = segment.size
+        segment.recordAppend(header: header, position: position, nowMs: nowMs)
+
+        unflushedMessages += Int64(header.recordCount)
+        let durable = config.isDurableOnAppend
+        let info = LogAppendInfo(firstOffset: baseOffset, lastOffset: header.lastOffset,
+                                 logAppendTimeMs: appendTime, logStartOffset: logStartOffset)
+        let id = nextAppendID
+        nextAppendID += 1
+        inFlight.append(PendingAppend(id: id, endOffset: header.lastOffset + 1, segmentBase: segment.baseOffset,
+                                      startPosition: position, endPosition: position + Int64(header.totalSize),
+                                      synced: durable, completion: completion, info: info))
+        let file = try segment.file()
+        let owner = self.owner
+        writer.submit(WriteRequest(file: file, position: position, data: bytes, sync: durable) { [self] result in
+            owner.execute { self.writeCompleted(id: id, result: result) }
+        })
+        if !durable { maybeScheduleBackgroundFlush(nowMs: nowMs) }
+        return info
+    }
+
+    private func writeCompleted(id: UInt64, result: Result<Void, StorageError>) {
+        guard let index = inFlight.firstIndex(where: { $0.id == id }) else { return }
+        switch result {
+        case .success:
+            inFlight[index].done = true
+            advanceHighWatermark()
+        case .failure(let error):
+            failAppends(from: index, error: error)
+        }
+    }
+
+    /// Moves the high watermark over the completed prefix of in-flight appends.
+    private func advanceHighWatermark() {
+        var moved = false
+        while let first = inFlight.first, first.done {
+            inFlight.removeFirst()
+            highWatermark = first.endOffset
+            highWatermarkLocation = (first.segmentBase, first.endPosition)
+            if first.synced { durableOffset = max(durableOffset, first.endOffset) }
+            moved = true
+            first.completion(.success(first.info))
+        }
+        if moved {
+            saveRecoveryPoint()
+            onHighWatermarkChange?(highWatermark)
+        }
+    }
+
+    /// A write failed (disk full, I/O error): cut the log back to where that append began, so
+    /// the offsets are reused and nothing unwritten is ever served. Every later in-flight append
+    /// fails with the same error.
+    private func failAppends(from index: Int, error: StorageError) {
+        let failed = Array(inFlight[index...])
+        inFlight.removeSubrange(index...)
+        let first = failed[0]
+        do {
+            while let last = segments.last, last.baseOffset > first.segmentBase, segments.count > 1 {
+                segments.removeLast()
+                last.deleteFiles()
+            }
+            if let segment = segments.last, segment.baseOffset == first.segmentBase {
+                try segment.rollBack(toPosition: first.startPosition)
+                try segment.pin()
+            }
+        } catch let rollBackError as StorageError {
+            logger.error("cannot roll back a failed append; taking the partition offline",
+                         metadata: ["directory": "\(directory)", "error": "\(rollBackError)"])
+            failure = .offline(reason: "roll back after \(error) failed: \(rollBackError)")
+        } catch {
+            failure = .offline(reason: "\(error)")
+        }
+        logger.warning("append failed; log rolled back",
+                       metadata: ["directory": "\(directory)", "error": "\(error)", "offset": "\(first.info.firstOffset)"])
+        for append in failed {
+            append.completion(.failure(error))
+        }
+    }
+
+    private func rollIfNeeded(incoming header: RecordBatchHeader, nowMs: Int64) throws {
+        let active = segments.last!
+        guard active.size > 0 else { return }
+        let full = active.size + Int64(header.totalSize) > config.segmentBytes
+        let old = nowMs - active.createdMs >= config.segmentMs
+        let offsetsOverflow = header.lastOffset - active.baseOffset > Int64(Int32.max)
+        guard full || old || offsetsOverflow else { return }
+        try roll(nowMs: nowMs)
+    }
+
+    /// Starts a new active segment at the log end offset.
+    public func roll(nowMs: Int64) throws {
+        let previous = segments.last!
+        guard previous.size > 0 else { return }
+        try previous.writeIndexes(sync: false)
+        let next = try LogSegment.create(directory: directory, baseOffset: logEndOffset, files: files, nowMs: nowMs,
+                                         indexIntervalBytes: config.indexIntervalBytes)
+        previous.unpin()
+        segments.append(next)
+        if !config.isDurableOnAppend {
+            // The rolled segment's tail may not be on disk yet; sync it in the background.
+            scheduleFlush(of: previous, upTo: previous.nextOffset, nowMs: nowMs)
+        }
+        logger.debug("rolled segment", metadata: ["directory": "\(directory)", "base": "\(next.baseOffset)"])
+    }
+
+    // MARK: Background flushing (Kafka-style flush.messages / flush.ms)
+
+    private var flushInFlight = false
+
+    private func maybeScheduleBackgroundFlush(nowMs: Int64) {
+        guard !flushInFlight else { return }
+        let byCount = unflushedMessages >= config.flushMessages
+        let byTime = config.flushMs != Int64.max && nowMs - lastFlushMs >= config.flushMs
+        guard byCount || byTime else { return }
+        scheduleFlush(of: segments.last!, upTo: logEndOffset, nowMs: nowMs)
+    }
+
+    /// Runs the time-based flush; call periodically (the broker's scheduler does).
+    public func flushIfDue(nowMs: Int64) {
+        guard !config.isDurableOnAppend, durableOffset < logEndOffset else { return }
+        maybeScheduleBackgroundFlush(nowMs: nowMs)
+    }
+
+    private func scheduleFlush(of segment: LogSegment, upTo offset: Int64, nowMs: Int64) {
+        guard let file = try? segment.file() else { return }
+        flushInFlight = true
+        unflushedMessages = 0
+        lastFlushMs = nowMs
+        let owner = self.owner
+        // A sync request queues behind every write submitted before it, so it covers them.
+        writer.submit(WriteRequest(file: file, position: 0, data: ByteBuffer(), sync: true) { [self] result in
+            owner.execute {
+                self.flushInFlight = false
+                if case .success = result {
+                    self.durableOffset = max(self.durableOffset, min(offset, self.highWatermark))
+                    self.saveRecoveryPoint()
+                }
+            }
+        })
+    }
+
+    /// Flushes everything appended so far; `completion` runs on the owner when it is durable.
+    public func flush(completion: @escaping (Result<Void, StorageError>) -> Void) {
+        guard let file = try? segments.last!.file() else {
+            completion(.failure(.offline(reason: "no active segment file")))
+            return
+        }
+        let target = logEndOffset
+        let owner = self.owner
+        let bound = OwnerBound(completion)
+        writer.submit(WriteRequest(file: file, position: 0, data: ByteBuffer(), sync: true) { [self] result in
+            owner.execute {
+                if case .success = result { self.durableOffset = max(self.durableOffset, min(target, self.highWatermark)) }
+                bound.value(result)
+            }
+        })
+    }
+
+    // MARK: Reading
+
+    /// Reads from `offset`: the batch containing it and what follows, up to `maxBytes` and never
+    /// past the high watermark. The first batch is returned whole even when larger than
+    /// `maxBytes` (KIP-74); the last may be cut short, as Kafka's fetches are. Data comes only
+    /// from one segment; a fetch at the end of a segment continues in the next.
+    public func read(from offset: Int64, maxBytes: Int) throws -> LogReadResult {
+        if let failure { throw failure }
+        let end = highWatermark
+        guard offset >= logStartOffset, offset <= logEndOffset else {
+            throw StorageError.offsetOutOfRange(requested: offset, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
+        }
+        var result = LogReadResult(slices: [], highWatermark: end, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
+        guard offset < end else { return result }
+        var index = segmentIndex(containing: offset)
+        while index < segments.count {
+            let segment = segments[index]
+            let limit = segment.baseOffset == highWatermarkLocation.segmentBase ? highWatermarkLocation.position
+                : (segment.baseOffset > highWatermarkLocation.segmentBase ? 0 : segment.size)
+            if limit > 0, let (position, header) = try segment.locate(offset: offset, before: limit) {
+                let length = min(limit - position, Int64(max(maxBytes, header.totalSize)))
+                result = LogReadResult(
+                    slices: [FileRegionSlice(file: try segment.file(), position: position, length: Int(length))],
+                    highWatermark: end, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
+                return result
+            }
+            if segment.baseOffset >= highWatermarkLocation.segmentBase { break }
+            index += 1
+        }
+        return result
+    }
+
+    private func segmentIndex(containing offset: Int64) -> Int {
+        var low = 0
+        var high = segments.count - 1
+        var found = 0
+        while low <= high {
+            let mid = (low + high) / 2
+            if segments[mid].baseOffset <= offset {
+                found = mid
+                low = mid + 1
+            } else {
+                high = mid - 1
+            }
+        }
+        return found
+    }
+
+    /// The first record with a timestamp ≥ `timestamp` below the high watermark: its offset
+    /// and timestamp, or nil when there is none (ListOffsets then answers -1).
+    public func offset(forTimestamp timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
+        if let failure { throw failure }
+        for segment in segments where segment.maxTimestamp >= timestamp && segment.baseOffset < highWatermark {
+            let limit = segment.baseOffset == highWatermarkLocation.segmentBase ? highWatermarkLocation.position : segment.size
+            guard let (position, header) = try segment.locate(timestamp: timestamp, before: limit) else { continue }
+            let bytes = try segment.file().read(at: position, count: header.totalSize)
+            var buffer = ByteBuffer(bytes: bytes)
+            guard let batch = try RecordBatch.next(from: &buffer) else { continue }
+            if header.attributes.timestampType == .logAppendTime {
+                return (max(header.baseOffset, logStartOffset), header.maxTimestamp)
+            }
+            var found: (Int64, Int64)?
+            try batch.forEachRecord(decompressionLimit: 256 << 20) { record in
+                let recordTimestamp = header.baseTimestamp + record.timestampDelta
+                let recordOffset = header.baseOffset + Int64(record.offsetDelta)
+                if found == nil, recordTimestamp >= timestamp, recordOffset >= logStartOffset {
+                    found = (recordOffset, recordTimestamp)
+                }
+            }
+            if let found { return found }
+        }
+        return nil
+    }
+
+    /// The batch holding the largest timestamp (below the high watermark), for ListOffsets'
+    /// MAX_TIMESTAMP: its bytes, so the caller can find the exact record.
+    public func batchWithMaxTimestamp() throws -> RecordBatch? {
+        guard let segment = segments.filter({ $0.maxTimestamp >= 0 && $0.offsetOfMaxTimestamp < highWatermark })
+            .max(by: { $0.maxTimestamp < $1.maxTimestamp }) else { return nil }
+        let limit = segment.baseOffset == highWatermarkLocation.segmentBase ? highWatermarkLocation.position : segment.size
+        guard let (position, header) = try segment.locate(offset: segment.offsetOfMaxTimestamp, before: limit) else { return nil }
+        var buffer = ByteBuffer(bytes: try segment.file().read(at: position, count: header.totalSize))
+        return try RecordBatch.next(from: &buffer)
+    }
+
+    // MARK: Truncation, DeleteRecords, retention
+
+    /// Removes the batch containing `offset` and everything after it (replication uses this
+    /// to cut a diverged tail). Must not be called with appends in flight.
+    public func truncate(to offset: Int64) throws {
+        precondition(inFlight.isEmpty, "truncate with appends in flight")
+        guard offset < logEndOffset else { return }
+        let target = max(offset, logStartOffset)
+        while segments.count > 1, let last = segments.last, last.baseOffset >= target {
+            segments.removeLast()
+            last.deleteFiles()
+        }
+        let active = segments.last!
+        if active.baseOffset >= target {
+            // Everything goes: start an empty segment at the target.
+            active.deleteFiles()
+            segments.removeLast()
+            segments.append(try LogSegment.create(directory: directory, baseOffset: target, files: files,
+                                                  nowMs: active.createdMs, indexIntervalBytes: config.indexIntervalBytes))
+        } else {
+            try active.truncate(toOffset: target)
+            try active.pin()
+        }
+        let end = segments.last!
+        highWatermark = min(highWatermark, end.nextOffset)
+        durableOffset = min(durableOffset, end.nextOffset)
+        highWatermarkLocation = (end.baseOffset, end.size)
+        try end.writeIndexes(sync: false)
+    }
+
+    /// DeleteRecords: moves the log start offset forward (never past the high watermark) and
+    /// deletes segments that lie wholly below it. Returns the new log start offset.
+    @discardableResult
+    public func deleteRecords(before offset: Int64) throws -> Int64 {
+        guard offset <= highWatermark else {
+            throw StorageError.offsetOutOfRange(requested: offset, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
+        }
+        guard offset > logStartOffset else { return logStartOffset }
+        logStartOffset = offset
+        try saveLogStartOffset()
+        deleteSegments { index, segment in
+            index + 1 < self.segments.count && self.segments[index + 1].baseOffset <= offset
+        }
+        return logStartOffset
+    }
+
+    /// Deletes whole segments past `retention.ms` (by their newest timestamp) or beyond
+    /// `retention.bytes`, oldest first; the active segment is rolled first when it alone has
+    /// expired. Returns how many segments were deleted. Files stay open for fetches in flight.
+    @discardableResult
+    public func applyRetention(nowMs: Int64) throws -> Int {
+        var deleted = 0
+        if config.retentionMs >= 0 {
+            let cutoff = nowMs - config.retentionMs
+            if let active = segments.last, segments.count == 1 || segments.allSatisfy({ $0.maxTimestamp < cutoff }),
+               active.size > 0, active.maxTimestamp < cutoff, inFlight.isEmpty {
+                try roll(nowMs: nowMs)
+            }
+            deleted += deleteSegments { index, segment in
+                index + 1 < self.segments.count && segment.maxTimestamp < cutoff && segment.nextOffset <= self.highWatermark
+            }
+        }
+        if config.retentionBytes >= 0 {
+            var excess = sizeInBytes - config.retentionBytes
+            deleted += deleteSegments { index, segment in
+                guard index + 1 < self.segments.count, excess >= segment.size else { return false }
+                excess -= segment.size
+                return true
+            }
+        }
+        return deleted
+    }
+
+    /// Deletes the oldest segments while `shouldDelete` holds; keeps at least one segment.
+    @discardableResult
+    private func deleteSegments(while shouldDelete: (Int, LogSegment) -> Bool) -> Int {
+        var count = 0
+        while segments.count > 1, shouldDelete(0, segments[0]) {
+            let segment = segments.removeFirst()
+            segment.deleteFiles()
+            count += 1
+            if logStartOffset < segments[0].baseOffset {
+                logStartOffset = segments[0].baseOffset
+                try? saveLogStartOffset()
+            }
+            logger.info("deleted segment", metadata: ["directory": "\(directory)", "base": "\(segment.baseOffset)"])
+        }
+        return count
+    }
+
+    /// Records the offset below which every byte is known to be on disk, so recovery after a
+    /// crash checks only the segments from there on. Written on roll and after background flushes.
+    private func saveRecoveryPoint() {
+        let point = min(durableOffset, highWatermark)
+        // Only whole segments below the point are skipped by recovery, so saving the base of the
+        // segment that holds it is enough and changes rarely.
+        let base = segments[segmentIndex(containing: point)].baseOffset
+        guard base != savedRecoveryPoint else { return }
+        var bytes = [UInt8]()
+        bytes.appendBigEndian(UInt64(bitPattern: base))
+        if (try? writeFileAtomically(path: directory + "/" + LogLoader.recoveryPointFile, bytes: bytes, sync: true)) != nil {
+            savedRecoveryPoint = base
+        }
+    }
+
+    private var savedRecoveryPoint: Int64 = -1
+
+    private func saveLogStartOffset() throws {
+        var bytes = [UInt8]()
+        bytes.appendBigEndian(UInt64(bitPattern: logStartOffset))
+        try writeFileAtomically(path: directory + "/" + LogLoader.logStartOffsetFile, bytes: bytes, sync: true)
+    }
+
+    // MARK: Shutdown
+
+    /// Writes the active segment's indexes and syncs it; the caller then writes the clean-
+    /// shutdown marker for the data directory. Appends must have completed.
+    public func closeCleanly() throws {
+        if failure != nil { return }
+        let active = segments.last!
+        try active.file().sync()
+        try active.writeIndexes(sync: true)
+        try saveLogStartOffset()
+    }
+}
+
+/// A value that crosses to the storage thread and back but is only used on the owner executor.
+struct OwnerBound<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+func createDirectory(_ path: String) throws {
+    var components: [String] = []
+    for part in path.split(separator: "/", omittingEmptySubsequences: false) {
+        components.append(String(part))
+        let prefix = components.joined(separator: "/")
+        guard !prefix.isEmpty else { continue }
+        if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+            throw StorageError.io(errno: errno, operation: "mkdir", path: prefix)
+        }
+    }
+}

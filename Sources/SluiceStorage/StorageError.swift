@@ -1,0 +1,22 @@
+/// Why the log could not do what was asked. The broker maps these to Kafka error codes:
+/// `diskFull` and `io` to KAFKA_STORAGE_ERROR (56, retriable), `offsetOutOfRange` to
+/// OFFSET_OUT_OF_RANGE (1), `corrupt` and `offline` to KAFKA_STORAGE_ERROR with the partition
+/// taken offline.
+public enum StorageError: Error, Hashable, Sendable {
+    /// A write failed with ENOSPC or EDQUOT; nothing of it is visible and the log is consistent.
+    case diskFull(path: String)
+    /// Any other I/O failure, with the errno and the call that failed.
+    case io(errno: Int32, operation: String, path: String)
+    /// The requested offset is below the log start offset or above the log end offset.
+    case offsetOutOfRange(requested: Int64, logStartOffset: Int64, logEndOffset: Int64)
+    /// A segment file holds bytes that are not a valid batch where one must be (not a torn tail).
+    case corrupt(path: String, reason: String)
+    /// The partition was taken offline after corruption was found; it serves nothing.
+    case offline(reason: String)
+    /// Another process holds the data directory's lock.
+    case directoryLocked(path: String)
+    /// The writer was shut down before the request was carried out.
+    case shutDown
+    /// The record batch bytes handed to append are not a whole, valid batch.
+    case invalidBatch(String)
+}

@@ -1,0 +1,74 @@
+import Glibc
+import NIOConcurrencyHelpers
+
+/// A `LogWriter` that owns one thread and one I/O back end (an io_uring ring, or pwrite).
+/// Submissions from any thread queue up; the thread takes everything queued as one group.
+final class StorageThreadWriter: LogWriter, @unchecked Sendable {
+    // @unchecked: `pending` and `stopping` are guarded by `condition`; `backend` is used only
+    // on the storage thread.
+    private let condition = ConditionLock(value: 0)
+    private var pending: [WriteRequest] = []
+    private var stopping = false
+    private var thread: pthread_t?
+    private let backend: any IOBackend
+    let backendName: String
+
+    private static let idle = 0
+    private static let hasWork = 1
+
+    init(backend: any IOBackend, name: String) {
+        self.backend = backend
+        self.backendName = name
+        let box = Unmanaged.passRetained(self)
+        var handle = pthread_t()
+        let rc = pthread_create(&handle, nil, { argument in
+            let writer = Unmanaged<StorageThreadWriter>.fromOpaque(argument!).takeRetainedValue()
+            writer.run()
+            return nil
+        }, box.toOpaque())
+        precondition(rc == 0, "cannot start the storage thread: \(rc)")
+        thread = handle
+    }
+
+    func submit(_ request: WriteRequest) {
+        condition.lock()
+        if stopping {
+            condition.unlock()
+            request.completion(.failure(.shutDown))
+            return
+        }
+        pending.append(request)
+        condition.unlock(withValue: Self.hasWork)
+    }
+
+    func shutdown() {
+        condition.lock()
+        stopping = true
+        condition.unlock(withValue: Self.hasWork)
+        if let thread {
+            pthread_join(thread, nil)
+            self.thread = nil
+        }
+    }
+
+    private func run() {
+        while true {
+            condition.lock(whenValue: Self.hasWork)
+            let group = pending
+            pending.removeAll(keepingCapacity: true)
+            let stop = stopping
+            condition.unlock(withValue: Self.idle)
+            if !group.isEmpty {
+                let results = backend.perform(group)
+                for (request, result) in zip(group, results) {
+                    request.completion(result)
+                }
+            }
+            if stop {
+                // Anything submitted between taking the group and seeing `stopping` is failed by
+                // submit() itself, so the queue is empty here.
+                return
+            }
+        }
+    }
+}
