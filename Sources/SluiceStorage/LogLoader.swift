@@ -15,16 +15,19 @@ struct LogLoader {
     let config: LogConfig
     let files: FileHandleCache
     let logger: Logger
+    /// The partition's current leader epoch; no stored batch can carry a larger one.
+    let maximumLeaderEpoch: Int32
 
     struct Loaded {
         var segments: [LogSegment]
         var logStartOffset: Int64
     }
 
-    init(directory: String, config: LogConfig, files: FileHandleCache, logger: Logger) throws {
+    init(directory: String, config: LogConfig, files: FileHandleCache, maximumLeaderEpoch: Int32, logger: Logger) {
         self.directory = directory
         self.config = config
         self.files = files
+        self.maximumLeaderEpoch = maximumLeaderEpoch
         self.logger = logger
     }
 
@@ -91,17 +94,9 @@ struct LogLoader {
     /// Walks the file batch by batch, reading it in large chunks, and stops at the first batch
     /// that is torn, fails its CRC, has an impossible size, or goes backwards in offsets.
     func validate(file: SegmentFile, fileSize: Int64, baseOffset: Int64, nextBase: Int64?) throws -> Validation {
-        var window = ByteBuffer()
-        var windowStart: Int64 = 0
-        /// `count` bytes at `position` (fewer at the end of the file), read a MiB at a time.
+        var reader = ChunkedFileReader(file: file)
         func bytes(at position: Int64, count: Int) throws -> ByteBuffer {
-            let have = position >= windowStart && position + Int64(count) <= windowStart + Int64(window.readableBytes)
-            if !have {
-                window = ByteBuffer(bytes: try file.read(at: position, count: max(count, 1 << 20)))
-                windowStart = position
-            }
-            let offset = Int(position - windowStart)
-            return window.getSlice(at: offset, length: min(count, window.readableBytes - offset))!
+            try reader.bytes(at: position, count: count)
         }
 
         var position: Int64 = 0
@@ -120,9 +115,15 @@ struct LogLoader {
             guard position + total <= fileSize else {
                 return Validation(validBytes: position, reason: "torn batch: needs \(total) bytes, \(fileSize - position) left")
             }
-            guard header.baseOffset >= expectedOffset, header.lastOffsetDelta >= 0, header.recordCount >= 0,
+            // Offsets in a segment written by this log are contiguous (compaction, when it comes,
+            // marks its segments); the base offset is outside the CRC, so this is its check.
+            guard header.baseOffset == expectedOffset, header.lastOffsetDelta >= 0, header.recordCount >= 0,
                   nextBase.map({ header.lastOffset < $0 }) ?? true else {
-                return Validation(validBytes: position, reason: "offsets out of order at \(header.baseOffset)")
+                return Validation(validBytes: position, reason: "offset \(header.baseOffset) where \(expectedOffset) was expected")
+            }
+            // So is the partition leader epoch: it never exceeds the partition's current epoch.
+            guard header.partitionLeaderEpoch <= maximumLeaderEpoch, header.partitionLeaderEpoch >= -1 else {
+                return Validation(validBytes: position, reason: "leader epoch \(header.partitionLeaderEpoch) above \(maximumLeaderEpoch)")
             }
             let batch = RecordBatch(header: header, bytes: try bytes(at: position, count: Int(total)))
             guard batch.computedCRC == header.crc else {

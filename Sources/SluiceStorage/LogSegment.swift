@@ -137,7 +137,11 @@ final class LogSegment {
         var next = baseOffset
         maxTimestamp = -1
         offsetOfMaxTimestamp = -1
-        try scanHeaders(from: 0, to: size) { header, batchPosition in
+        var reader = ChunkedFileReader(file: try file())
+        while position + Int64(RecordBatchHeader.size) <= size {
+            let batchPosition = position
+            let header = try RecordBatchHeader(peekingAt: try reader.bytes(at: position, count: RecordBatchHeader.size))
+            guard position + Int64(header.totalSize) <= size else { break }
             if sinceEntry >= indexIntervalBytes || offsets.count == 0 && batchPosition == 0 {
                 offsets.append(relativeOffset: UInt32(header.baseOffset - baseOffset), position: UInt32(batchPosition))
                 if header.maxTimestamp > maxTimestamp {
@@ -152,7 +156,6 @@ final class LogSegment {
             }
             next = header.lastOffset + 1
             position = batchPosition + Int64(header.totalSize)
-            return true
         }
         if let last = times.lastTimestamp, maxTimestamp > last {
             times.append(timestamp: maxTimestamp, relativeOffset: UInt32(offsetOfMaxTimestamp - baseOffset))

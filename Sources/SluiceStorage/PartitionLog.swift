@@ -74,8 +74,13 @@ public final class PartitionLog: @unchecked Sendable {
 
     /// Opens (creating when missing) the log in `directory`, recovering it when the last
     /// shutdown was not clean.
+    /// The epoch stamped into appended batches (partition leader epoch); recovery refuses
+    /// batches that claim a later one.
+    public var leaderEpoch: Int32
+
     public init(directory: String, config: LogConfig, writer: any LogWriter, owner: any LogOwnerExecutor,
-                files: FileHandleCache, cleanShutdown: Bool, nowMs: Int64, logger: Logger) throws {
+                files: FileHandleCache, leaderEpoch: Int32 = 0, cleanShutdown: Bool, nowMs: Int64, logger: Logger) throws {
+        self.leaderEpoch = leaderEpoch
         self.directory = directory
         self.config = config
         self.writer = writer
@@ -84,8 +89,8 @@ public final class PartitionLog: @unchecked Sendable {
         self.logger = logger
         self.lastFlushMs = nowMs
         try createDirectory(directory)
-        let loaded = try LogLoader(directory: directory, config: config, files: files, logger: logger)
-            .load(cleanShutdown: cleanShutdown, nowMs: nowMs)
+        let loaded = try LogLoader(directory: directory, config: config, files: files,
+                                   maximumLeaderEpoch: leaderEpoch, logger: logger).load(cleanShutdown: cleanShutdown, nowMs: nowMs)
         self.segments = loaded.segments
         self.logStartOffset = loaded.logStartOffset
         let end = loaded.segments.last!
@@ -116,7 +121,7 @@ public final class PartitionLog: @unchecked Sendable {
     /// written (and, under the durable default, fdatasync'd); on failure the log is rolled back
     /// to before this append, so later appends in flight fail too.
     @discardableResult
-    public func append(_ batch: ByteBuffer, leaderEpoch: Int32 = 0, nowMs: Int64,
+    public func append(_ batch: ByteBuffer, nowMs: Int64,
                        completion: @escaping (Result<LogAppendInfo, StorageError>) -> Void) throws -> LogAppendInfo {
         if let failure { throw failure }
         var bytes = batch
