@@ -7,10 +7,12 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "KafkaProtocol", targets: ["KafkaProtocol"]),
+        .executable(name: "sluice-storage-tool", targets: ["sluice-storage-tool"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: the -dev packages in the Makefile's `deps`).
@@ -46,6 +48,18 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Storage torture and benchmark helper: the crash-test child, the storage benchmark and
+        // the machine-limits probe that `make bench` reuses.
+        .executableTarget(
+            name: "sluice-storage-tool",
+            dependencies: [
+                "SluiceStorage", "KafkaProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 

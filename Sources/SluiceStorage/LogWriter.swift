@@ -28,6 +28,7 @@ public struct WriteRequest: Sendable {
 public protocol LogWriter: Sendable {
     /// "io_uring" or "pwrite", for the start-up log line.
     var backendName: String { get }
+    var statistics: LogWriterStatistics { get }
     func submit(_ request: WriteRequest)
     /// Finishes what is queued, then stops; later submissions fail with `StorageError.shutDown`.
     func shutdown()

@@ -12,6 +12,7 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
     private var thread: pthread_t?
     private let backend: any IOBackend
     let backendName: String
+    let statistics = LogWriterStatistics()
 
     private static let idle = 0
     private static let hasWork = 1
@@ -60,6 +61,10 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
             condition.unlock(withValue: Self.idle)
             if !group.isEmpty {
                 let results = backend.perform(group)
+                statistics.recordGroup(
+                    writes: group.count { $0.data.readableBytes > 0 },
+                    bytes: group.reduce(0) { $0 + $1.data.readableBytes },
+                    syncs: filesToSync(group).count)
                 for (request, result) in zip(group, results) {
                     request.completion(result)
                 }
