@@ -1,0 +1,69 @@
+import Foundation
+import KafkaProtocol
+import NIOCore
+import Testing
+@testable import SluiceStorage
+
+/// A real child process appends under the durable default and reports each acknowledged batch
+/// on a pipe; it is killed with SIGKILL at random moments. After each kill the log is recovered
+/// here and every acknowledged batch must be present and intact.
+@Suite("Crash recovery with real processes")
+struct CrashTests {
+    static var toolPath: String {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return executable.deletingLastPathComponent().appendingPathComponent("sluice-storage-tool").path
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: toolPath), "sluice-storage-tool is not built next to the tests"))
+    func killNineNeverLosesAnAcknowledgedBatch() throws {
+        let directory = TemporaryDirectory()
+        var acknowledged: [(first: Int64, last: Int64)] = []
+        var rng = SystemRandomNumberGenerator()
+        let rounds = 24
+        for round in 0..<rounds {
+            let backend = round % 2 == 0 ? "io_uring" : "pwrite"
+            let child = Process()
+            child.executableURL = URL(fileURLWithPath: Self.toolPath)
+            child.arguments = ["crash-child", "--dir", directory.path, "--backend", backend]
+            let pipe = Pipe()
+            child.standardOutput = pipe
+            child.standardError = FileHandle.nullDevice
+            try child.run()
+            usleep(UInt32.random(in: 80_000...400_000, using: &rng))
+            kill(child.processIdentifier, SIGKILL)
+            child.waitUntilExit()
+            // Everything the child printed before it died is an acknowledgement it received.
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            var roundAcks = 0
+            for line in output.split(separator: "\n") {
+                let parts = line.split(separator: " ")
+                if parts.count == 3, parts[0] == "ack", let first = Int64(parts[1]), let last = Int64(parts[2]) {
+                    acknowledged.append((first, last))
+                    roundAcks += 1
+                } else if parts.first == "error" {
+                    Issue.record("child reported \(line)")
+                }
+            }
+
+            let harness = try LogHarness(directory: directory.path, backend: round % 2 == 0 ? .pwrite : .ioUring)
+            let end = harness.onOwner { $0.logEndOffset }
+            let highestAck = acknowledged.map(\.last).max() ?? -1
+            #expect(end > highestAck, "round \(round): log ends at \(end), acknowledged up to \(highestAck)")
+            // This round's acknowledged batches and a sample of earlier ones each round; every
+            // acknowledged batch in the last round. Each is read back and checked record by record.
+            let isLast = round == rounds - 1
+            let earlier = acknowledged.count - roundAcks
+            let sample = isLast ? Array(acknowledged.indices)
+                : Array(earlier..<acknowledged.count) + (0..<min(200, earlier)).map { _ in Int.random(in: 0..<earlier, using: &rng) }
+            for ack in sample.map({ acknowledged[$0] }) {
+                let batch = try #require(try harness.read(from: ack.first, maxBytes: 1).first, "offset \(ack.first) missing")
+                try batch.verifyCRC()
+                #expect(batch.header.baseOffset == ack.first && batch.header.lastOffset == ack.last)
+                let values = try batch.records(decompressionLimit: 1 << 20).map { String(buffer: $0.value!) }
+                #expect(values == (ack.first...ack.last).map { "v\($0)" }, "batch at \(ack.first)")
+            }
+            print("crash round \(round) (\(backend)): \(roundAcks) acknowledged this round, \(acknowledged.count) in all, log end \(end)")
+        }
+        #expect(acknowledged.count > rounds * 5)
+    }
+}
