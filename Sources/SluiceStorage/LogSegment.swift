@@ -239,23 +239,20 @@ final class LogSegment {
         return found
     }
 
-    /// The first batch whose max timestamp is ≥ `timestamp`, before `end`.
-    func locate(timestamp: Int64, before end: Int64) throws -> (position: Int64, header: RecordBatchHeader)? {
+    /// Calls `body` with each batch whose max timestamp is ≥ `timestamp`, in offset order,
+    /// starting where the time index says older batches end, until `body` returns false.
+    func forEachBatch(atOrAfter timestamp: Int64, before end: Int64,
+                      _ body: (Int64, RecordBatchHeader) throws -> Bool) throws {
         let times = try loadedTimeIndex()
         var start: Int64 = 0
         if let relative = times.lookup(timestamp: timestamp) {
             let offsets = try loadedOffsetIndex()
             start = offsets.lookup(relativeOffset: relative).map { Int64($0.position) } ?? 0
         }
-        var found: (Int64, RecordBatchHeader)?
         try scanHeaders(from: start, to: end) { header, position in
-            if header.maxTimestamp >= timestamp {
-                found = (position, header)
-                return false
-            }
-            return true
+            guard header.maxTimestamp >= timestamp else { return true }
+            return try body(position, header)
         }
-        return found
     }
 
     // MARK: Truncation and deletion

@@ -358,22 +358,25 @@ public final class PartitionLog: @unchecked Sendable {
     /// and timestamp, or nil when there is none (ListOffsets then answers -1).
     public func offset(forTimestamp timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
         if let failure { throw failure }
+        var found: (offset: Int64, timestamp: Int64)?
         for segment in segments where segment.maxTimestamp >= timestamp && segment.baseOffset < highWatermark {
             let limit = segment.baseOffset == highWatermarkLocation.segmentBase ? highWatermarkLocation.position : segment.size
-            guard let (position, header) = try segment.locate(timestamp: timestamp, before: limit) else { continue }
-            let bytes = try segment.file().read(at: position, count: header.totalSize)
-            var buffer = ByteBuffer(bytes: bytes)
-            guard let batch = try RecordBatch.next(from: &buffer) else { continue }
-            if header.attributes.timestampType == .logAppendTime {
-                return (max(header.baseOffset, logStartOffset), header.maxTimestamp)
-            }
-            var found: (Int64, Int64)?
-            try batch.forEachRecord(decompressionLimit: 256 << 20) { record in
-                let recordTimestamp = header.baseTimestamp + record.timestampDelta
-                let recordOffset = header.baseOffset + Int64(record.offsetDelta)
-                if found == nil, recordTimestamp >= timestamp, recordOffset >= logStartOffset {
-                    found = (recordOffset, recordTimestamp)
+            try segment.forEachBatch(atOrAfter: timestamp, before: limit) { position, header in
+                guard header.lastOffset >= logStartOffset else { return true }
+                if header.attributes.timestampType == .logAppendTime {
+                    found = (max(header.baseOffset, logStartOffset), header.maxTimestamp)
+                    return false
                 }
+                var buffer = ByteBuffer(bytes: try segment.file().read(at: position, count: header.totalSize))
+                guard let batch = try RecordBatch.next(from: &buffer) else { return true }
+                try batch.forEachRecord(decompressionLimit: 256 << 20) { record in
+                    let recordTimestamp = header.baseTimestamp + record.timestampDelta
+                    let recordOffset = header.baseOffset + Int64(record.offsetDelta)
+                    if found == nil, recordTimestamp >= timestamp, recordOffset >= logStartOffset {
+                        found = (recordOffset, recordTimestamp)
+                    }
+                }
+                return found == nil
             }
             if let found { return found }
         }
