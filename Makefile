@@ -2,6 +2,7 @@
 SWIFT ?= swift
 PYTHON ?= python3
 SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 20
 VENV := .venv
 APT_PACKAGES := pkg-config liblz4-dev libzstd-dev liburing-dev libsnappy-dev zlib1g-dev kcat librdkafka-dev
 PY_PACKAGES := kafka-python==2.3.3 confluent-kafka==2.16.1 lz4 zstandard cramjam python-snappy
@@ -33,10 +34,12 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-## test: the whole suite (unit, round-trip, golden frames, mutation fuzzing, interop).
+## test: the whole suite (unit, round-trip, golden frames, mutation fuzzing, interop, storage
+## recovery and crash tests), then a short libFuzzer run over the decoders.
 test: deps venv
 	$(SWIFT) build --build-tests
 	SLUICE_PYTHON=$(CURDIR)/$(VENV)/bin/python $(SWIFT) test --skip-build
+	Tools/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
 ## run: start a broker on localhost:9092 with its data in ./data.
 run: deps

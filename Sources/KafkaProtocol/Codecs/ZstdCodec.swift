@@ -27,6 +27,12 @@ enum ZstdCodec {
         }
         defer { ZSTD_freeDStream(stream) }
         ZSTD_initDStream(stream)
+        // The frame header picks the window the decoder allocates; bound it by the output limit
+        // (never below 2 MiB, which librdkafka's and Kafka's frames use) so a 12-byte frame cannot
+        // make it allocate 128 MiB.
+        var windowLog: Int32 = 21
+        while windowLog < 27 && (1 << windowLog) < limit { windowLog += 1 }
+        ZSTD_DCtx_setParameter(stream, ZSTD_d_windowLogMax, windowLog)
         var output = BoundedOutput(inputSize: input.readableBytes, limit: limit, codec: .zstd)
         try input.withUnsafeReadableBytes { source in
             var inBuffer = ZSTD_inBuffer(src: source.baseAddress, size: source.count, pos: 0)

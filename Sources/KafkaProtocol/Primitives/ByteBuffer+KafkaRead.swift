@@ -149,7 +149,11 @@ extension ByteBuffer {
             throw KafkaProtocolError.arrayTooLong(count: count, remainingBytes: self.readableBytes)
         }
         var result: [Element] = []
-        result.reserveCapacity(count)
+        // `count` is untrusted and an element can take far more memory than wire bytes (a
+        // struct of 90 bytes for a few bytes on the wire): reserve only what the remaining
+        // bytes could pay for, so a lying count costs no more than the frame; a real array
+        // grows as its elements decode.
+        result.reserveCapacity(Swift.min(count, self.readableBytes / Swift.max(1, MemoryLayout<Element>.stride)))
         for _ in 0..<count {
             result.append(try element(&self))
         }

@@ -56,7 +56,8 @@ public struct Record: Hashable, Sendable {
                 throw RecordBatchError.malformedRecord("header count \(headerCount)")
             }
             var headers: [RecordHeader] = []
-            headers.reserveCapacity(headerCount)
+            // A header takes 2 wire bytes at least but ~40 bytes here: reserve what the bytes pay for.
+            headers.reserveCapacity(min(headerCount, body.readableBytes / MemoryLayout<RecordHeader>.stride))
             for _ in 0..<headerCount {
                 let keyLength = Int(try body.readVarint())
                 guard keyLength >= 0 else { throw RecordBatchError.malformedRecord("null header key") }

@@ -87,7 +87,9 @@ public struct RecordBatch: Sendable, Hashable {
 
     public func records(decompressionLimit: Int) throws -> [Record] {
         var result: [Record] = []
-        result.reserveCapacity(Int(max(0, min(header.recordCount, 1 << 16))))
+        // The count is untrusted: reserve no more than the bytes on hand could hold.
+        let affordable = recordsPayload.readableBytes / Record.minimumEncodedSize
+        result.reserveCapacity(max(0, min(Int(header.recordCount), affordable)))
         try forEachRecord(decompressionLimit: decompressionLimit) { result.append($0) }
         return result
     }
