@@ -36,6 +36,16 @@ int sluice_uring_prep_write(struct io_uring *ring, int fd, const void *buffer, u
     return 0;
 }
 
+int sluice_uring_prep_writev(struct io_uring *ring, int fd, const void *iovecs, unsigned count,
+                             uint64_t offset, uint64_t user_data, unsigned flags) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+    if (!sqe) return -EBUSY;
+    io_uring_prep_writev(sqe, fd, (const struct iovec *)iovecs, count, offset);
+    io_uring_sqe_set_data64(sqe, user_data);
+    io_uring_sqe_set_flags(sqe, flags);
+    return 0;
+}
+
 int sluice_uring_prep_fdatasync(struct io_uring *ring, int fd, uint64_t user_data, unsigned flags) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
     if (!sqe) return -EBUSY;

@@ -21,51 +21,114 @@ func filesToSync(_ group: [WriteRequest]) -> [SegmentFile] {
     return files
 }
 
-/// Plain pwrite + fdatasync: the fallback, and the baseline the benchmarks compare against.
-struct PwriteBackend: IOBackend {
-    func perform(_ group: [WriteRequest]) -> [Result<Void, StorageError>] {
-        var results = [Result<Void, StorageError>](repeating: .success(()), count: group.count)
-        var failedFiles = [ObjectIdentifier: StorageError]()
+/// Consecutive requests that write back to back into one file become one vectored write: a
+/// partition's appends queued together cost one syscall (or one SQE) instead of one each.
+struct WriteRun {
+    let file: SegmentFile
+    let position: Int64
+    var members: [Int] = []
+    var byteCount = 0
+
+    /// At most this many buffers per vectored write (IOV_MAX on Linux is 1024).
+    static let maximumMembers = 1024
+
+    static func plan(_ group: [WriteRequest]) -> [WriteRun] {
+        var runs: [WriteRun] = []
+        var open: [ObjectIdentifier: Int] = [:]
         for (index, request) in group.enumerated() where request.data.readableBytes > 0 {
-            if let failure = failedFiles[ObjectIdentifier(request.file)] {
-                results[index] = .failure(failure)
+            let key = ObjectIdentifier(request.file)
+            if let runIndex = open[key], runs[runIndex].position + Int64(runs[runIndex].byteCount) == request.position,
+               runs[runIndex].members.count < maximumMembers {
+                runs[runIndex].members.append(index)
+                runs[runIndex].byteCount += request.data.readableBytes
+            } else {
+                var run = WriteRun(file: request.file, position: request.position)
+                run.members = [index]
+                run.byteCount = request.data.readableBytes
+                open[key] = runs.count
+                runs.append(run)
+            }
+        }
+        return runs
+    }
+
+    /// Fills `iovecs` with the run's buffers, skipping the first `skip` bytes; returns the count.
+    /// The pointers stay valid while `group` holds the buffers and nothing mutates them.
+    func fill(_ iovecs: UnsafeMutablePointer<iovec>, from group: [WriteRequest], skip: Int) -> Int {
+        var remainingSkip = skip
+        var count = 0
+        for member in members {
+            let data = group[member].data
+            let length = data.readableBytes
+            if remainingSkip >= length {
+                remainingSkip -= length
                 continue
             }
-            let error: StorageError? = request.data.withUnsafeReadableBytes { raw in
-                var done = 0
-                while done < raw.count {
-                    let n = pwrite(request.file.descriptor, raw.baseAddress! + done, raw.count - done,
-                                   off_t(request.position) + off_t(done))
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        return storageError(errno: errno, operation: "pwrite", path: request.file.path)
-                    }
-                    done += n
-                }
-                return nil
-            }
-            if let error {
-                results[index] = .failure(error)
-                // Later writes to the same file would leave a hole; fail them too.
-                failedFiles[ObjectIdentifier(request.file)] = error
-            }
+            let base = data.withUnsafeReadableBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress!) }
+            iovecs[count] = iovec(iov_base: base + remainingSkip, iov_len: length - remainingSkip)
+            remainingSkip = 0
+            count += 1
         }
-        for file in filesToSync(group) where failedFiles[ObjectIdentifier(file)] == nil {
-            var rc: Int32
-            repeat { rc = fdatasync(file.descriptor) } while rc != 0 && errno == EINTR
-            if rc != 0 { failedFiles[ObjectIdentifier(file)] = storageError(errno: errno, operation: "fdatasync", path: file.path) }
-        }
-        for (index, request) in group.enumerated() {
-            if case .success = results[index], let failure = failedFiles[ObjectIdentifier(request.file)], request.sync || request.data.readableBytes > 0 {
-                results[index] = .failure(failure)
-            }
-        }
-        return results
+        return count
     }
 }
 
-/// io_uring: all writes of a group in flight at once (up to the ring depth), then the
-/// fdatasyncs, each completion reaped from the ring. The ring belongs to the storage thread.
+/// Applies run and sync outcomes to per-request results: a request fails when its run's write
+/// failed or when a sync of its file failed.
+func results(for group: [WriteRequest], runFailures: [Int: StorageError], runs: [WriteRun],
+             syncFailures: [ObjectIdentifier: StorageError]) -> [Result<Void, StorageError>] {
+    var results = [Result<Void, StorageError>](repeating: .success(()), count: group.count)
+    var failedFiles = syncFailures
+    for (runIndex, error) in runFailures {
+        failedFiles[ObjectIdentifier(runs[runIndex].file)] = failedFiles[ObjectIdentifier(runs[runIndex].file)] ?? error
+    }
+    for (index, request) in group.enumerated() {
+        if let failure = failedFiles[ObjectIdentifier(request.file)] {
+            // After a failed write to a file, later writes to it would leave a hole: fail them all.
+            results[index] = .failure(failure)
+        }
+    }
+    return results
+}
+
+/// Plain pwritev + fdatasync: the fallback, and the baseline the benchmarks compare against.
+struct PwriteBackend: IOBackend {
+    func perform(_ group: [WriteRequest]) -> [Result<Void, StorageError>] {
+        let runs = WriteRun.plan(group)
+        var runFailures: [Int: StorageError] = [:]
+        let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: WriteRun.maximumMembers)
+        defer { iovecs.deallocate() }
+        for (runIndex, run) in runs.enumerated() {
+            var done = 0
+            while done < run.byteCount {
+                let count = run.fill(iovecs, from: group, skip: done)
+                let n = pwritev(run.file.descriptor, iovecs, Int32(count), off_t(run.position) + off_t(done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    runFailures[runIndex] = storageError(errno: errno, operation: "pwritev", path: run.file.path)
+                    break
+                }
+                if n == 0 {
+                    runFailures[runIndex] = .io(errno: EIO, operation: "pwritev (no progress)", path: run.file.path)
+                    break
+                }
+                done += n
+            }
+        }
+        var syncFailures: [ObjectIdentifier: StorageError] = [:]
+        let failedRunFiles = Set(runFailures.keys.map { ObjectIdentifier(runs[$0].file) })
+        for file in filesToSync(group) where !failedRunFiles.contains(ObjectIdentifier(file)) {
+            var rc: Int32
+            repeat { rc = fdatasync(file.descriptor) } while rc != 0 && errno == EINTR
+            if rc != 0 { syncFailures[ObjectIdentifier(file)] = storageError(errno: errno, operation: "fdatasync", path: file.path) }
+        }
+        return results(for: group, runFailures: runFailures, runs: runs, syncFailures: syncFailures)
+    }
+}
+
+/// io_uring: every run of a group in flight at once (up to the ring depth) as vectored writes,
+/// then the fdatasyncs, each completion reaped from the ring. The ring belongs to the storage
+/// thread.
 final class URingBackend: IOBackend, @unchecked Sendable {
     // @unchecked: the ring is touched only by the one storage thread that calls perform().
     private let ring: OpaquePointer
@@ -96,46 +159,40 @@ final class URingBackend: IOBackend, @unchecked Sendable {
     }
 
     func perform(_ group: [WriteRequest]) -> [Result<Void, StorageError>] {
-        var results = [Result<Void, StorageError>](repeating: .success(()), count: group.count)
-        var failedFiles = [ObjectIdentifier: StorageError]()
-        // Pending work: request index, bytes done so far. Short writes are resubmitted.
-        var queue: [(index: Int, done: Int)] = group.indices.compactMap { group[$0].data.readableBytes > 0 ? ($0, 0) : nil }
+        let runs = WriteRun.plan(group)
+        var runFailures: [Int: StorageError] = [:]
+        // Pending work: run index and bytes done; a short write is resubmitted for the rest.
+        var queue: [(run: Int, done: Int)] = runs.indices.map { ($0, 0) }
+        // One iovec array per slot, alive until that slot's completion is reaped.
+        let slots = min(depth, max(1, queue.count))
+        let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: slots * WriteRun.maximumMembers)
+        defer { iovecs.deallocate() }
         while !queue.isEmpty {
-            let wave = Array(queue.prefix(depth))
+            let wave = Array(queue.prefix(slots))
             queue.removeFirst(wave.count)
-            var submitted = 0
             for (slot, item) in wave.enumerated() {
-                let request = group[item.index]
-                // The pointer outlives this closure: the request (and so its ByteBuffer) stays
-                // alive in `group` until the completion is reaped below, and nothing mutates it.
-                let rc = request.data.withUnsafeReadableBytes { raw in
-                    sluice_uring_prep_write(ring, request.file.descriptor, raw.baseAddress! + item.done,
-                                            UInt32(raw.count - item.done), UInt64(request.position) + UInt64(item.done),
-                                            UInt64(slot), 0)
-                }
+                let run = runs[item.run]
+                let vectors = iovecs + slot * WriteRun.maximumMembers
+                let count = run.fill(vectors, from: group, skip: item.done)
+                let rc = sluice_uring_prep_writev(ring, run.file.descriptor, vectors, UInt32(count),
+                                                  UInt64(run.position) + UInt64(item.done), UInt64(slot), 0)
                 precondition(rc == 0, "submission queue full below its depth")
-                submitted += 1
             }
-            let completions = submitAndReap(count: submitted)
-            for (slot, result) in completions {
+            for (slot, result) in submitAndReap(count: wave.count) {
                 let item = wave[Int(slot)]
-                let request = group[item.index]
+                let run = runs[item.run]
                 if result < 0 {
-                    let error = storageError(errno: -result, operation: "io_uring write", path: request.file.path)
-                    results[item.index] = .failure(error)
-                    failedFiles[ObjectIdentifier(request.file)] = error
-                } else if item.done + Int(result) < request.data.readableBytes {
-                    if result == 0 {
-                        let error = StorageError.io(errno: EIO, operation: "io_uring write (no progress)", path: request.file.path)
-                        results[item.index] = .failure(error)
-                        failedFiles[ObjectIdentifier(request.file)] = error
-                    } else {
-                        queue.append((item.index, item.done + Int(result)))
-                    }
+                    runFailures[item.run] = storageError(errno: -result, operation: "io_uring writev", path: run.file.path)
+                } else if result == 0 {
+                    runFailures[item.run] = .io(errno: EIO, operation: "io_uring writev (no progress)", path: run.file.path)
+                } else if item.done + Int(result) < run.byteCount {
+                    queue.append((item.run, item.done + Int(result)))
                 }
             }
         }
-        let syncs = filesToSync(group).filter { failedFiles[ObjectIdentifier($0)] == nil }
+        var syncFailures: [ObjectIdentifier: StorageError] = [:]
+        let failedRunFiles = Set(runFailures.keys.map { ObjectIdentifier(runs[$0].file) })
+        let syncs = filesToSync(group).filter { !failedRunFiles.contains(ObjectIdentifier($0)) }
         var start = 0
         while start < syncs.count {
             let wave = syncs[start..<min(start + depth, syncs.count)]
@@ -144,16 +201,11 @@ final class URingBackend: IOBackend, @unchecked Sendable {
             }
             for (slot, result) in submitAndReap(count: wave.count) where result < 0 {
                 let file = wave[wave.startIndex + Int(slot)]
-                failedFiles[ObjectIdentifier(file)] = storageError(errno: -result, operation: "io_uring fdatasync", path: file.path)
+                syncFailures[ObjectIdentifier(file)] = storageError(errno: -result, operation: "io_uring fdatasync", path: file.path)
             }
             start += wave.count
         }
-        for (index, request) in group.enumerated() {
-            if case .success = results[index], let failure = failedFiles[ObjectIdentifier(request.file)] {
-                results[index] = .failure(failure)
-            }
-        }
-        return results
+        return results(for: group, runFailures: runFailures, runs: runs, syncFailures: syncFailures)
     }
 
     /// Submits what is queued and waits for `count` completions: (user data, result) pairs.

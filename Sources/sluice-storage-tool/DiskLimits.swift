@@ -11,41 +11,44 @@ struct DiskLimits: Codable {
     var fdatasyncP99Ms: Double
     var fdatasyncsPerSecond: Double
 
-    static func measure(directory: String, bufferedMiB: Int = 512, syncedMiB: Int = 128) throws -> DiskLimits {
-        let path = directory + "/sluice-disk-probe"
-        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ValidationError("cannot create \(path): errno \(errno)") }
-        defer {
-            close(fd)
-            unlink(path)
-        }
+    /// Each phase writes 1 MiB chunks sequentially for `seconds` (sustained rates, past what the
+    /// page cache absorbs at first) into a new file that is deleted afterwards.
+    static func measure(directory: String, seconds: Double = 3) throws -> DiskLimits {
         let chunk = [UInt8](repeating: 0x5A, count: 1 << 20)
-        func writeChunk(at offset: Int) throws {
-            let n = chunk.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
-            guard n == chunk.count else { throw ValidationError("write failed: errno \(errno)") }
+        func phase(sync: Bool) throws -> (megabytesPerSecond: Double, latencies: [Double]) {
+            let path = directory + "/sluice-disk-probe-\(sync ? "synced" : "buffered")"
+            let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw ValidationError("cannot create \(path): errno \(errno)") }
+            defer {
+                close(fd)
+                unlink(path)
+            }
+            var latencies: [Double] = []
+            var written = 0
+            let start = monotonicNanoseconds()
+            let deadline = start + UInt64(seconds * 1e9)
+            while monotonicNanoseconds() < deadline {
+                let n = chunk.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(written)) }
+                guard n == chunk.count else { throw ValidationError("write failed: errno \(errno)") }
+                written += n
+                if sync {
+                    let before = monotonicNanoseconds()
+                    guard fdatasync(fd) == 0 else { throw ValidationError("fdatasync failed: errno \(errno)") }
+                    latencies.append(Double(monotonicNanoseconds() - before) / 1e6)
+                }
+            }
+            let elapsed = Double(monotonicNanoseconds() - start) / 1e9
+            return (Double(written) / 1e6 / elapsed, latencies)
         }
-        var start = monotonicNanoseconds()
-        for index in 0..<bufferedMiB { try writeChunk(at: index << 20) }
-        let buffered = Double(bufferedMiB) * 1.048576 / (Double(monotonicNanoseconds() - start) / 1e9)
-        _ = ftruncate(fd, 0)
-        _ = fdatasync(fd)
-
-        var syncLatencies: [Double] = []
-        start = monotonicNanoseconds()
-        for index in 0..<syncedMiB {
-            try writeChunk(at: index << 20)
-            let before = monotonicNanoseconds()
-            guard fdatasync(fd) == 0 else { throw ValidationError("fdatasync failed: errno \(errno)") }
-            syncLatencies.append(Double(monotonicNanoseconds() - before) / 1e6)
-        }
-        let elapsed = Double(monotonicNanoseconds() - start) / 1e9
-        syncLatencies.sort()
+        let buffered = try phase(sync: false)
+        let synced = try phase(sync: true)
+        let latencies = synced.latencies.sorted()
         return DiskLimits(
-            bufferedWriteMBps: buffered,
-            syncedWriteMBps: Double(syncedMiB) * 1.048576 / elapsed,
-            fdatasyncP50Ms: syncLatencies[syncLatencies.count / 2],
-            fdatasyncP99Ms: syncLatencies[min(syncLatencies.count - 1, syncLatencies.count * 99 / 100)],
-            fdatasyncsPerSecond: Double(syncedMiB) / elapsed)
+            bufferedWriteMBps: buffered.megabytesPerSecond,
+            syncedWriteMBps: synced.megabytesPerSecond,
+            fdatasyncP50Ms: latencies[latencies.count / 2],
+            fdatasyncP99Ms: latencies[min(latencies.count - 1, latencies.count * 99 / 100)],
+            fdatasyncsPerSecond: Double(latencies.count) / seconds)
     }
 }
 
@@ -54,10 +57,11 @@ struct DiskLimitsCommand: ParsableCommand {
         commandName: "limits", abstract: "Measure buffered and write+fdatasync-per-MiB bandwidth of a directory's disk.")
 
     @Option(help: "Directory on the disk to measure.") var dir: String = "."
+    @Option(help: "Seconds per phase.") var seconds: Double = 3
     @Flag(help: "Print JSON on stdout.") var json = false
 
     func run() throws {
-        let limits = try DiskLimits.measure(directory: dir)
+        let limits = try DiskLimits.measure(directory: dir, seconds: seconds)
         if json {
             print("{\"bufferedWriteMBps\": \(format(limits.bufferedWriteMBps)), \"syncedWriteMBps\": \(format(limits.syncedWriteMBps)), "
                 + "\"fdatasyncP50Ms\": \(format(limits.fdatasyncP50Ms, decimals: 3)), \"fdatasyncP99Ms\": \(format(limits.fdatasyncP99Ms, decimals: 3)), "

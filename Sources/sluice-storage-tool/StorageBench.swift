@@ -16,6 +16,7 @@ struct StorageBench: ParsableCommand {
     @Option(help: "Appends kept in flight across all partitions.") var inFlight: Int = 32
     @Option(help: "I/O back end: automatic, io_uring or pwrite.") var backend: LogWriterBackend = .automatic
     @Flag(help: "Print the results as JSON on stdout.") var json = false
+    @Option(help: "Run only the scenarios whose name contains this text (e.g. \"1 KiB x1p durable\").") var only: String?
 
     struct Scenario {
         let recordSize: Int
@@ -37,7 +38,7 @@ struct StorageBench: ParsableCommand {
         defer { _ = system("rm -rf '\(root)'") }
         mkdir(root, 0o755)
         progress("measuring the disk's limits in \(dir) ...")
-        let limits = try DiskLimits.measure(directory: root)
+        let limits = try DiskLimits.measure(directory: root, seconds: seconds)
         progress("buffered sequential write \(format(limits.bufferedWriteMBps)) MB/s; write+fdatasync per MiB \(format(limits.syncedWriteMBps)) MB/s (fdatasync p99 \(format(limits.fdatasyncP99Ms, decimals: 2)) ms)")
         var outcomes: [Outcome] = []
         var backendName = ""
@@ -45,7 +46,10 @@ struct StorageBench: ParsableCommand {
             for recordSize in [1024, 100] {
                 for partitions in [1, 8] {
                     let scenario = Scenario(recordSize: recordSize, partitions: partitions, durable: durable)
-                    let (outcome, name) = try measure(scenario, root: root + "/\(outcomes.count)", limits: limits)
+                    if let only, !scenario.name.contains(only) { continue }
+                    let scenarioRoot = root + "/\(outcomes.count)"
+                    let (outcome, name) = try measure(scenario, root: scenarioRoot, limits: limits)
+                    _ = system("rm -rf '\(scenarioRoot)'")
                     backendName = name
                     outcomes.append(outcome)
                 }

@@ -27,6 +27,10 @@ void sluice_uring_destroy(struct io_uring *ring);
    `flags` are IOSQE_* flags (for example sluice_iosqe_io_link to chain an fdatasync). */
 int sluice_uring_prep_write(struct io_uring *ring, int fd, const void *buffer, unsigned length,
                             uint64_t offset, uint64_t user_data, unsigned flags);
+/* Queue a vectored write of `count` iovecs (`iovecs` points at struct iovec entries, which must
+   stay valid until the completion arrives). */
+int sluice_uring_prep_writev(struct io_uring *ring, int fd, const void *iovecs, unsigned count,
+                             uint64_t offset, uint64_t user_data, unsigned flags);
 int sluice_uring_prep_fdatasync(struct io_uring *ring, int fd, uint64_t user_data, unsigned flags);
 
 /* Submits queued SQEs; returns the count submitted or -errno. */
