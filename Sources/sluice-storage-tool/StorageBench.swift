@@ -13,7 +13,7 @@ struct StorageBench: ParsableCommand {
 
     @Option(help: "Directory for the benchmark's logs (removed afterwards).") var dir: String = "."
     @Option(help: "Seconds per scenario.") var seconds: Double = 5
-    @Option(help: "Appends kept in flight across all partitions.") var inFlight: Int = 32
+    @Option(help: "Appends kept in flight across all partitions (128 x 16 KiB = 2 MiB).") var inFlight: Int = 128
     @Option(help: "I/O back end: automatic, io_uring or pwrite.") var backend: LogWriterBackend = .automatic
     @Flag(help: "Print the results as JSON on stdout.") var json = false
     @Option(help: "Run only the scenarios whose name contains this text (e.g. \"1 KiB x1p durable\").") var only: String?
