@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 
 /// One write (or, with empty `data`, only a sync) for the storage thread.
@@ -44,7 +45,17 @@ public enum LogWriterBackend: String, Sendable, CaseIterable {
 
 /// Creates the writer for `backend`; falls back from io_uring to pwrite when the ring cannot be
 /// created (old kernel, seccomp, sandbox). `fallbackReason` says why when that happened.
-public func makeLogWriter(backend: LogWriterBackend, depth: Int = 64) -> (writer: any LogWriter, fallbackReason: String?) {
+public func makeLogWriter(backend: LogWriterBackend, depth: Int = 64, logger: Logger? = nil) -> (writer: any LogWriter, fallbackReason: String?) {
+    let made = makeWriter(backend: backend, depth: depth)
+    if let reason = made.fallbackReason {
+        logger?.warning("io_uring unavailable; log I/O uses pwrite", metadata: ["reason": "\(reason)"])
+    } else {
+        logger?.info("log I/O back end", metadata: ["backend": "\(made.writer.backendName)", "depth": "\(depth)"])
+    }
+    return made
+}
+
+private func makeWriter(backend: LogWriterBackend, depth: Int) -> (writer: any LogWriter, fallbackReason: String?) {
     switch backend {
     case .pwrite:
         return (StorageThreadWriter(backend: PwriteBackend(), name: "pwrite"), nil)
