@@ -6,6 +6,13 @@ import NIOCore
 /// Where completions of a log's writes run: the thread (event loop) that owns the log.
 public protocol LogOwnerExecutor: Sendable {
     func execute(_ work: @escaping @Sendable () -> Void)
+    /// Runs `work` on the owner every `intervalMs` until the returned handle is cancelled.
+    func scheduleRepeated(everyMs intervalMs: Int64, _ work: @escaping @Sendable () -> Void) -> any LogScheduledTask
+}
+
+/// A repeating task on the owner executor.
+public protocol LogScheduledTask: Sendable {
+    func cancel()
 }
 
 /// What an append was given.
@@ -265,7 +272,31 @@ public final class PartitionLog: @unchecked Sendable {
         scheduleFlush(of: segments.last!, upTo: logEndOffset, nowMs: nowMs)
     }
 
-    /// Runs the time-based flush; call periodically (the broker's scheduler does).
+    private var maintenance: (any LogScheduledTask)?
+
+    /// Starts the log's background work on its owner: retention (`retention.ms`,
+    /// `retention.bytes`) and time-based flushing (`flush.ms`) every `intervalMs`
+    /// (Kafka's `log.retention.check.interval.ms` defaults to 5 minutes). `clock` gives the
+    /// current time in milliseconds.
+    public func startBackgroundMaintenance(intervalMs: Int64, clock: @escaping @Sendable () -> Int64) {
+        maintenance?.cancel()
+        maintenance = owner.scheduleRepeated(everyMs: intervalMs) { [self] in
+            let now = clock()
+            flushIfDue(nowMs: now)
+            do {
+                try applyRetention(nowMs: now)
+            } catch {
+                logger.warning("retention failed", metadata: ["directory": "\(directory)", "error": "\(error)"])
+            }
+        }
+    }
+
+    public func stopBackgroundMaintenance() {
+        maintenance?.cancel()
+        maintenance = nil
+    }
+
+    /// Runs the time-based flush; background maintenance calls it.
     public func flushIfDue(nowMs: Int64) {
         guard !config.isDurableOnAppend, durableOffset < logEndOffset else { return }
         maybeScheduleBackgroundFlush(nowMs: nowMs)
@@ -512,6 +543,7 @@ public final class PartitionLog: @unchecked Sendable {
     /// Writes the active segment's indexes and syncs it; the caller then writes the clean-
     /// shutdown marker for the data directory. Appends must have completed.
     public func closeCleanly() throws {
+        stopBackgroundMaintenance()
         if failure != nil { return }
         let active = segments.last!
         try active.file().sync()

@@ -98,6 +98,10 @@ struct StorageBench: ParsableCommand {
                                  cleanShutdown: false, nowMs: wallClockMs(), logger: quietLogger("bench"))
             }
         }
+        if !scenario.durable {
+            // flush.ms runs from each log's background maintenance, as in the broker.
+            owner.run { for log in logs { log.startBackgroundMaintenance(intervalMs: 100, clock: wallClockMs) } }
+        }
         let (template, recordsPerBatch) = try templateBatch(recordSize: scenario.recordSize)
         let state = BenchState()
         let deadline = monotonicNanoseconds() + UInt64(seconds * 1e9)

@@ -24,6 +24,19 @@ final class QueueOwner: LogOwnerExecutor, @unchecked Sendable {
     func run<T>(_ body: () throws -> T) rethrows -> T {
         try queue.sync(execute: body)
     }
+
+    func scheduleRepeated(everyMs intervalMs: Int64, _ work: @escaping @Sendable () -> Void) -> any LogScheduledTask {
+        let timer = DispatchSource.makeTimerSource(queue: queue)
+        timer.schedule(deadline: .now() + .milliseconds(Int(intervalMs)), repeating: .milliseconds(Int(intervalMs)))
+        timer.setEventHandler(handler: work)
+        timer.resume()
+        return QueueTimer(timer: timer)
+    }
+}
+
+struct QueueTimer: LogScheduledTask, @unchecked Sendable {
+    let timer: DispatchSourceTimer
+    func cancel() { timer.cancel() }
 }
 
 func monotonicNanoseconds() -> UInt64 {

@@ -49,6 +49,31 @@ struct DataDirectoryTests {
         #expect(batch.header.baseOffset == 0)
     }
 
+    /// Retention and flush.ms run by themselves once background maintenance is started.
+    @Test func backgroundMaintenanceAppliesRetentionAndTimedFlushes() throws {
+        let directory = TemporaryDirectory()
+        var config = LogConfig()
+        config.segmentBytes = 1024
+        config.retentionMs = 60_000
+        config.flushMessages = Int64.max
+        config.flushMs = 50
+        let harness = try LogHarness(directory: directory.path, config: config)
+        // Old records (timestamps near 0) that retention.ms has long expired.
+        for tag in 0..<12 { try harness.append(makeBatch(tag: tag, count: 3, timestamp: Int64(tag), valueSize: 100)) }
+        let before = harness.onOwner { $0.segmentCount }
+        #expect(before > 3)
+        #expect(harness.onOwner { $0.durableOffset } < 36)
+        harness.onOwner { $0.startBackgroundMaintenance(intervalMs: 20) { 1_700_000_000_000 } }
+        var waited = 0
+        while harness.onOwner({ $0.segmentCount }) >= before || harness.onOwner({ $0.durableOffset }) < 36 {
+            usleep(20_000)
+            waited += 1
+            try #require(waited < 250, "maintenance did not run within 5 s")
+        }
+        #expect(harness.onOwner { $0.logStartOffset } > 0)
+        harness.onOwner { $0.stopBackgroundMaintenance() }
+    }
+
     /// Thousands of segments, a cache of 16 descriptors: reads across all of them stay within it.
     @Test func manySegmentsDoNotExhaustDescriptors() throws {
         let directory = TemporaryDirectory()
