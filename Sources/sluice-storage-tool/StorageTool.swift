@@ -12,32 +12,7 @@ struct StorageTool: ParsableCommand {
         subcommands: [StorageBench.self, DiskLimitsCommand.self, CrashChild.self])
 }
 
-/// The partition owner for the tool: one serial queue, like one event loop.
-final class QueueOwner: LogOwnerExecutor, @unchecked Sendable {
-    let queue = DispatchQueue(label: "sluice.owner")
-
-    func execute(_ work: @escaping @Sendable () -> Void) {
-        queue.async(execute: work)
-    }
-
-    @discardableResult
-    func run<T>(_ body: () throws -> T) rethrows -> T {
-        try queue.sync(execute: body)
-    }
-
-    func scheduleRepeated(everyMs intervalMs: Int64, _ work: @escaping @Sendable () -> Void) -> any LogScheduledTask {
-        let timer = DispatchSource.makeTimerSource(queue: queue)
-        timer.schedule(deadline: .now() + .milliseconds(Int(intervalMs)), repeating: .milliseconds(Int(intervalMs)))
-        timer.setEventHandler(handler: work)
-        timer.resume()
-        return QueueTimer(timer: timer)
-    }
-}
-
-struct QueueTimer: LogScheduledTask, @unchecked Sendable {
-    let timer: DispatchSourceTimer
-    func cancel() { timer.cancel() }
-}
+typealias QueueOwner = SerialQueueOwner
 
 func monotonicNanoseconds() -> UInt64 {
     var now = timespec()

@@ -5,32 +5,7 @@ import Logging
 import NIOCore
 @testable import SluiceStorage
 
-/// Runs the log's work on one serial queue, like an event loop would.
-final class TestOwner: LogOwnerExecutor, @unchecked Sendable {
-    let queue = DispatchQueue(label: "partition-owner")
-
-    func execute(_ work: @escaping @Sendable () -> Void) {
-        queue.async(execute: work)
-    }
-
-    @discardableResult
-    func run<T>(_ body: () throws -> T) rethrows -> T {
-        try queue.sync(execute: body)
-    }
-
-    func scheduleRepeated(everyMs intervalMs: Int64, _ work: @escaping @Sendable () -> Void) -> any LogScheduledTask {
-        let timer = DispatchSource.makeTimerSource(queue: queue)
-        timer.schedule(deadline: .now() + .milliseconds(Int(intervalMs)), repeating: .milliseconds(Int(intervalMs)))
-        timer.setEventHandler(handler: work)
-        timer.resume()
-        return DispatchTimerTask(timer: timer)
-    }
-}
-
-struct DispatchTimerTask: LogScheduledTask, @unchecked Sendable {
-    let timer: DispatchSourceTimer
-    func cancel() { timer.cancel() }
-}
+typealias TestOwner = SerialQueueOwner
 
 final class ResultBox<T>: @unchecked Sendable {
     var value: T?
