@@ -7,6 +7,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "KafkaProtocol", targets: ["KafkaProtocol"]),
+        .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-storage-tool", targets: ["sluice-storage-tool"]),
     ],
     dependencies: [
@@ -48,6 +49,33 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .target(
+            name: "SluiceCore",
+            dependencies: [
+                "KafkaProtocol", "SluiceStorage",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "SluiceServer",
+            dependencies: [
+                "KafkaProtocol", "SluiceStorage", "SluiceCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "sluice",
+            dependencies: [
+                "SluiceServer", "SluiceCore", "SluiceStorage", "KafkaProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 

@@ -1,0 +1,320 @@
+import Glibc
+import KafkaProtocol
+import Logging
+import SluiceStorage
+import Synchronization
+
+/// A partition of a topic and the log behind it. The log may be touched only on `owner`.
+public final class Partition: @unchecked Sendable {
+    // @unchecked: immutable apart from `log`, whose contract is owner-only access.
+    public let topic: String
+    public let topicId: KafkaUUID
+    public let index: Int32
+    public let owner: any LogOwnerExecutor
+    public let log: PartitionLog
+
+    init(topic: String, topicId: KafkaUUID, index: Int32, owner: any LogOwnerExecutor, log: PartitionLog) {
+        self.topic = topic
+        self.topicId = topicId
+        self.index = index
+        self.owner = owner
+        self.log = log
+    }
+}
+
+/// A topic as the registry knows it.
+public struct Topic: Sendable {
+    public let name: String
+    public let id: KafkaUUID
+    public internal(set) var partitions: [Partition]
+    public internal(set) var configs: [String: String]
+}
+
+/// An error a topic operation answers with: a Kafka error code and a message for the client.
+public struct TopicError: Error, Sendable, CustomStringConvertible {
+    public let code: KafkaErrorCode
+    public let message: String
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// The topics of this broker, their partitions and logs, persisted in the data directory so
+/// they (with their ids and configs) survive restarts. Partition directories use Kafka's
+/// `<topic>-<partition>` names; topic metadata lives in `__sluice_topics/<name>.topic`.
+///
+/// Thread-safe: lookups take a short lock; creation and deletion are serialized.
+public final class TopicRegistry: Sendable {
+    public let dataDirectory: String
+    private let topics = Mutex<[String: Topic]>([:])
+    private let changes = Mutex<Void>(())
+    private let environment: Environment
+
+    /// What the registry needs from the broker: settings, storage, and who owns partitions.
+    public struct Environment: Sendable {
+        public var broker: BrokerConfig
+        public var writer: any LogWriter
+        public var files: FileHandleCache
+        public var cleanShutdown: Bool
+        public var clock: @Sendable () -> Int64
+        public var ownerFor: @Sendable (String, Int32) -> any LogOwnerExecutor
+        public var logger: Logger
+        public var onPartitionOpened: @Sendable (Partition) -> Void
+
+        public init(broker: BrokerConfig, writer: any LogWriter, files: FileHandleCache, cleanShutdown: Bool,
+                    clock: @escaping @Sendable () -> Int64, ownerFor: @escaping @Sendable (String, Int32) -> any LogOwnerExecutor,
+                    logger: Logger, onPartitionOpened: @escaping @Sendable (Partition) -> Void = { _ in }) {
+            self.broker = broker
+            self.writer = writer
+            self.files = files
+            self.cleanShutdown = cleanShutdown
+            self.clock = clock
+            self.ownerFor = ownerFor
+            self.logger = logger
+            self.onPartitionOpened = onPartitionOpened
+        }
+    }
+
+    static let metadataFolder = "__sluice_topics"
+
+    public init(dataDirectory: String, environment: Environment) throws {
+        self.dataDirectory = dataDirectory
+        self.environment = environment
+        let folder = dataDirectory + "/" + Self.metadataFolder
+        mkdir(folder, 0o755)
+        var loaded: [String: Topic] = [:]
+        for file in listDirectory(folder) where file.hasSuffix(".topic") {
+            guard let text = readText(folder + "/" + file) else { continue }
+            var fields: [String: String] = [:]
+            var configs: [String: String] = [:]
+            for line in text.split(separator: "\n") {
+                guard let equals = line.firstIndex(of: "=") else { continue }
+                let key = String(line[..<equals])
+                let value = String(line[line.index(after: equals)...])
+                if key.hasPrefix("config.") { configs[String(key.dropFirst(7))] = value } else { fields[key] = value }
+            }
+            guard let name = fields["name"], let idText = fields["id"], let id = KafkaUUID(idText),
+                  let count = Int32(fields["partitions"] ?? "") else {
+                environment.logger.error("unreadable topic metadata; skipping", metadata: ["file": "\(file)"])
+                continue
+            }
+            var topic = Topic(name: name, id: id, partitions: [], configs: configs)
+            for index in 0..<count {
+                do {
+                    topic.partitions.append(try openPartition(topic: name, id: id, index: index, configs: configs))
+                } catch {
+                    environment.logger.error("partition offline", metadata: ["topic": "\(name)", "partition": "\(index)", "error": "\(error)"])
+                }
+            }
+            loaded[name] = topic
+        }
+        topics.withLock { $0 = loaded }
+    }
+
+    private func openPartition(topic: String, id: KafkaUUID, index: Int32, configs: [String: String]) throws -> Partition {
+        let owner = environment.ownerFor(topic, index)
+        let log = try PartitionLog(
+            directory: dataDirectory + "/\(topic)-\(index)",
+            config: TopicConfigs.logConfig(overrides: configs, broker: environment.broker),
+            writer: environment.writer, owner: owner, files: environment.files,
+            cleanShutdown: environment.cleanShutdown, nowMs: environment.clock(), logger: environment.logger)
+        let partition = Partition(topic: topic, topicId: id, index: index, owner: owner, log: log)
+        environment.onPartitionOpened(partition)
+        return partition
+    }
+
+    // MARK: Lookups
+
+    public func topic(named name: String) -> Topic? {
+        topics.withLock { $0[name] }
+    }
+
+    public func topic(id: KafkaUUID) -> Topic? {
+        topics.withLock { $0.values.first { $0.id == id } }
+    }
+
+    public func partition(topic: String, index: Int32) -> Partition? {
+        topics.withLock { topics in
+            guard let topic = topics[topic], index >= 0, Int(index) < topic.partitions.count else { return nil }
+            return topic.partitions[Int(index)]
+        }
+    }
+
+    public var allTopics: [Topic] {
+        topics.withLock { Array($0.values) }.sorted { $0.name < $1.name }
+    }
+
+    // MARK: Changes
+
+    /// Creates a topic (or, with `validateOnly`, checks that it could be created).
+    public func createTopic(name: String, partitions requested: Int32, replicationFactor: Int16,
+                            configs: [String: String], validateOnly: Bool) throws(TopicError) -> Topic {
+        try changes.withLock { _ throws(TopicError) -> Topic in
+            if let reason = TopicName.validationError(name) {
+                throw TopicError(code: .invalidTopicException, message: reason)
+            }
+            let existing = topics.withLock { $0 }
+            if existing[name] != nil {
+                throw TopicError(code: .topicAlreadyExists, message: "Topic '\(name)' already exists.")
+            }
+            let key = TopicName.collisionKey(name)
+            if let clash = existing.keys.first(where: { TopicName.collisionKey($0) == key }) {
+                throw TopicError(code: .invalidTopicException,
+                                 message: "Topic '\(name)' collides with existing topic: \(clash)")
+            }
+            let count = requested == -1 ? Int32(environment.broker.int("num.partitions")) : requested
+            guard count >= 1 else {
+                throw TopicError(code: .invalidPartitions, message: "Number of partitions must be larger than 0.")
+            }
+            let factor = replicationFactor == -1 ? Int16(environment.broker.int("default.replication.factor")) : replicationFactor
+            guard factor >= 1 else {
+                throw TopicError(code: .invalidReplicationFactor, message: "Replication factor must be larger than 0.")
+            }
+            guard factor <= 1 else {
+                throw TopicError(code: .invalidReplicationFactor,
+                                 message: "Replication factor: \(factor) larger than available brokers: 1.")
+            }
+            for (key, value) in configs {
+                if let reason = TopicConfigs.validationError(name: key, value: value) {
+                    throw TopicError(code: .invalidConfig, message: reason)
+                }
+            }
+            let id = KafkaUUID.random()
+            var topic = Topic(name: name, id: id, partitions: [], configs: configs)
+            if validateOnly { return topic }
+            do {
+                try persist(topic, partitionCount: count)
+                for index in 0..<count {
+                    topic.partitions.append(try openPartition(topic: name, id: id, index: index, configs: configs))
+                }
+            } catch {
+                throw TopicError(code: .kafkaStorageError, message: "cannot create the topic's files: \(error)")
+            }
+            topics.withLock { $0[name] = topic }
+            environment.logger.info("created topic", metadata: ["topic": "\(name)", "partitions": "\(count)", "id": "\(id)"])
+            return topic
+        }
+    }
+
+    /// Deletes a topic: its metadata at once, its partition directories after their logs close.
+    public func deleteTopic(name: String) throws(TopicError) {
+        try changes.withLock { _ throws(TopicError) in
+            guard let topic = topics.withLock({ $0.removeValue(forKey: name) }) else {
+                throw TopicError(code: .unknownTopicOrPartition, message: "This server does not host this topic-partition.")
+            }
+            unlink(dataDirectory + "/" + Self.metadataFolder + "/" + name + ".topic")
+            for partition in topic.partitions {
+                let directory = partition.log.directory
+                partition.owner.execute {
+                    partition.log.stopBackgroundMaintenance()
+                    // Segment files stay open for fetches in flight; the names go now.
+                    _ = system("rm -rf '\(directory)'")
+                }
+            }
+            environment.logger.info("deleted topic", metadata: ["topic": "\(name)"])
+        }
+    }
+
+    /// Adds partitions to a topic (CreatePartitions).
+    public func createPartitions(name: String, totalCount: Int32, validateOnly: Bool) throws(TopicError) {
+        try changes.withLock { _ throws(TopicError) in
+            guard var topic = topics.withLock({ $0[name] }) else {
+                throw TopicError(code: .unknownTopicOrPartition, message: "The topic '\(name)' does not exist.")
+            }
+            let current = Int32(topic.partitions.count)
+            guard totalCount > current else {
+                throw TopicError(code: .invalidPartitions,
+                                 message: "Topic currently has \(current) partitions, which is higher than the requested \(totalCount).")
+            }
+            if validateOnly { return }
+            do {
+                try persist(topic, partitionCount: totalCount)
+                for index in current..<totalCount {
+                    topic.partitions.append(try openPartition(topic: name, id: topic.id, index: index, configs: topic.configs))
+                }
+            } catch {
+                throw TopicError(code: .kafkaStorageError, message: "\(error)")
+            }
+            let updated = topic
+            topics.withLock { $0[name] = updated }
+        }
+    }
+
+    /// Replaces a topic's config overrides (AlterConfigs) or merges changes (incremental:
+    /// `nil` values delete an override).
+    public func alterConfigs(name: String, changes configChanges: [String: String?], replace: Bool,
+                             validateOnly: Bool) throws(TopicError) {
+        try changes.withLock { _ throws(TopicError) in
+            guard var topic = topics.withLock({ $0[name] }) else {
+                throw TopicError(code: .unknownTopicOrPartition, message: "The topic '\(name)' does not exist.")
+            }
+            var configs = replace ? [:] : topic.configs
+            for (key, value) in configChanges {
+                if let reason = TopicConfigs.validationError(name: key, value: value) {
+                    throw TopicError(code: .invalidConfig, message: reason)
+                }
+                configs[key] = value
+            }
+            if validateOnly { return }
+            topic.configs = configs
+            do {
+                try persist(topic, partitionCount: Int32(topic.partitions.count))
+            } catch {
+                throw TopicError(code: .kafkaStorageError, message: "\(error)")
+            }
+            let logConfig = TopicConfigs.logConfig(overrides: configs, broker: environment.broker)
+            for partition in topic.partitions {
+                partition.owner.execute { partition.log.updateConfig(logConfig) }
+            }
+            let updated = topic
+            topics.withLock { $0[name] = updated }
+        }
+    }
+
+    private func persist(_ topic: Topic, partitionCount: Int32) throws {
+        var text = "name=\(topic.name)\nid=\(topic.id)\npartitions=\(partitionCount)\n"
+        for (key, value) in topic.configs.sorted(by: { $0.key < $1.key }) {
+            text += "config.\(key)=\(value)\n"
+        }
+        try writeTextAtomically(dataDirectory + "/" + Self.metadataFolder + "/" + topic.name + ".topic", text)
+    }
+}
+
+// MARK: Small file helpers (no Foundation in the broker)
+
+func listDirectory(_ path: String) -> [String] {
+    guard let dir = opendir(path) else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafePointer(to: entry.pointee.d_name) {
+            $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+        }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}
+
+func readText(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
+        if n <= 0 { break }
+        bytes.append(contentsOf: chunk[0..<n])
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+func writeTextAtomically(_ path: String, _ text: String) throws {
+    let temporary = path + ".tmp"
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw ConfigError("cannot write \(temporary): errno \(errno)") }
+    let bytes = Array(text.utf8)
+    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    let synced = fsync(fd)
+    close(fd)
+    guard written == bytes.count, synced == 0 else { throw ConfigError("cannot write \(temporary): errno \(errno)") }
+    guard rename(temporary, path) == 0 else { throw ConfigError("cannot rename \(temporary): errno \(errno)") }
+}

@@ -1,0 +1,45 @@
+import Glibc
+import KafkaProtocol
+import Logging
+import NIOCore
+import SluiceCore
+import SluiceStorage
+
+/// What every request handler may use: settings, identity, topics, and the advertised address.
+public final class BrokerContext: Sendable {
+    public let config: BrokerConfig
+    public let identity: ClusterIdentity
+    public let registry: TopicRegistry
+    public let advertisedHost: String
+    public let advertisedPort: Int32
+    public let logger: Logger
+    let fetchWaiters: FetchWaiters
+
+    init(config: BrokerConfig, identity: ClusterIdentity, registry: TopicRegistry, advertisedHost: String,
+         advertisedPort: Int32, logger: Logger, fetchWaiters: FetchWaiters) {
+        self.config = config
+        self.identity = identity
+        self.registry = registry
+        self.advertisedHost = advertisedHost
+        self.advertisedPort = advertisedPort
+        self.logger = logger
+        self.fetchWaiters = fetchWaiters
+    }
+
+    var nodeId: Int32 { identity.nodeId }
+
+    func nowMs() -> Int64 { wallClockMilliseconds() }
+}
+
+func wallClockMilliseconds() -> Int64 {
+    Int64((NIODeadline.now().uptimeNanoseconds / 1_000_000)) + bootEpochOffsetMs
+}
+
+/// Wall-clock milliseconds without Foundation: the realtime clock read once at start, advanced
+/// by the monotonic clock (so timestamps never step backwards within a run).
+let bootEpochOffsetMs: Int64 = {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    let wall = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    return wall - Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000)
+}()

@@ -1,0 +1,23 @@
+import NIOCore
+import SluiceStorage
+
+/// A partition's owner: the event loop its log lives on.
+struct EventLoopOwner: LogOwnerExecutor {
+    let eventLoop: any EventLoop
+
+    func execute(_ work: @escaping @Sendable () -> Void) {
+        eventLoop.execute(work)
+    }
+
+    func scheduleRepeated(everyMs intervalMs: Int64, _ work: @escaping @Sendable () -> Void) -> any LogScheduledTask {
+        let task = eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(intervalMs), delay: .milliseconds(intervalMs)) { _ in
+            work()
+        }
+        return RepeatedTaskHandle(task: task)
+    }
+
+    private struct RepeatedTaskHandle: LogScheduledTask {
+        let task: RepeatedTask
+        func cancel() { task.cancel() }
+    }
+}

@@ -1,0 +1,203 @@
+import KafkaProtocol
+import NIOCore
+import SluiceCore
+import SluiceStorage
+
+/// Fetch v4–16. Record bytes go from segment files to the socket with sendfile (NIO
+/// FileRegion), never through a Swift copy. Long polls wait for MaxWaitMs unless MinBytes
+/// arrive first. Responses carry session id 0 (no incremental session), which every client
+/// treats as a full fetch.
+enum FetchHandler {
+    struct PartitionRead {
+        var topic: String
+        var topicId: KafkaUUID
+        var index: Int32
+        var code: KafkaErrorCode = .none
+        var highWatermark: Int64 = -1
+        var logStartOffset: Int64 = -1
+        var slices: [FileRegionSlice] = []
+        var bytes: Int { slices.reduce(0) { $0 + $1.length } }
+    }
+
+    static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
+        let body = try request.decode(FetchRequest.self)
+        let eventLoop = request.eventLoop
+        let deadline = NIODeadline.now() + .milliseconds(Int64(max(0, body.maxWaitMs)))
+        let minBytes = Int(max(0, body.minBytes))
+        let promise = eventLoop.makePromise(of: OutgoingResponse?.self)
+
+        @Sendable func attempt() {
+            readAll(body, request: request).whenComplete { result in
+                switch result {
+                case .failure(let error):
+                    promise.fail(error)
+                case .success(let reads):
+                    let total = reads.reduce(0) { $0 + $1.bytes }
+                    let hasError = reads.contains { $0.code != .none }
+                    if total >= max(minBytes, 1) || hasError || NIODeadline.now() >= deadline || minBytes == 0 {
+                        promise.completeWith(Result { try encode(reads, request: request) })
+                        return
+                    }
+                    wait(for: reads, request: request, deadline: deadline, then: attempt)
+                }
+            }
+        }
+        attempt()
+        return promise.futureResult
+    }
+
+    /// Waits until one of the partitions' high watermarks moves, or the deadline.
+    private static func wait(for reads: [PartitionRead], request: RequestContext, deadline: NIODeadline,
+                             then retry: @escaping @Sendable () -> Void) {
+        let partitions = reads.compactMap { request.broker.registry.partition(topic: $0.topic, index: $0.index) }
+        let waiters = request.broker.fetchWaiters
+        let eventLoop = request.eventLoop
+        let fired = NIOLoopBoundBox(false, eventLoop: eventLoop)
+        let token = NIOLoopBoundBox(0, eventLoop: eventLoop)
+        let timeout = eventLoop.scheduleTask(deadline: deadline) {
+            guard !fired.value else { return }
+            fired.value = true
+            waiters.cancel(token.value, on: partitions)
+            retry()
+        }
+        token.value = waiters.register(on: partitions) {
+            eventLoop.execute {
+                guard !fired.value else { return }
+                fired.value = true
+                timeout.cancel()
+                retry()
+            }
+        }
+    }
+
+    /// Reads every requested partition in order, on each partition's own event loop, within the
+    /// request's MaxBytes (the first partition with data always gets its first batch whole).
+    private static func readAll(_ body: FetchRequest, request: RequestContext) -> EventLoopFuture<[PartitionRead]> {
+        let registry = request.broker.registry
+        let byId = request.version >= 13
+        var wanted: [(topic: String, id: KafkaUUID, partition: FetchRequest.FetchPartition, resolved: Partition?, code: KafkaErrorCode)] = []
+        for topic in body.topics {
+            let known = byId ? registry.topic(id: topic.topicId) : registry.topic(named: topic.topic)
+            for partition in topic.partitions {
+                let resolved = known.flatMap { known in
+                    partition.partition >= 0 && Int(partition.partition) < known.partitions.count ? known.partitions[Int(partition.partition)] : nil
+                }
+                let missing: KafkaErrorCode = byId && known == nil ? .unknownTopicId : .unknownTopicOrPartition
+                wanted.append((known?.name ?? topic.topic, topic.topicId, partition, resolved, resolved == nil ? missing : .none))
+            }
+        }
+        var future = request.eventLoop.makeSucceededFuture([PartitionRead]())
+        let maxBytes = Int(body.maxBytes <= 0 ? Int32.max : body.maxBytes)
+        for entry in wanted {
+            future = future.flatMap { reads in
+                let template = PartitionRead(topic: entry.topic, topicId: entry.resolved?.topicId ?? entry.id, index: entry.partition.partition, code: entry.code)
+                guard let partition = entry.resolved else {
+                    return request.eventLoop.makeSucceededFuture(reads + [template])
+                }
+                let used = reads.reduce(0) { $0 + $1.bytes }
+                let budget = used == 0 ? Int(max(entry.partition.partitionMaxBytes, 1))
+                    : min(Int(entry.partition.partitionMaxBytes), maxBytes - used)
+                let owner = (partition.owner as? EventLoopOwner)?.eventLoop ?? request.eventLoop
+                return owner.submit {
+                    var read = template
+                    let log = partition.log
+                    do {
+                        if budget > 0 || used == 0 {
+                            let result = try log.read(from: entry.partition.fetchOffset, maxBytes: max(budget, 1))
+                            read.slices = budget > 0 ? result.slices : []
+                        }
+                        read.highWatermark = log.highWatermark
+                        read.logStartOffset = log.logStartOffset
+                    } catch {
+                        read.code = StorageErrorMapping.code(for: error)
+                    }
+                    return reads + [read]
+                }.hop(to: request.eventLoop)
+            }
+        }
+        return future
+    }
+
+    /// Writes the response by hand so each partition's records can be a file region: everything
+    /// else as the generated FetchResponse would write it.
+    static func encode(_ reads: [PartitionRead], request: RequestContext) throws -> OutgoingResponse {
+        let version = request.version
+        let flexible = version >= 12
+        var parts: [IOData] = []
+        var files: [SegmentFile] = []
+        var handles: [NIOFileHandle] = []
+        var buffer = ByteBuffer()
+        var total = 0
+        func emit() {
+            if buffer.readableBytes > 0 {
+                total += buffer.readableBytes
+                parts.append(.byteBuffer(buffer))
+                buffer = ByteBuffer()
+            }
+        }
+        func writeCount(_ count: Int) {
+            if flexible { buffer.writeUnsignedVarint(UInt32(count + 1)) } else { buffer.writeInteger(Int32(count)) }
+        }
+
+        // Response header: v1 (tagged fields) in flexible versions.
+        buffer.writeInteger(request.correlationId)
+        if flexible { buffer.writeUnsignedVarint(0) }
+        buffer.writeInteger(Int32(0))  // throttle time
+        buffer.writeInteger(Int16(0))  // error code (v7+)
+        buffer.writeInteger(Int32(0))  // session id: none
+
+        var topics: [(String, KafkaUUID, [PartitionRead])] = []
+        for read in reads {
+            if let last = topics.last, last.0 == read.topic, last.1 == read.topicId {
+                topics[topics.count - 1].2.append(read)
+            } else {
+                topics.append((read.topic, read.topicId, [read]))
+            }
+        }
+        writeCount(topics.count)
+        for (name, id, partitions) in topics {
+            if version >= 13 { buffer.writeKafkaUUID(id) } else { try buffer.writeKafkaString(name, compact: flexible, field: "Topic") }
+            writeCount(partitions.count)
+            for read in partitions {
+                buffer.writeInteger(read.index)
+                buffer.writeInteger(read.code.rawValue)
+                let failed = read.code != .none
+                buffer.writeInteger(failed ? -1 : read.highWatermark)
+                buffer.writeInteger(failed ? -1 : read.highWatermark)  // last stable offset: no transactions yet
+                buffer.writeInteger(failed ? -1 : read.logStartOffset)
+                // Aborted transactions: null (none can exist yet).
+                if flexible { buffer.writeUnsignedVarint(0) } else { buffer.writeInteger(Int32(-1)) }
+                if version >= 11 { buffer.writeInteger(Int32(-1)) }  // preferred read replica
+                // Records: length, then the file regions. Never null in flexible versions
+                // (librdkafka rejects a null record set there).
+                let length = read.bytes
+                if flexible { buffer.writeUnsignedVarint(UInt32(length + 1)) } else { buffer.writeInteger(Int32(length)) }
+                for slice in read.slices {
+                    emit()
+                    let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: slice.file.descriptor)
+                    let region = FileRegion(fileHandle: handle, readerIndex: Int(slice.position), endIndex: Int(slice.position) + slice.length)
+                    parts.append(.fileRegion(region))
+                    total += slice.length
+                    files.append(slice.file)
+                    handles.append(handle)
+                }
+                if flexible { buffer.writeUnsignedVarint(0) }  // partition tagged fields
+            }
+            if flexible { buffer.writeUnsignedVarint(0) }  // topic tagged fields
+        }
+        if flexible { buffer.writeUnsignedVarint(0) }  // response tagged fields
+        emit()
+        var prefix = ByteBuffer()
+        prefix.writeInteger(Int32(total))
+        parts.insert(.byteBuffer(prefix), at: 0)
+        guard !files.isEmpty else { return OutgoingResponse(parts: parts) }
+        let borrowed = handles
+        let held = files
+        let release: @Sendable () -> Void = {
+            // The regions borrowed the segments' descriptors; the segments close them.
+            for handle in borrowed { _ = try? handle.takeDescriptorOwnership() }
+            withExtendedLifetime(held) {}
+        }
+        return OutgoingResponse(parts: parts, whenWritten: release)
+    }
+}

@@ -1,0 +1,88 @@
+import KafkaProtocol
+import NIOCore
+import SluiceCore
+import SluiceStorage
+
+/// ListOffsets v1–8: earliest (-2), latest (-1), max timestamp (-3), and the first offset whose
+/// record timestamp is at or after a given time. Nothing past the high watermark is visible.
+enum ListOffsetsHandler {
+    static let latest: Int64 = -1
+    static let earliest: Int64 = -2
+    static let maxTimestamp: Int64 = -3
+
+    static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
+        let body = try request.decode(ListOffsetsRequest.self)
+        let registry = request.broker.registry
+        let eventLoop = request.eventLoop
+        var lookups: [EventLoopFuture<(String, ListOffsetsResponse.ListOffsetsPartitionResponse)>] = []
+        for topic in body.topics {
+            for wanted in topic.partitions {
+                guard let partition = registry.partition(topic: topic.name, index: wanted.partitionIndex) else {
+                    lookups.append(eventLoop.makeSucceededFuture((topic.name, .init(
+                        partitionIndex: wanted.partitionIndex, errorCode: KafkaErrorCode.unknownTopicOrPartition.rawValue,
+                        timestamp: -1, offset: -1))))
+                    continue
+                }
+                let owner = (partition.owner as? EventLoopOwner)?.eventLoop ?? eventLoop
+                let name = topic.name
+                let version = request.version
+                lookups.append(owner.submit {
+                    (name, lookup(wanted, in: partition.log, version: version))
+                }.hop(to: eventLoop))
+            }
+        }
+        return EventLoopFuture.whenAllSucceed(lookups, on: eventLoop).flatMap { results in
+            var order: [String] = []
+            var byTopic: [String: [ListOffsetsResponse.ListOffsetsPartitionResponse]] = [:]
+            for (name, partition) in results {
+                if byTopic[name] == nil { order.append(name) }
+                byTopic[name, default: []].append(partition)
+            }
+            return request.respond(ListOffsetsResponse(topics: order.map { .init(name: $0, partitions: byTopic[$0]!) }))
+        }
+    }
+
+    /// Runs on the partition's owner.
+    static func lookup(_ wanted: ListOffsetsRequest.ListOffsetsPartition, in log: PartitionLog,
+                       version: Int16) -> ListOffsetsResponse.ListOffsetsPartitionResponse {
+        // The leader epoch is on the wire from v4; a single broker's partitions stay at epoch 0.
+        var response = ListOffsetsResponse.ListOffsetsPartitionResponse(
+            partitionIndex: wanted.partitionIndex, errorCode: 0, timestamp: -1, offset: -1, leaderEpoch: version >= 4 ? 0 : -1)
+        do {
+            switch wanted.timestamp {
+            case latest:
+                response.offset = log.highWatermark
+            case earliest:
+                response.offset = log.logStartOffset
+            case maxTimestamp:
+                if let batch = try log.batchWithMaxTimestamp() {
+                    // The first record holding the batch's max timestamp.
+                    var best: (Int64, Int64)?
+                    let base = batch.header.baseTimestamp
+                    if batch.header.attributes.timestampType == .logAppendTime {
+                        best = (batch.header.baseOffset, batch.header.maxTimestamp)
+                    } else {
+                        try batch.forEachRecord(decompressionLimit: 256 << 20) { record in
+                            let timestamp = base + record.timestampDelta
+                            if best == nil || timestamp > best!.1 { best = (batch.header.baseOffset + Int64(record.offsetDelta), timestamp) }
+                        }
+                    }
+                    if let best {
+                        response.offset = best.0
+                        response.timestamp = best.1
+                    }
+                }
+            case let timestamp where timestamp >= 0:
+                if let found = try log.offset(forTimestamp: timestamp) {
+                    response.offset = found.offset
+                    response.timestamp = found.timestamp
+                }
+            default:
+                response.errorCode = KafkaErrorCode.invalidRequest.rawValue
+            }
+        } catch {
+            response.errorCode = StorageErrorMapping.code(for: error).rawValue
+        }
+        return response
+    }
+}

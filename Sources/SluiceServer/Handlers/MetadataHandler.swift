@@ -1,0 +1,65 @@
+import KafkaProtocol
+import NIOCore
+import SluiceCore
+
+/// Metadata v0–12: this broker as the only broker and the controller, topics with their ids,
+/// auto-creating missing topics when the request and `auto.create.topics.enable` allow it.
+enum MetadataHandler {
+    static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
+        let body = try request.decode(MetadataRequest.self)
+        let broker = request.broker
+        let registry = broker.registry
+        var topics: [MetadataResponse.MetadataResponseTopic] = []
+        // v0 has no "all topics" null: an empty list means all there.
+        let wantsAll = body.topics == nil || (request.version == 0 && body.topics?.isEmpty == true)
+        if wantsAll {
+            topics = registry.allTopics.map { describe($0, broker: broker) }
+        } else {
+            let autoCreate = body.allowAutoTopicCreation && broker.config.bool("auto.create.topics.enable")
+            for wanted in body.topics ?? [] {
+                if wanted.name == nil || wanted.name == "" {
+                    if wanted.topicId != .zero, let topic = registry.topic(id: wanted.topicId) {
+                        topics.append(describe(topic, broker: broker))
+                    } else {
+                        topics.append(.init(errorCode: KafkaErrorCode.unknownTopicId.rawValue, name: nil, topicId: wanted.topicId))
+                    }
+                    continue
+                }
+                let name = wanted.name!
+                if let topic = registry.topic(named: name) {
+                    topics.append(describe(topic, broker: broker))
+                } else if TopicName.validationError(name) != nil {
+                    topics.append(.init(errorCode: KafkaErrorCode.invalidTopicException.rawValue, name: name))
+                } else if autoCreate && !TopicName.isInternal(name) {
+                    do {
+                        let topic = try registry.createTopic(name: name, partitions: -1, replicationFactor: -1, configs: [:], validateOnly: false)
+                        topics.append(describe(topic, broker: broker))
+                    } catch {
+                        // Another connection may have created it in between.
+                        if let topic = registry.topic(named: name) {
+                            topics.append(describe(topic, broker: broker))
+                        } else {
+                            topics.append(.init(errorCode: error.code.rawValue, name: name))
+                        }
+                    }
+                } else {
+                    topics.append(.init(errorCode: KafkaErrorCode.unknownTopicOrPartition.rawValue, name: name))
+                }
+            }
+        }
+        let response = MetadataResponse(
+            brokers: [.init(nodeId: broker.nodeId, host: broker.advertisedHost, port: broker.advertisedPort, rack: nil)],
+            clusterId: broker.identity.clusterId, controllerId: broker.nodeId, topics: topics)
+        return request.respond(response)
+    }
+
+    static func describe(_ topic: Topic, broker: BrokerContext) -> MetadataResponse.MetadataResponseTopic {
+        let node = broker.nodeId
+        let partitions = topic.partitions.map {
+            MetadataResponse.MetadataResponsePartition(
+                errorCode: 0, partitionIndex: $0.index, leaderId: node, leaderEpoch: 0,
+                replicaNodes: [node], isrNodes: [node], offlineReplicas: [])
+        }
+        return .init(errorCode: 0, name: topic.name, topicId: topic.id, isInternal: false, partitions: partitions)
+    }
+}

@@ -1,0 +1,148 @@
+import KafkaProtocol
+import NIOCore
+import SluiceCore
+import SluiceStorage
+
+/// Produce: advertised v0–11 (librdkafka enables compression only when the range starts at 0);
+/// v0–2 carry old message sets and are answered with UNSUPPORTED_VERSION per partition.
+/// acks=0 gets no response; acks=1 and acks=-1 are answered when the append completed, which
+/// under the default `flush.messages=1` means after the fdatasync covering it.
+enum ProduceHandler {
+    static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
+        let body = try request.decode(ProduceRequest.self)
+        let broker = request.broker
+        let eventLoop = request.eventLoop
+        guard body.acks == 0 || body.acks == 1 || body.acks == -1 else {
+            return respond(request, body: body) { _, _ in (KafkaErrorCode.invalidRequiredAcks, nil, -1, -1, "acks must be 0, 1 or -1") }
+        }
+        if body.transactionalId != nil {
+            return respond(request, body: body) { _, _ in
+                (KafkaErrorCode.transactionalIdAuthorizationFailed, nil, -1, -1, "transactions are not supported yet")
+            }
+        }
+        if request.version < 3 {
+            return respond(request, body: body) { _, _ in
+                (KafkaErrorCode.unsupportedVersion, nil, -1, -1, "Produce v0-2 (message format v0/v1) is not supported; use v3 or later")
+            }
+        }
+        var appends: [EventLoopFuture<PartitionResult>] = []
+        for topicData in body.topicData {
+            let topic = broker.registry.topic(named: topicData.name)
+            for partitionData in topicData.partitionData {
+                guard let topic, partitionData.index >= 0, Int(partitionData.index) < topic.partitions.count else {
+                    appends.append(eventLoop.makeSucceededFuture(
+                        PartitionResult(topic: topicData.name, index: partitionData.index, code: .unknownTopicOrPartition,
+                                        message: "This server does not host this topic-partition.")))
+                    continue
+                }
+                let partition = topic.partitions[Int(partitionData.index)]
+                let maxBytes = Int(TopicConfigs.effectiveValue("max.message.bytes", overrides: topic.configs, broker: broker.config).value) ?? 1_048_588
+                var batch: RecordBatch
+                switch ProduceValidator.validate(partitionData.records, produceVersion: request.version, maxMessageBytes: maxBytes) {
+                case .failure(let rejection):
+                    broker.logger.warning("rejected produce", metadata: [
+                        "topic": "\(topicData.name)", "partition": "\(partitionData.index)", "error": "\(rejection.code.rawValue)",
+                        "reason": "\(rejection.message)"])
+                    appends.append(eventLoop.makeSucceededFuture(
+                        PartitionResult(topic: topicData.name, index: partitionData.index, code: rejection.code, message: rejection.message)))
+                    continue
+                case .success(let valid):
+                    batch = valid
+                }
+                let wanted = TopicConfigs.effectiveValue("compression.type", overrides: topic.configs, broker: broker.config).value
+                if wanted != "producer" {
+                    let target = wanted == "uncompressed" ? CompressionCodec.none : (CompressionCodec(name: wanted) ?? .none)
+                    if batch.header.attributes.compression != target {
+                        do {
+                            var rebuilt = try ProduceValidator.recompress(batch, to: target)
+                            batch = try RecordBatch.next(from: &rebuilt)!
+                        } catch {
+                            appends.append(eventLoop.makeSucceededFuture(
+                                PartitionResult(topic: topicData.name, index: partitionData.index, code: .corruptMessage, message: "\(error)")))
+                            continue
+                        }
+                    }
+                }
+                appends.append(append(batch.bytes, to: partition, now: broker.nowMs(), on: eventLoop))
+            }
+        }
+        if body.acks == 0 {
+            // Kafka sends nothing for acks=0; a failure shows only in the broker's log.
+            return eventLoop.makeSucceededFuture(nil)
+        }
+        return EventLoopFuture.whenAllSucceed(appends, on: eventLoop).flatMap { results in
+            var byTopic: [String: [ProduceResponse.PartitionProduceResponse]] = [:]
+            var order: [String] = []
+            for result in results {
+                if byTopic[result.topic] == nil { order.append(result.topic) }
+                byTopic[result.topic, default: []].append(.init(
+                    index: result.index, errorCode: result.code.rawValue, baseOffset: result.baseOffset,
+                    logAppendTimeMs: result.logAppendTimeMs, logStartOffset: result.logStartOffset,
+                    errorMessage: result.code == .none || request.version < 8 ? nil : result.message))
+            }
+            let response = ProduceResponse(responses: order.map { .init(name: $0, partitionResponses: byTopic[$0]!) })
+            return request.respond(response)
+        }
+    }
+
+    struct PartitionResult: Sendable {
+        var topic: String
+        var index: Int32
+        var code: KafkaErrorCode = .none
+        var message: String? = nil
+        var baseOffset: Int64 = -1
+        var logAppendTimeMs: Int64 = -1
+        var logStartOffset: Int64 = -1
+    }
+
+    /// Appends on the partition's own event loop; the future completes there when the write
+    /// (and, when durable, its fdatasync) is done.
+    static func append(_ bytes: ByteBuffer, to partition: Partition, now: Int64, on eventLoop: any EventLoop) -> EventLoopFuture<PartitionResult> {
+        let owner = (partition.owner as? EventLoopOwner)?.eventLoop ?? eventLoop
+        let promise = owner.makePromise(of: PartitionResult.self)
+        let topic = partition.topic
+        let index = partition.index
+        owner.execute {
+            do {
+                try partition.log.append(bytes, nowMs: now) { result in
+                    switch result {
+                    case .success(let info):
+                        promise.succeed(PartitionResult(topic: topic, index: index, baseOffset: info.firstOffset,
+                                                        logAppendTimeMs: info.logAppendTimeMs, logStartOffset: info.logStartOffset))
+                    case .failure(let error):
+                        promise.succeed(PartitionResult(topic: topic, index: index, code: StorageErrorMapping.code(for: error), message: "\(error)"))
+                    }
+                }
+            } catch {
+                promise.succeed(PartitionResult(topic: topic, index: index, code: StorageErrorMapping.code(for: error), message: "\(error)"))
+            }
+        }
+        return promise.futureResult
+    }
+
+    /// Every partition gets the same answer (request-level problems).
+    private static func respond(_ request: RequestContext, body: ProduceRequest,
+                                _ answer: (String, Int32) -> (KafkaErrorCode, Int64?, Int64, Int64, String)) -> EventLoopFuture<OutgoingResponse?> {
+        if body.acks == 0 { return request.eventLoop.makeSucceededFuture(nil) }
+        let topics = body.topicData.map { topic in
+            ProduceResponse.TopicProduceResponse(name: topic.name, partitionResponses: topic.partitionData.map { partition in
+                let (code, _, _, _, message) = answer(topic.name, partition.index)
+                return .init(index: partition.index, errorCode: code.rawValue, baseOffset: -1,
+                             errorMessage: request.version >= 8 ? message : nil)
+            })
+        }
+        return request.respond(ProduceResponse(responses: topics))
+    }
+}
+
+/// Kafka error codes for storage failures.
+enum StorageErrorMapping {
+    static func code(for error: any Error) -> KafkaErrorCode {
+        guard let storage = error as? StorageError else { return .unknownServerError }
+        switch storage {
+        case .diskFull, .io, .offline, .corrupt, .directoryLocked, .shutDown: return .kafkaStorageError
+        case .offsetOutOfRange: return .offsetOutOfRange
+        case .invalidBatch: return .corruptMessage
+        }
+    }
+}

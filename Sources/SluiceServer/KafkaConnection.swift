@@ -1,0 +1,186 @@
+import KafkaProtocol
+import Logging
+import NIOCore
+import SluiceCore
+
+/// A response ready to write: the whole frame, size prefix included, as buffers and file regions.
+struct OutgoingResponse: Sendable {
+    var parts: [IOData]
+    /// Runs once every part has been written (or the write failed): fetches release the
+    /// segment files their regions read from.
+    var whenWritten: (@Sendable () -> Void)? = nil
+
+    static func encode<R: KafkaResponse>(_ response: R, version: Int16, correlationId: Int32) throws -> OutgoingResponse {
+        var buffer = ByteBuffer()
+        try buffer.writeKafkaResponse(response, version: version, correlationId: correlationId)
+        return OutgoingResponse(parts: [.byteBuffer(buffer)])
+    }
+}
+
+/// Why a connection is closed instead of answered (Kafka closes on these too).
+struct CloseConnection: Error {
+    let reason: String
+}
+
+/// Splits the byte stream into request frames; a size prefix over `socket.request.max.bytes`
+/// fails before any of the body is buffered.
+struct KafkaFrameToMessageDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+    let frames: KafkaFrameDecoder
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let frame = try frames.nextFrame(from: &buffer) else { return .needMoreData }
+        context.fireChannelRead(Self.wrapInboundOut(frame))
+        return .continue
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        // A peer that hangs up mid-frame just goes away; nothing to answer.
+        if try decode(context: context, buffer: &buffer) == .continue { return .continue }
+        buffer.clear()
+        return .needMoreData
+    }
+}
+
+/// One Kafka connection: requests are handled as they arrive (pipelined) and answered in the
+/// order they came, whatever order their work finishes in.
+final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = IOData
+
+    private let broker: BrokerContext
+    private var logger: Logger
+    private var nextSequence = 0
+    private var nextToWrite = 0
+    private var finished: [Int: OutgoingResponse?] = [:]
+    private var closing = false
+
+    init(broker: BrokerContext, logger: Logger) {
+        self.broker = broker
+        self.logger = logger
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if let remote = context.remoteAddress { logger[metadataKey: "peer"] = "\(remote)" }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        let body = Self.unwrapInboundIn(data)
+        let frame: KafkaRequestFrame
+        do {
+            frame = try KafkaRequestFrame(frame: body)
+        } catch {
+            close(context: context, reason: "malformed request header: \(error)")
+            return
+        }
+        let sequence = nextSequence
+        nextSequence += 1
+        let request = RequestContext(broker: broker, eventLoop: context.eventLoop, frame: frame, logger: logger)
+        let future: EventLoopFuture<OutgoingResponse?>
+        do {
+            future = try RequestDispatcher.handle(request)
+        } catch let error as CloseConnection {
+            close(context: context, reason: error.reason)
+            return
+        } catch {
+            close(context: context, reason: "\(frame.apiKey) v\(frame.apiVersion): \(error)")
+            return
+        }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        future.hop(to: context.eventLoop).whenComplete { result in
+            let (handler, context) = loopBound.value
+            switch result {
+            case .success(let response):
+                if handler.closing {
+                    response?.whenWritten?()
+                    return
+                }
+                handler.finished[sequence] = .some(response)
+                handler.writeInOrder(context: context)
+            case .failure(let error):
+                handler.close(context: context, reason: "\(frame.apiKey) v\(frame.apiVersion) failed: \(error)")
+            }
+        }
+    }
+
+    private func writeInOrder(context: ChannelHandlerContext) {
+        guard !closing else { return }
+        var wrote = false
+        while let response = finished.removeValue(forKey: nextToWrite) {
+            nextToWrite += 1
+            guard let response else { continue }
+            for (index, part) in response.parts.enumerated() {
+                if index == response.parts.count - 1, let whenWritten = response.whenWritten {
+                    let promise = context.eventLoop.makePromise(of: Void.self)
+                    let bound = NIOLoopBound(whenWritten, eventLoop: context.eventLoop)
+                    promise.futureResult.whenComplete { _ in bound.value() }
+                    context.write(Self.wrapOutboundOut(part), promise: promise)
+                } else {
+                    context.write(Self.wrapOutboundOut(part), promise: nil)
+                }
+            }
+            wrote = true
+        }
+        if wrote { context.flush() }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        close(context: context, reason: "\(error)")
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            close(context: context, reason: "idle longer than connections.max.idle.ms")
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closing = true
+        releasePending()
+        context.fireChannelInactive()
+    }
+
+    /// Responses that will never be written still hold segment files; let them go.
+    private func releasePending() {
+        for response in finished.values {
+            response?.whenWritten?()
+        }
+        finished.removeAll()
+    }
+
+    private func close(context: ChannelHandlerContext, reason: String) {
+        guard !closing else { return }
+        closing = true
+        releasePending()
+        logger.warning("closing connection", metadata: ["reason": "\(reason)"])
+        context.close(promise: nil)
+    }
+}
+
+/// What a request handler gets.
+struct RequestContext {
+    let broker: BrokerContext
+    let eventLoop: any EventLoop
+    let frame: KafkaRequestFrame
+    let logger: Logger
+
+    var version: Int16 { frame.apiVersion }
+    var correlationId: Int32 { frame.correlationId }
+
+    func decode<R: KafkaRequest>(_ type: R.Type) throws -> R {
+        var body = frame.body
+        return try R(from: &body, version: version)
+    }
+
+    func respond<R: KafkaResponse>(_ response: R) -> EventLoopFuture<OutgoingResponse?> {
+        do {
+            return eventLoop.makeSucceededFuture(try OutgoingResponse.encode(response, version: version, correlationId: correlationId))
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+    }
+}

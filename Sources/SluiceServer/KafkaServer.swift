@@ -1,0 +1,172 @@
+import Glibc
+import KafkaProtocol
+import Logging
+import NIOCore
+import NIOPosix
+import SluiceCore
+import SluiceStorage
+import Synchronization
+
+/// The broker: a data directory, its topics, and the listener.
+///
+/// Threads: NIO event loops (one per core unless `num.network.threads` says otherwise) serve
+/// connections and own partitions — each partition's log lives on one loop, so the produce and
+/// fetch paths take no locks on it — plus one storage thread that carries out log I/O.
+public final class KafkaServer: Sendable {
+    public let localAddress: SocketAddress
+    public let context: BrokerContext
+    private let group: MultiThreadedEventLoopGroup
+    private let channel: any Channel
+    private let dataDirectory: DataDirectoryBox
+    private let writer: any LogWriter
+    private let logger: Logger
+
+    /// Opens the data directory (failing if another broker holds it), loads the topics, and
+    /// starts listening.
+    public static func start(config: BrokerConfig, logger: Logger) throws -> KafkaServer {
+        raiseFileDescriptorLimit()
+        let threads = config.int("num.network.threads") > 0 ? config.int("num.network.threads") : System.coreCount
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        do {
+            return try KafkaServer(config: config, group: group, logger: logger)
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+    }
+
+    private init(config: BrokerConfig, group: MultiThreadedEventLoopGroup, logger: Logger) throws {
+        self.group = group
+        self.logger = logger
+        let path = config.string("log.dirs")
+        let data = try DataDirectory(path: path)
+        self.dataDirectory = DataDirectoryBox(data)
+        let identity = try ClusterIdentity.loadOrCreate(dataDirectory: path, config: config)
+        let backend = LogWriterBackend(rawValue: config.string("log.io.backend")) ?? .automatic
+        let writer = makeLogWriter(backend: backend, logger: logger).writer
+        self.writer = writer
+        let loops = Array(group.makeIterator())
+        let waiters = FetchWaiters()
+        let retentionInterval = config.long("log.retention.check.interval.ms")
+        let environment = TopicRegistry.Environment(
+            broker: config, writer: writer, files: FileHandleCache(capacity: FileHandleCache.capacityForCurrentLimit()),
+            cleanShutdown: data.wasCleanShutdown, clock: wallClockMilliseconds,
+            ownerFor: { topic, index in
+                var hasher = Hasher()
+                hasher.combine(topic)
+                hasher.combine(index)
+                // Spread partitions over the loops; stable within a run, which is all ownership needs.
+                return EventLoopOwner(eventLoop: loops[Int(UInt(bitPattern: hasher.finalize()) % UInt(loops.count))])
+            },
+            logger: logger,
+            onPartitionOpened: { partition in
+                partition.owner.execute {
+                    partition.log.onHighWatermarkChange = { _ in waiters.highWatermarkMoved(partition) }
+                    partition.log.startBackgroundMaintenance(intervalMs: retentionInterval, clock: wallClockMilliseconds)
+                }
+            })
+        let registry = try TopicRegistry(dataDirectory: path, environment: environment)
+
+        let (host, port) = try Self.parseHostPort(config.string("listeners"))
+        let advertised = config.string("advertised.listeners")
+        let maxFrame = config.int("socket.request.max.bytes")
+        let idleMs = config.long("connections.max.idle.ms")
+        let maxConnections = config.int("max.connections")
+        let connections = Atomic<Int>(0)
+        let contextBox = ContextBox()
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                let open = connections.wrappingAdd(1, ordering: .relaxed).newValue
+                channel.closeFuture.whenComplete { _ in connections.wrappingSubtract(1, ordering: .relaxed) }
+                guard open <= maxConnections, let broker = contextBox.context else {
+                    logger.warning("connection refused: max.connections reached", metadata: ["limit": "\(maxConnections)"])
+                    return channel.close()
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(IdleStateHandler(allTimeout: .milliseconds(idleMs)))
+                    try sync.addHandler(ByteToMessageHandler(KafkaFrameToMessageDecoder(frames: KafkaFrameDecoder(maximumFrameSize: maxFrame))))
+                    try sync.addHandler(KafkaConnectionHandler(broker: broker, logger: logger))
+                }
+            }
+        let channel = try bootstrap.bind(host: host, port: port).wait()
+        self.channel = channel
+        guard let address = channel.localAddress else { throw ConfigError("listener has no address") }
+        self.localAddress = address
+        let boundPort = Int32(address.port ?? port)
+        var advertisedHost = host == "0.0.0.0" || host == "::" ? "localhost" : host
+        var advertisedPort = boundPort
+        if !advertised.isEmpty {
+            let parsed = try Self.parseHostPort(advertised)
+            advertisedHost = parsed.0
+            advertisedPort = Int32(parsed.1 == 0 ? Int(boundPort) : parsed.1)
+        }
+        self.context = BrokerContext(config: config, identity: identity, registry: registry, advertisedHost: advertisedHost,
+                                     advertisedPort: advertisedPort, logger: logger, fetchWaiters: waiters)
+        contextBox.context = self.context
+        logger.info("sluice broker started", metadata: [
+            "listener": "\(host):\(boundPort)", "advertised": "\(advertisedHost):\(advertisedPort)", "dataDir": "\(path)",
+            "ioBackend": "\(writer.backendName)", "topics": "\(registry.allTopics.count)", "cluster": "\(identity.clusterId)",
+            "node": "\(identity.nodeId)", "eventLoops": "\(loops.count)", "cleanStart": "\(data.wasCleanShutdown)"])
+    }
+
+    static func parseHostPort(_ text: String) throws -> (String, Int) {
+        var value = Substring(text)
+        // Kafka's listener syntax may carry a name: PLAINTEXT://host:port.
+        if let slash = value.lastIndex(of: "/") { value = value[value.index(after: slash)...] }
+        guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ConfigError("expected HOST:PORT, got '\(text)'")
+        }
+        var host = String(value[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+
+    /// Stops accepting, lets in-flight requests finish briefly, flushes every log, writes the
+    /// clean-shutdown marker, and stops the threads.
+    public func shutdown() {
+        logger.info("shutting down")
+        try? channel.close().wait()
+        // Give connections a moment to finish what they were answering.
+        usleep(200_000)
+        var clean = true
+        for topic in context.registry.allTopics {
+            for partition in topic.partitions {
+                let owner = (partition.owner as? EventLoopOwner)?.eventLoop
+                do {
+                    if let owner {
+                        try owner.submit { try partition.log.closeCleanly() }.wait()
+                    } else {
+                        try partition.log.closeCleanly()
+                    }
+                } catch {
+                    clean = false
+                    logger.error("could not close a log cleanly", metadata: ["topic": "\(topic.name)", "partition": "\(partition.index)", "error": "\(error)"])
+                }
+            }
+        }
+        writer.shutdown()
+        if clean { try? dataDirectory.value.markCleanShutdown() }
+        try? group.syncShutdownGracefully()
+        logger.info("stopped", metadata: ["clean": "\(clean)"])
+    }
+}
+
+/// The context is created after bind (it needs the bound port); connections accepted before
+/// that are refused.
+private final class ContextBox: @unchecked Sendable {
+    private let lock = Mutex<BrokerContext?>(nil)
+    var context: BrokerContext? {
+        get { lock.withLock { $0 } }
+        set { lock.withLock { $0 = newValue } }
+    }
+}
+
+/// DataDirectory holds the lock for the broker's lifetime; it is only read after start.
+private final class DataDirectoryBox: @unchecked Sendable {
+    let value: DataDirectory
+    init(_ value: DataDirectory) { self.value = value }
+}

@@ -1,0 +1,85 @@
+import KafkaProtocol
+import NIOCore
+import SluiceCore
+
+/// Checks a producer's records the way Kafka's LogValidator does for magic 2, without
+/// rebuilding them: one batch, its CRC, sizes, record count, and each record's offset delta.
+/// Compressed batches are read through their decompressed records (bounded), never re-encoded.
+enum ProduceValidator {
+    struct Rejection: Error {
+        let code: KafkaErrorCode
+        let message: String
+    }
+
+    static func validate(_ records: ByteBuffer?, produceVersion: Int16, maxMessageBytes: Int) -> Result<RecordBatch, Rejection> {
+        guard var records, records.readableBytes > 0 else {
+            return .failure(Rejection(code: .invalidRecord, message: "no records"))
+        }
+        if records.readableBytes > maxMessageBytes {
+            return .failure(Rejection(code: .messageTooLarge,
+                                      message: "The request included a message larger than the max message size the server will accept (\(records.readableBytes) > \(maxMessageBytes))."))
+        }
+        let batch: RecordBatch
+        do {
+            guard let first = try RecordBatch.next(from: &records) else {
+                return .failure(Rejection(code: .invalidRecord, message: "no records"))
+            }
+            batch = first
+        } catch RecordBatchError.unsupportedMagic(let magic) {
+            return .failure(Rejection(code: .invalidRecord, message: "record batch magic \(magic) is not supported; use magic 2 (Produce v3+)"))
+        } catch {
+            return .failure(Rejection(code: .corruptMessage, message: "malformed record batch: \(error)"))
+        }
+        guard records.readableBytes == 0 else {
+            return .failure(Rejection(code: .invalidRecord, message: "a produce request must carry exactly one record batch per partition"))
+        }
+        let header = batch.header
+        guard batch.computedCRC == header.crc else {
+            return .failure(Rejection(code: .corruptMessage, message: "record batch CRC mismatch"))
+        }
+        guard let codec = header.attributes.compression else {
+            return .failure(Rejection(code: .unsupportedCompressionType, message: "unknown compression type \(header.attributes.compressionBits)"))
+        }
+        if codec == .zstd && produceVersion < 7 {
+            return .failure(Rejection(code: .unsupportedCompressionType, message: "zstd needs Produce v7 or later"))
+        }
+        if header.attributes.isControl {
+            return .failure(Rejection(code: .invalidRecord, message: "clients may not send control batches"))
+        }
+        if header.attributes.isTransactional {
+            return .failure(Rejection(code: .invalidRecord, message: "transactions are not supported yet"))
+        }
+        guard header.recordCount > 0, header.lastOffsetDelta == header.recordCount - 1 else {
+            return .failure(Rejection(code: .invalidRecord,
+                                      message: "record count \(header.recordCount) does not match last offset delta \(header.lastOffsetDelta)"))
+        }
+        var expectedDelta: Int32 = 0
+        do {
+            try batch.forEachRecord(decompressionLimit: max(maxMessageBytes * 8, 64 << 20)) { record in
+                guard record.offsetDelta == expectedDelta else {
+                    throw Rejection(code: .invalidRecord, message: "record offset delta \(record.offsetDelta), expected \(expectedDelta)")
+                }
+                expectedDelta += 1
+            }
+        } catch let rejection as Rejection {
+            return .failure(rejection)
+        } catch {
+            return .failure(Rejection(code: .corruptMessage, message: "cannot read the records: \(error)"))
+        }
+        return .success(batch)
+    }
+
+    /// Recompresses a batch into `codec` (topic `compression.type` naming another codec than the
+    /// producer's, Kafka's rule), keeping every record field and the batch's producer fields.
+    static func recompress(_ batch: RecordBatch, to codec: CompressionCodec) throws -> ByteBuffer {
+        let header = batch.header
+        var builder = RecordBatchBuilder(
+            compression: codec, timestampType: header.attributes.timestampType, producerId: header.producerId,
+            producerEpoch: header.producerEpoch, baseSequence: header.baseSequence)
+        try batch.forEachRecord(decompressionLimit: 256 << 20) { record in
+            builder.append(key: record.key, value: record.value, headers: record.headers,
+                           timestamp: header.baseTimestamp + record.timestampDelta)
+        }
+        return try builder.build()
+    }
+}

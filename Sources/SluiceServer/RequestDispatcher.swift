@@ -1,0 +1,47 @@
+import KafkaProtocol
+import NIOCore
+
+/// The APIs this broker serves and their version ranges; only what is implemented is advertised.
+enum SupportedApis {
+    static let ranges: [(ApiKey, ClosedRange<Int16>)] = [
+        (.produce, 0...11),
+        (.fetch, 4...16),
+        (.listOffsets, 1...8),
+        (.metadata, 0...12),
+        (.findCoordinator, 0...4),
+        (.apiVersions, 0...4),
+        (.createTopics, 2...7),
+        (.deleteTopics, 1...6),
+    ]
+
+    static func range(for key: ApiKey) -> ClosedRange<Int16>? {
+        ranges.first { $0.0 == key }?.1
+    }
+}
+
+/// Routes a request to its handler. Unknown keys and unsupported versions (but for ApiVersions,
+/// which answers them) close the connection, as Kafka does.
+enum RequestDispatcher {
+    static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
+        let key = request.frame.apiKey
+        if key == .apiVersions {
+            return ApiVersionsHandler.handle(request)
+        }
+        guard let range = SupportedApis.range(for: key) else {
+            throw CloseConnection(reason: "unsupported API key \(key.rawValue)")
+        }
+        guard range.contains(request.version) else {
+            throw CloseConnection(reason: "unsupported version \(request.version) of \(key) (supported \(range))")
+        }
+        switch key {
+        case .produce: return try ProduceHandler.handle(request)
+        case .fetch: return try FetchHandler.handle(request)
+        case .listOffsets: return try ListOffsetsHandler.handle(request)
+        case .metadata: return try MetadataHandler.handle(request)
+        case .findCoordinator: return try FindCoordinatorHandler.handle(request)
+        case .createTopics: return try CreateTopicsHandler.handle(request)
+        case .deleteTopics: return try DeleteTopicsHandler.handle(request)
+        default: throw CloseConnection(reason: "no handler for \(key)")
+        }
+    }
+}
