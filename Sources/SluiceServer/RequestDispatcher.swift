@@ -12,6 +12,13 @@ enum SupportedApis {
         (.apiVersions, 0...4),
         (.createTopics, 2...7),
         (.deleteTopics, 1...6),
+        (.createPartitions, 0...3),
+        (.describeConfigs, 1...4),
+        (.alterConfigs, 0...2),
+        (.incrementalAlterConfigs, 0...1),
+        (.deleteRecords, 0...2),
+        (.describeCluster, 0...1),
+        (.offsetForLeaderEpoch, 2...4),
     ]
 
     static func range(for key: ApiKey) -> ClosedRange<Int16>? {
@@ -41,6 +48,13 @@ enum RequestDispatcher {
         case .findCoordinator: return try FindCoordinatorHandler.handle(request)
         case .createTopics: return try CreateTopicsHandler.handle(request)
         case .deleteTopics: return try DeleteTopicsHandler.handle(request)
+        case .createPartitions: return try CreatePartitionsHandler.handle(request)
+        case .describeConfigs: return try DescribeConfigsHandler.handle(request)
+        case .alterConfigs: return try AlterConfigsHandler.handle(request)
+        case .incrementalAlterConfigs: return try AlterConfigsHandler.handleIncremental(request)
+        case .deleteRecords: return try DeleteRecordsHandler.handle(request)
+        case .describeCluster: return try DescribeClusterHandler.handle(request)
+        case .offsetForLeaderEpoch: return try OffsetForLeaderEpochHandler.handle(request)
         default: throw CloseConnection(reason: "no handler for \(key)")
         }
     }

@@ -47,11 +47,27 @@ enum MetadataHandler {
                 }
             }
         }
-        let response = MetadataResponse(
+        if body.includeTopicAuthorizedOperations && request.version >= 8 {
+            // No authorizer: every operation that applies to a topic is allowed, as Kafka reports it.
+            for index in topics.indices where topics[index].errorCode == 0 {
+                topics[index].topicAuthorizedOperations = Self.allTopicOperations
+            }
+        }
+        var response = MetadataResponse(
             brokers: [.init(nodeId: broker.nodeId, host: broker.advertisedHost, port: broker.advertisedPort, rack: nil)],
             clusterId: broker.identity.clusterId, controllerId: broker.nodeId, topics: topics)
+        if body.includeClusterAuthorizedOperations && (8...10).contains(request.version) {
+            response.clusterAuthorizedOperations = Self.allClusterOperations
+        }
         return request.respond(response)
     }
+
+    /// AclOperation bits: READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8,
+    /// DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11.
+    static let allTopicOperations: Int32 = [3, 4, 5, 6, 7, 8, 10, 11].reduce(0) { $0 | (1 << $1) }
+    /// CREATE 5, ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11,
+    /// IDEMPOTENT_WRITE 12.
+    static let allClusterOperations: Int32 = [5, 7, 8, 9, 10, 11, 12].reduce(0) { $0 | (1 << $1) }
 
     static func describe(_ topic: Topic, broker: BrokerContext) -> MetadataResponse.MetadataResponseTopic {
         let node = broker.nodeId
