@@ -41,11 +41,11 @@ test: deps venv
 	SLUICE_PYTHON=$(CURDIR)/$(VENV)/bin/python $(SWIFT) test --skip-build
 	Tools/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
-## run: start a broker on localhost:9092 with its data in ./data.
+## run: start a broker on localhost:9092 with its data in ./data (release build).
+## Extra settings: make run ARGS="--set num.partitions=3".
 run: deps
-	@echo "Sluice's broker is not built yet: 'sluice serve' arrives with issue #4 (the broker)." >&2
-	@echo "Today this repository holds the wire protocol, record batches and codecs (make test)." >&2
-	@exit 1
+	$(SWIFT) build -c release --product sluice
+	.build/release/sluice serve $(ARGS)
 
 ## bench: the benchmark suite; until the broker exists it runs the micro-benchmarks.
 bench: perftests
