@@ -1,5 +1,5 @@
 /// Kafka's error codes, as clients expect them on the wire.
-public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible, Error {
     public let rawValue: Int16
     public init(rawValue: Int16) { self.rawValue = rawValue }
 

@@ -14,6 +14,7 @@ public final class BrokerContext: Sendable {
     public let advertisedPort: Int32
     public let logger: Logger
     let fetchWaiters: FetchWaiters
+    let fetchSessions = FetchSessions()
 
     init(config: BrokerConfig, identity: ClusterIdentity, registry: TopicRegistry, advertisedHost: String,
          advertisedPort: Int32, logger: Logger, fetchWaiters: FetchWaiters) {

@@ -5,8 +5,7 @@ import SluiceStorage
 
 /// Fetch v4–16. Record bytes go from segment files to the socket with sendfile (NIO
 /// FileRegion), never through a Swift copy. Long polls wait for MaxWaitMs unless MinBytes
-/// arrive first. Responses carry session id 0 (no incremental session), which every client
-/// treats as a full fetch.
+/// arrive first. Incremental fetch sessions (KIP-227) live in `FetchSessions`.
 enum FetchHandler {
     struct PartitionRead {
         var topic: String
@@ -22,12 +21,19 @@ enum FetchHandler {
     static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(FetchRequest.self)
         let eventLoop = request.eventLoop
+        let plan: FetchSessions.Plan
+        switch request.broker.fetchSessions.plan(for: body, version: request.version, nowMs: request.broker.nowMs()) {
+        case .success(let resolved):
+            plan = resolved
+        case .failure(let code):
+            return eventLoop.makeSucceededFuture(try encode([], sessionId: 0, errorCode: code, request: request))
+        }
         let deadline = NIODeadline.now() + .milliseconds(Int64(max(0, body.maxWaitMs)))
         let minBytes = Int(max(0, body.minBytes))
         let promise = eventLoop.makePromise(of: OutgoingResponse?.self)
 
         @Sendable func attempt() {
-            readAll(body, request: request).whenComplete { result in
+            readAll(plan, maxBytes: body.maxBytes, request: request).whenComplete { result in
                 switch result {
                 case .failure(let error):
                     promise.fail(error)
@@ -35,7 +41,8 @@ enum FetchHandler {
                     let total = reads.reduce(0) { $0 + $1.bytes }
                     let hasError = reads.contains { $0.code != .none }
                     if total >= max(minBytes, 1) || hasError || NIODeadline.now() >= deadline || minBytes == 0 {
-                        promise.completeWith(Result { try encode(reads, request: request) })
+                        let answer = request.broker.fetchSessions.filter(reads, keys: plan.wanted.map(\.0), plan: plan)
+                        promise.completeWith(Result { try encode(answer, sessionId: plan.sessionId, errorCode: .none, request: request) })
                         return
                     }
                     wait(for: reads, request: request, deadline: deadline, then: attempt)
@@ -72,22 +79,21 @@ enum FetchHandler {
 
     /// Reads every requested partition in order, on each partition's own event loop, within the
     /// request's MaxBytes (the first partition with data always gets its first batch whole).
-    private static func readAll(_ body: FetchRequest, request: RequestContext) -> EventLoopFuture<[PartitionRead]> {
+    private static func readAll(_ plan: FetchSessions.Plan, maxBytes requestMaxBytes: Int32, request: RequestContext) -> EventLoopFuture<[PartitionRead]> {
         let registry = request.broker.registry
         let byId = request.version >= 13
         var wanted: [(topic: String, id: KafkaUUID, partition: FetchRequest.FetchPartition, resolved: Partition?, code: KafkaErrorCode)] = []
-        for topic in body.topics {
-            let known = byId ? registry.topic(id: topic.topicId) : registry.topic(named: topic.topic)
-            for partition in topic.partitions {
-                let resolved = known.flatMap { known in
-                    partition.partition >= 0 && Int(partition.partition) < known.partitions.count ? known.partitions[Int(partition.partition)] : nil
-                }
-                let missing: KafkaErrorCode = byId && known == nil ? .unknownTopicId : .unknownTopicOrPartition
-                wanted.append((known?.name ?? topic.topic, topic.topicId, partition, resolved, resolved == nil ? missing : .none))
+        for (key, entry) in plan.wanted {
+            let known = byId ? registry.topic(id: key.topicId) : registry.topic(named: key.topic)
+            let partition = FetchRequest.FetchPartition(partition: key.partition, fetchOffset: entry.fetchOffset, partitionMaxBytes: entry.maxBytes)
+            let resolved = known.flatMap { known in
+                key.partition >= 0 && Int(key.partition) < known.partitions.count ? known.partitions[Int(key.partition)] : nil
             }
+            let missing: KafkaErrorCode = byId && known == nil ? .unknownTopicId : .unknownTopicOrPartition
+            wanted.append((known?.name ?? key.topic, key.topicId, partition, resolved, resolved == nil ? missing : .none))
         }
         var future = request.eventLoop.makeSucceededFuture([PartitionRead]())
-        let maxBytes = Int(body.maxBytes <= 0 ? Int32.max : body.maxBytes)
+        let maxBytes = Int(requestMaxBytes <= 0 ? Int32.max : requestMaxBytes)
         for entry in wanted {
             future = future.flatMap { reads in
                 let template = PartitionRead(topic: entry.topic, topicId: entry.resolved?.topicId ?? entry.id, index: entry.partition.partition, code: entry.code)
@@ -120,7 +126,8 @@ enum FetchHandler {
 
     /// Writes the response by hand so each partition's records can be a file region: everything
     /// else as the generated FetchResponse would write it.
-    static func encode(_ reads: [PartitionRead], request: RequestContext) throws -> OutgoingResponse {
+    static func encode(_ reads: [PartitionRead], sessionId: Int32, errorCode: KafkaErrorCode,
+                       request: RequestContext) throws -> OutgoingResponse {
         let version = request.version
         let flexible = version >= 12
         var parts: [IOData] = []
@@ -143,8 +150,10 @@ enum FetchHandler {
         buffer.writeInteger(request.correlationId)
         if flexible { buffer.writeUnsignedVarint(0) }
         buffer.writeInteger(Int32(0))  // throttle time
-        buffer.writeInteger(Int16(0))  // error code (v7+)
-        buffer.writeInteger(Int32(0))  // session id: none
+        if version >= 7 {
+            buffer.writeInteger(errorCode.rawValue)
+            buffer.writeInteger(sessionId)
+        }
 
         var topics: [(String, KafkaUUID, [PartitionRead])] = []
         for read in reads {
