@@ -98,6 +98,14 @@ let package = Package(
         ),
         .testTarget(name: "CSystemShimsTests", dependencies: ["CSluiceCodecs", "CSluiceUring"]),
         .testTarget(
+            name: "SluiceServerTests",
+            dependencies: ["SluiceServer", "SluiceCore", "KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "SluiceCoreTests",
+            dependencies: ["SluiceCore", "SluiceStorage", "KafkaProtocol"]
+        ),
+        .testTarget(
             name: "SluiceStorageTests",
             dependencies: [
                 "SluiceStorage", "KafkaProtocol",
