@@ -20,3 +20,18 @@ public enum StorageError: Error, Hashable, Sendable {
     /// The record batch bytes handed to append are not a whole, valid batch.
     case invalidBatch(String)
 }
+
+extension StorageError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .diskFull(let path): "disk full writing \(path)"
+        case .io(let errno, let operation, let path): "\(operation) failed on \(path): errno \(errno)"
+        case .offsetOutOfRange(let requested, let start, let end): "offset \(requested) is outside the log [\(start), \(end)]"
+        case .corrupt(let path, let reason): "corrupt segment \(path): \(reason)"
+        case .offline(let reason): "partition offline: \(reason)"
+        case .directoryLocked(let path): "another broker is using the data directory \(path) (its .lock is held)"
+        case .shutDown: "the log writer has shut down"
+        case .invalidBatch(let reason): "invalid record batch: \(reason)"
+        }
+    }
+}
