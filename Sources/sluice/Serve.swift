@@ -70,8 +70,9 @@ struct Serve: ParsableCommand {
             source.resume()
             return source
         }
-        stop.wait()
-        _ = sources
+        // The sources must outlive the wait: released early (as an optimised build may), they
+        // would stop delivering the signals.
+        withExtendedLifetime(sources) { stop.wait() }
         server.shutdown()
     }
 }
