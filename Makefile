@@ -35,10 +35,12 @@ release: deps
 	$(SWIFT) build -c release
 
 ## test: the whole suite (unit, round-trip, golden frames, mutation fuzzing, interop, storage
-## recovery and crash tests), then a short libFuzzer run over the decoders.
+## recovery and crash tests), the broker's interop suite with real clients (Tests/Interop), then
+## a short libFuzzer run over the decoders.
 test: deps venv
 	$(SWIFT) build --build-tests
 	SLUICE_PYTHON=$(CURDIR)/$(VENV)/bin/python $(SWIFT) test --skip-build
+	SLUICE_INTEROP_REQUIRE_BINARY=1 Tools/interop.sh
 	Tools/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
 ## run: start a broker on localhost:9092 with its data in ./data (release build).

@@ -65,7 +65,26 @@ public struct BrokerConfig: Sendable {
             case .bool: guard value == "true" || value == "false" else { throw ConfigError("\(key) must be true or false, got '\(value)'") }
             case .string: break
             }
+            if let reason = Self.valueError(key, value) { throw ConfigError("\(key)=\(value): \(reason)") }
             values[key] = value
+        }
+    }
+
+    /// Settings with a closed set of values, or that are a topic config's synonym, are checked
+    /// as Kafka checks them at start.
+    static func valueError(_ key: String, _ value: String) -> String? {
+        switch key {
+        case "log.io.backend":
+            return ["automatic", "io_uring", "pwrite"].contains(value) ? nil : "must be automatic, io_uring or pwrite"
+        case "listeners", "advertised.listeners":
+            if value.isEmpty && key == "advertised.listeners" { return nil }
+            guard let colon = value.lastIndex(of: ":"), Int(value[value.index(after: colon)...]).map({ (0...65535).contains($0) }) == true else {
+                return "expected HOST:PORT"
+            }
+            return nil
+        default:
+            guard let topicConfig = TopicConfigs.definitions.first(where: { $0.brokerSynonym == key }) else { return nil }
+            return topicConfig.validate(value)
         }
     }
 

@@ -99,6 +99,8 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
                 }
                 handler.finished[sequence] = .some(response)
                 handler.writeInOrder(context: context)
+            case .failure(let error as CloseConnection):
+                handler.close(context: context, reason: error.reason)
             case .failure(let error):
                 handler.close(context: context, reason: "\(frame.apiKey) v\(frame.apiVersion) failed: \(error)")
             }
