@@ -9,6 +9,8 @@ enum ProduceValidator {
     struct Rejection: Error {
         let code: KafkaErrorCode
         let message: String
+        /// The record at fault, for Produce v8+'s per-record errors.
+        var recordIndex: Int32? = nil
     }
 
     static func validate(_ records: ByteBuffer?, produceVersion: Int16, maxMessageBytes: Int) -> Result<RecordBatch, Rejection> {
@@ -57,7 +59,8 @@ enum ProduceValidator {
         do {
             try batch.forEachRecord(decompressionLimit: max(maxMessageBytes * 8, 64 << 20)) { record in
                 guard record.offsetDelta == expectedDelta else {
-                    throw Rejection(code: .invalidRecord, message: "record offset delta \(record.offsetDelta), expected \(expectedDelta)")
+                    throw Rejection(code: .invalidRecord, message: "record offset delta \(record.offsetDelta), expected \(expectedDelta)",
+                                    recordIndex: expectedDelta)
                 }
                 expectedDelta += 1
             }

@@ -44,7 +44,8 @@ enum ProduceHandler {
                         "topic": "\(topicData.name)", "partition": "\(partitionData.index)", "error": "\(rejection.code.rawValue)",
                         "reason": "\(rejection.message)"])
                     appends.append(eventLoop.makeSucceededFuture(
-                        PartitionResult(topic: topicData.name, index: partitionData.index, code: rejection.code, message: rejection.message)))
+                        PartitionResult(topic: topicData.name, index: partitionData.index, code: rejection.code, message: rejection.message,
+                                        recordIndex: rejection.recordIndex)))
                     continue
                 case .success(let valid):
                     batch = valid
@@ -78,6 +79,7 @@ enum ProduceHandler {
                 byTopic[result.topic, default: []].append(.init(
                     index: result.index, errorCode: result.code.rawValue, baseOffset: result.baseOffset,
                     logAppendTimeMs: result.logAppendTimeMs, logStartOffset: result.logStartOffset,
+                    recordErrors: request.version >= 8 ? result.recordIndex.map { [.init(batchIndex: $0, batchIndexErrorMessage: result.message)] } ?? [] : [],
                     errorMessage: result.code == .none || request.version < 8 ? nil : result.message))
             }
             let response = ProduceResponse(responses: order.map { .init(name: $0, partitionResponses: byTopic[$0]!) })
@@ -93,6 +95,7 @@ enum ProduceHandler {
         var baseOffset: Int64 = -1
         var logAppendTimeMs: Int64 = -1
         var logStartOffset: Int64 = -1
+        var recordIndex: Int32? = nil
     }
 
     /// Appends on the partition's own event loop; the future completes there when the write
