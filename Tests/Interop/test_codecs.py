@@ -115,3 +115,19 @@ def test_topic_compression_type_recompresses(bootstrap, topic_codec, stored):
     for consumer in ("confluent", "kafka-python", "kcat"):
         got = C.consume_with(consumer, bootstrap, topic)
         C.assert_same_records(got, want, "%s reading a compression.type=%s topic" % (consumer, topic_codec))
+
+
+def test_topic_compression_type_recompresses_to_the_named_codec(bootstrap):
+    """compression.type=lz4 on the topic: a gzip producer's batch is stored and served as lz4
+    (Kafka's rule: recompress only when the topic names a codec other than the producer's), and
+    the records are unchanged."""
+    topic = C.create_topic(bootstrap, 1, prefix="recompress", config={"compression.type": "lz4"})
+    messages = [{"key": b"k%d" % i, "value": _value("recompress", i)} for i in range(50)]
+    C.produce_confluent(bootstrap, topic, messages, **{"compression.type": "gzip", "linger.ms": 50})
+    batches, hw = kwire.fetch_all_batches(bootstrap, topic, 0)
+    assert hw == 50
+    assert batches and all(b.compression_type == kwire.CODECS["lz4"] for b in batches), \
+        "stored codecs: %r" % [kwire.CODEC_NAMES.get(b.compression_type) for b in batches]
+    assert all(b.validate_crc() for b in batches)
+    values = [r.value for b in batches for r in b]
+    assert values == [m["value"] for m in messages]
