@@ -150,3 +150,17 @@ def test_bad_setting_stops_startup(broker_factory, setting):
         pytest.fail("the broker started with --set %s (it printed %r); Kafka refuses to start on an invalid value" % (setting, b.listening_line))
     assert b.exit_codes and b.exit_codes[-1] not in (0, None), "exit status %r" % b.exit_codes
     assert key in b.tail(100), "the refusal does not name the setting %s:\n%s" % (key, b.tail(100))
+
+
+def test_max_connections_refuses_the_connection_over_the_limit(broker_factory):
+    """max.connections=2: a third connection is closed at accept; the first two keep working,
+    and a slot frees up when one of them closes."""
+    b = broker_factory({"max.connections": "2"})
+    with kwire.Conn(b.bootstrap, timeout=20) as first, kwire.Conn(b.bootstrap, timeout=20) as second:
+        first.roundtrip(kwire.API_API_VERSIONS, 0, b"")
+        second.roundtrip(kwire.API_API_VERSIONS, 0, b"")
+        with kwire.Conn(b.bootstrap, timeout=20) as third:
+            assert not third.is_open(wait=2.0), "a third connection stayed open with max.connections=2"
+        first.roundtrip(kwire.API_API_VERSIONS, 0, b"")
+    with kwire.Conn(b.bootstrap, timeout=20) as again:
+        again.roundtrip(kwire.API_API_VERSIONS, 0, b"")
