@@ -293,7 +293,8 @@ func listDirectory(_ path: String) -> [String] {
     return names
 }
 
-func readText(_ path: String) -> String? {
+/// A whole small text file, or nil when it cannot be read.
+public func readText(_ path: String) -> String? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }

@@ -27,7 +27,7 @@ struct Serve: ParsableCommand {
         var broker = BrokerConfig()
         do {
             if let config {
-                guard let text = readFile(config) else { throw ConfigError("cannot read \(config)") }
+                guard let text = readText(config) else { throw ConfigError("cannot read \(config)") }
                 try broker.apply(BrokerConfig.parseProperties(text))
             }
             var environment: [String: String] = [:]
@@ -80,18 +80,4 @@ struct Serve: ParsableCommand {
 func writeStderr(_ line: String) {
     let bytes = Array((line + "\n").utf8)
     _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-}
-
-func readFile(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
-        if n <= 0 { break }
-        bytes.append(contentsOf: chunk[0..<n])
-    }
-    return String(decoding: bytes, as: UTF8.self)
 }
