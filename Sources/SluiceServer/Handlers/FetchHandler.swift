@@ -128,7 +128,11 @@ enum FetchHandler {
     /// else as the generated FetchResponse would write it.
     static func encode(_ reads: [PartitionRead], sessionId: Int32, errorCode: KafkaErrorCode,
                        request: RequestContext) throws -> OutgoingResponse {
-        let version = request.version
+        try encode(reads, sessionId: sessionId, errorCode: errorCode, version: request.version, correlationId: request.correlationId)
+    }
+
+    static func encode(_ reads: [PartitionRead], sessionId: Int32, errorCode: KafkaErrorCode,
+                       version: Int16, correlationId: Int32) throws -> OutgoingResponse {
         let flexible = version >= 12
         var parts: [IOData] = []
         var files: [SegmentFile] = []
@@ -147,7 +151,7 @@ enum FetchHandler {
         }
 
         // Response header: v1 (tagged fields) in flexible versions.
-        buffer.writeInteger(request.correlationId)
+        buffer.writeInteger(correlationId)
         if flexible { buffer.writeUnsignedVarint(0) }
         buffer.writeInteger(Int32(0))  // throttle time
         if version >= 7 {
@@ -173,7 +177,7 @@ enum FetchHandler {
                 let failed = read.code != .none
                 buffer.writeInteger(failed ? -1 : read.highWatermark)
                 buffer.writeInteger(failed ? -1 : read.highWatermark)  // last stable offset: no transactions yet
-                buffer.writeInteger(failed ? -1 : read.logStartOffset)
+                if version >= 5 { buffer.writeInteger(failed ? -1 : read.logStartOffset) }
                 // Aborted transactions: null (none can exist yet).
                 if flexible { buffer.writeUnsignedVarint(0) } else { buffer.writeInteger(Int32(-1)) }
                 if version >= 11 { buffer.writeInteger(Int32(-1)) }  // preferred read replica
