@@ -18,6 +18,8 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let recordListTooLarge = KafkaErrorCode(rawValue: 18)
     public static let invalidRequiredAcks = KafkaErrorCode(rawValue: 21)
     public static let invalidTimestamp = KafkaErrorCode(rawValue: 32)
+    public static let outOfOrderSequenceNumber = KafkaErrorCode(rawValue: 45)
+    public static let invalidProducerEpoch = KafkaErrorCode(rawValue: 47)
     public static let unsupportedSaslMechanism = KafkaErrorCode(rawValue: 33)
     public static let unsupportedVersion = KafkaErrorCode(rawValue: 35)
     public static let topicAlreadyExists = KafkaErrorCode(rawValue: 36)

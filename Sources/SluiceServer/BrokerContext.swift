@@ -15,9 +15,11 @@ public final class BrokerContext: Sendable {
     public let logger: Logger
     let fetchWaiters: FetchWaiters
     let fetchSessions = FetchSessions()
+    let producerIds: ProducerIdAllocator
 
     init(config: BrokerConfig, identity: ClusterIdentity, registry: TopicRegistry, advertisedHost: String,
-         advertisedPort: Int32, logger: Logger, fetchWaiters: FetchWaiters) {
+         advertisedPort: Int32, logger: Logger, fetchWaiters: FetchWaiters, producerIds: ProducerIdAllocator) {
+        self.producerIds = producerIds
         self.config = config
         self.identity = identity
         self.registry = registry

@@ -105,7 +105,8 @@ public final class KafkaServer: Sendable {
             advertisedPort = Int32(parsed.1 == 0 ? Int(boundPort) : parsed.1)
         }
         self.context = BrokerContext(config: config, identity: identity, registry: registry, advertisedHost: advertisedHost,
-                                     advertisedPort: advertisedPort, logger: logger, fetchWaiters: waiters)
+                                     advertisedPort: advertisedPort, logger: logger, fetchWaiters: waiters,
+                                     producerIds: try ProducerIdAllocator(dataDirectory: path))
         contextBox.context = self.context
         logger.info("sluice broker started", metadata: [
             "listener": "\(host):\(boundPort)", "advertised": "\(advertisedHost):\(advertisedPort)", "dataDir": "\(path)",

@@ -19,6 +19,7 @@ enum SupportedApis {
         (.deleteRecords, 0...2),
         (.describeCluster, 0...1),
         (.offsetForLeaderEpoch, 2...4),
+        (.initProducerId, 0...4),
     ]
 
     static func range(for key: ApiKey) -> ClosedRange<Int16>? {
@@ -55,6 +56,7 @@ enum RequestDispatcher {
         case .deleteRecords: return try DeleteRecordsHandler.handle(request)
         case .describeCluster: return try DescribeClusterHandler.handle(request)
         case .offsetForLeaderEpoch: return try OffsetForLeaderEpochHandler.handle(request)
+        case .initProducerId: return try InitProducerIdHandler.handle(request)
         default: throw CloseConnection(reason: "no handler for \(key)")
         }
     }

@@ -27,6 +27,9 @@ public struct LogConfig: Sendable, Hashable {
     /// `file.delete.delay.ms` has no counterpart: a deleted segment's file closes when its last
     /// reader is done.
 
+    /// `producer.id.expiration.ms`: forget an idempotent producer's state after this long idle.
+    public var producerIdExpirationMs: Int64 = 86_400_000
+
     public init() {}
 
     /// True when an append is acknowledged only after an fdatasync covering it.

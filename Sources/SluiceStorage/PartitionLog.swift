@@ -60,6 +60,10 @@ public final class PartitionLog: @unchecked Sendable {
 
     /// Appends whose write has not completed, oldest first.
     private var inFlight: [PendingAppend] = []
+    /// Idempotent producers' recent batches (deduplication, sequence and epoch checks).
+    public private(set) var producerState = ProducerStateTable()
+    /// Retries of batches still in flight: answered when the original completes.
+    private var duplicateWaiters: [(endOffset: Int64, info: LogAppendInfo, completion: (Result<LogAppendInfo, StorageError>) -> Void)] = []
     private var nextAppendID: UInt64 = 0
     private var unflushedMessages: Int64 = 0
     private var lastFlushMs: Int64
@@ -76,6 +80,8 @@ public final class PartitionLog: @unchecked Sendable {
         let synced: Bool
         let completion: (Result<LogAppendInfo, StorageError>) -> Void
         let info: LogAppendInfo
+        /// The producer's entry before this append, to restore if it fails.
+        let producerBefore: (id: Int64, entry: ProducerStateTable.Producer?)?
         var done = false
     }
 
@@ -105,6 +111,33 @@ public final class PartitionLog: @unchecked Sendable {
         self.durableOffset = end.nextOffset
         self.highWatermarkLocation = (end.baseOffset, end.size)
         try end.pin()
+        try loadProducerState()
+    }
+
+    static let producerStateFile = "producer-state"
+
+    /// The snapshot written at the last clean shutdown, then every idempotent batch after it
+    /// (batch headers only, one pread each), so a restart keeps deduplicating retries.
+    private func loadProducerState() throws {
+        var from = logStartOffset
+        producerState = ProducerStateTable()
+        if let bytes = readWholeFile(path: directory + "/" + Self.producerStateFile),
+           let (table, validUpTo) = ProducerStateTable.parse(bytes), validUpTo <= logEndOffset, validUpTo >= logStartOffset {
+            producerState = table
+            from = validUpTo
+        }
+        try replayProducerState(from: from)
+    }
+
+    private func replayProducerState(from offset: Int64) throws {
+        for segment in segments where segment.nextOffset > offset {
+            try segment.scanHeaders(from: 0, to: segment.size) { header, _ in
+                if header.baseOffset >= offset && header.producerId >= 0 {
+                    producerState.record(header, firstOffset: header.baseOffset, timestamp: header.maxTimestamp)
+                }
+                return true
+            }
+        }
     }
 
     public var logEndOffset: Int64 { segments.last!.nextOffset }
@@ -136,6 +169,19 @@ public final class PartitionLog: @unchecked Sendable {
         guard header.totalSize == bytes.readableBytes else {
             throw StorageError.invalidBatch("batch length \(header.totalSize) does not match \(bytes.readableBytes) bytes")
         }
+        var producerBefore: (id: Int64, entry: ProducerStateTable.Producer?)?
+        if header.producerId >= 0 {
+            switch producerState.verdict(for: header) {
+            case .append:
+                producerBefore = (header.producerId, producerState.producer(header.producerId))
+            case .duplicate(let original):
+                return answerDuplicate(original, completion: completion)
+            case .outOfOrder(let expected):
+                throw StorageError.outOfOrderSequence(producerId: header.producerId, expected: expected, received: header.baseSequence)
+            case .staleEpoch(let current):
+                throw StorageError.invalidProducerEpoch(producerId: header.producerId, current: current, received: header.producerEpoch)
+            }
+        }
         let baseOffset = logEndOffset
         let start = bytes.readerIndex
         bytes.setInteger(baseOffset, at: start)
@@ -157,6 +203,9 @@ public final class PartitionLog: @unchecked Sendable {
         let segment = segments.last!
         let position = segment.size
         segment.recordAppend(header: header, position: position, nowMs: nowMs)
+        if header.producerId >= 0 {
+            producerState.record(header, firstOffset: baseOffset, timestamp: nowMs)
+        }
 
         unflushedMessages += Int64(header.recordCount)
         let durable = config.isDurableOnAppend
@@ -166,13 +215,26 @@ public final class PartitionLog: @unchecked Sendable {
         nextAppendID += 1
         inFlight.append(PendingAppend(id: id, endOffset: header.lastOffset + 1, segmentBase: segment.baseOffset,
                                       startPosition: position, endPosition: position + Int64(header.totalSize),
-                                      synced: durable, completion: completion, info: info))
+                                      synced: durable, completion: completion, info: info, producerBefore: producerBefore))
         let file = try segment.file()
         let owner = self.owner
         writer.submit(WriteRequest(file: file, position: position, data: bytes, sync: durable) { [self] result in
             owner.execute { self.writeCompleted(id: id, result: result) }
         })
         if !durable { maybeScheduleBackgroundFlush(nowMs: nowMs) }
+        return info
+    }
+
+    /// A retried batch: its original offsets, once the original is readable.
+    private func answerDuplicate(_ original: ProducerStateTable.Batch,
+                                 completion: @escaping (Result<LogAppendInfo, StorageError>) -> Void) -> LogAppendInfo {
+        let info = LogAppendInfo(firstOffset: original.firstOffset, lastOffset: original.lastOffset, logAppendTimeMs: -1,
+                                 logStartOffset: logStartOffset)
+        if original.lastOffset < highWatermark {
+            completion(.success(info))
+        } else {
+            duplicateWaiters.append((original.lastOffset + 1, info, completion))
+        }
         return info
     }
 
@@ -200,6 +262,11 @@ public final class PartitionLog: @unchecked Sendable {
         }
         if moved {
             saveRecoveryPoint()
+            if !duplicateWaiters.isEmpty {
+                let ready = duplicateWaiters.filter { $0.endOffset <= highWatermark }
+                duplicateWaiters.removeAll { $0.endOffset <= highWatermark }
+                for waiter in ready { waiter.completion(.success(waiter.info)) }
+            }
             onHighWatermarkChange?(highWatermark)
         }
     }
@@ -229,9 +296,15 @@ public final class PartitionLog: @unchecked Sendable {
         }
         logger.warning("append failed; log rolled back",
                        metadata: ["directory": "\(directory)", "error": "\(error)", "offset": "\(first.info.firstOffset)"])
+        for append in failed.reversed() {
+            if let before = append.producerBefore { producerState.restore(before.id, to: before.entry) }
+        }
+        let orphaned = duplicateWaiters.filter { $0.endOffset > first.info.firstOffset }
+        duplicateWaiters.removeAll { $0.endOffset > first.info.firstOffset }
         for append in failed {
             append.completion(.failure(error))
         }
+        for waiter in orphaned { waiter.completion(.failure(error)) }
     }
 
     private func rollIfNeeded(incoming header: RecordBatchHeader, nowMs: Int64) throws {
@@ -283,6 +356,7 @@ public final class PartitionLog: @unchecked Sendable {
         maintenance = owner.scheduleRepeated(everyMs: intervalMs) { [self] in
             let now = clock()
             flushIfDue(nowMs: now)
+            producerState.expire(olderThan: now - config.producerIdExpirationMs)
             do {
                 try applyRetention(nowMs: now)
             } catch {
@@ -453,6 +527,10 @@ public final class PartitionLog: @unchecked Sendable {
         durableOffset = min(durableOffset, end.nextOffset)
         highWatermarkLocation = (end.baseOffset, end.size)
         try end.writeIndexes(sync: false)
+        // A snapshot may describe batches that are gone now.
+        unlink(directory + "/" + Self.producerStateFile)
+        producerState = ProducerStateTable()
+        try replayProducerState(from: logStartOffset)
     }
 
     /// DeleteRecords: moves the log start offset forward (never past the high watermark) and
@@ -549,6 +627,8 @@ public final class PartitionLog: @unchecked Sendable {
         try active.file().sync()
         try active.writeIndexes(sync: true)
         try saveLogStartOffset()
+        try writeFileAtomically(path: directory + "/" + Self.producerStateFile,
+                                bytes: producerState.serialized(validUpTo: logEndOffset), sync: true)
     }
 }
 

@@ -19,6 +19,10 @@ public enum StorageError: Error, Hashable, Sendable {
     case shutDown
     /// The record batch bytes handed to append are not a whole, valid batch.
     case invalidBatch(String)
+    /// An idempotent producer skipped sequence numbers (OUT_OF_ORDER_SEQUENCE_NUMBER).
+    case outOfOrderSequence(producerId: Int64, expected: Int32, received: Int32)
+    /// An idempotent producer wrote with an epoch older than its current one (INVALID_PRODUCER_EPOCH).
+    case invalidProducerEpoch(producerId: Int64, current: Int16, received: Int16)
 }
 
 extension StorageError: CustomStringConvertible {
@@ -32,6 +36,10 @@ extension StorageError: CustomStringConvertible {
         case .directoryLocked(let path): "another broker is using the data directory \(path) (its .lock is held)"
         case .shutDown: "the log writer has shut down"
         case .invalidBatch(let reason): "invalid record batch: \(reason)"
+        case .outOfOrderSequence(let id, let expected, let received):
+            "producer \(id): sequence \(received) where \(expected) was expected"
+        case .invalidProducerEpoch(let id, let current, let received):
+            "producer \(id): epoch \(received) is older than its current epoch \(current)"
         }
     }
 }

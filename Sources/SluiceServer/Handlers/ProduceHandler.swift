@@ -146,6 +146,8 @@ enum StorageErrorMapping {
         case .diskFull, .io, .offline, .corrupt, .directoryLocked, .shutDown: return .kafkaStorageError
         case .offsetOutOfRange: return .offsetOutOfRange
         case .invalidBatch: return .corruptMessage
+        case .outOfOrderSequence: return .outOfOrderSequenceNumber
+        case .invalidProducerEpoch: return .invalidProducerEpoch
         }
     }
 }
