@@ -99,7 +99,10 @@ let package = Package(
         .testTarget(name: "CSystemShimsTests", dependencies: ["CSluiceCodecs", "CSluiceUring"]),
         .testTarget(
             name: "SluiceServerTests",
-            dependencies: ["SluiceServer", "SluiceCore", "KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "SluiceServer", "SluiceCore", "SluiceStorage", "KafkaProtocol",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "SluiceCoreTests",

@@ -27,7 +27,29 @@ public struct Topic: Sendable {
     public let name: String
     public let id: KafkaUUID
     public internal(set) var partitions: [Partition]
-    public internal(set) var configs: [String: String]
+    public private(set) var configs: [String: String]
+    /// `max.message.bytes` in force, resolved once when the configs change (the produce path reads it).
+    public private(set) var maxMessageBytes = 0
+    /// The codec `compression.type` asks for, or nil for `producer` (keep the producer's).
+    public private(set) var requiredCompression: CompressionCodec?
+
+    init(name: String, id: KafkaUUID, configs: [String: String], broker: BrokerConfig) {
+        self.name = name
+        self.id = id
+        self.partitions = []
+        self.configs = [:]
+        setConfigs(configs, broker: broker)
+    }
+
+    mutating func setConfigs(_ configs: [String: String], broker: BrokerConfig) {
+        self.configs = configs
+        maxMessageBytes = Int(TopicConfigs.effectiveValue("max.message.bytes", overrides: configs, broker: broker).value) ?? 1_048_588
+        switch TopicConfigs.effectiveValue("compression.type", overrides: configs, broker: broker).value {
+        case "producer": requiredCompression = nil
+        case "uncompressed": requiredCompression = CompressionCodec.none
+        case let name: requiredCompression = CompressionCodec(name: name)
+        }
+    }
 }
 
 /// An error a topic operation answers with: a Kafka error code and a message for the client.
@@ -81,7 +103,7 @@ public final class TopicRegistry: Sendable {
         let folder = dataDirectory + "/" + Self.metadataFolder
         mkdir(folder, 0o755)
         var loaded: [String: Topic] = [:]
-        for file in listDirectory(folder) where file.hasSuffix(".topic") {
+        for file in listDirectory(folder) ?? [] where file.hasSuffix(".topic") {
             guard let text = readText(folder + "/" + file) else { continue }
             var fields: [String: String] = [:]
             var configs: [String: String] = [:]
@@ -96,7 +118,7 @@ public final class TopicRegistry: Sendable {
                 environment.logger.error("unreadable topic metadata; skipping", metadata: ["file": "\(file)"])
                 continue
             }
-            var topic = Topic(name: name, id: id, partitions: [], configs: configs)
+            var topic = Topic(name: name, id: id, configs: configs, broker: environment.broker)
             for index in 0..<count {
                 do {
                     topic.partitions.append(try openPartition(topic: name, id: id, index: index, configs: configs))
@@ -178,7 +200,7 @@ public final class TopicRegistry: Sendable {
                 }
             }
             let id = KafkaUUID.random()
-            var topic = Topic(name: name, id: id, partitions: [], configs: configs)
+            var topic = Topic(name: name, id: id, configs: configs, broker: environment.broker)
             if validateOnly { return topic }
             do {
                 try persist(topic, partitionCount: count)
@@ -254,7 +276,7 @@ public final class TopicRegistry: Sendable {
                 configs[key] = value
             }
             if validateOnly { return }
-            topic.configs = configs
+            topic.setConfigs(configs, broker: environment.broker)
             do {
                 try persist(topic, partitionCount: Int32(topic.partitions.count))
             } catch {
@@ -278,44 +300,13 @@ public final class TopicRegistry: Sendable {
     }
 }
 
-// MARK: Small file helpers (no Foundation in the broker)
-
-func listDirectory(_ path: String) -> [String] {
-    guard let dir = opendir(path) else { return [] }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafePointer(to: entry.pointee.d_name) {
-            $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names
-}
+// MARK: Text files, over SluiceStorage's small-file helpers
 
 /// A whole small text file, or nil when it cannot be read.
 public func readText(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
-        if n <= 0 { break }
-        bytes.append(contentsOf: chunk[0..<n])
-    }
-    return String(decoding: bytes, as: UTF8.self)
+    readWholeFile(path: path).map { String(decoding: $0, as: UTF8.self) }
 }
 
 func writeTextAtomically(_ path: String, _ text: String) throws {
-    let temporary = path + ".tmp"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw ConfigError("cannot write \(temporary): errno \(errno)") }
-    let bytes = Array(text.utf8)
-    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    let synced = fsync(fd)
-    close(fd)
-    guard written == bytes.count, synced == 0 else { throw ConfigError("cannot write \(temporary): errno \(errno)") }
-    guard rename(temporary, path) == 0 else { throw ConfigError("cannot rename \(temporary): errno \(errno)") }
+    try writeFileAtomically(path: path, bytes: Array(text.utf8), sync: true)
 }

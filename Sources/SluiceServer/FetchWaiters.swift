@@ -3,11 +3,27 @@ import SluiceCore
 import Synchronization
 
 /// Long-poll fetches waiting for data: a fetch that has less than MinBytes registers on the
-/// partitions it reads, and the first high-watermark move on any of them wakes it.
+/// partitions it reads, and the first high-watermark move on any of them wakes it — once, and
+/// it leaves all of them, so an idle partition never collects stale waiters.
 final class FetchWaiters: Sendable {
+    private struct Waiter {
+        let partitions: [ObjectIdentifier]
+        let wake: @Sendable () -> Void
+    }
+
     private struct State {
         var nextID = 0
-        var waiters: [ObjectIdentifier: [Int: @Sendable () -> Void]] = [:]
+        var waiters: [Int: Waiter] = [:]
+        var byPartition: [ObjectIdentifier: Set<Int>] = [:]
+
+        mutating func remove(_ id: Int) -> Waiter? {
+            guard let waiter = waiters.removeValue(forKey: id) else { return nil }
+            for key in waiter.partitions {
+                byPartition[key]?.remove(id)
+                if byPartition[key]?.isEmpty == true { byPartition[key] = nil }
+            }
+            return waiter
+        }
     }
 
     private let state = Mutex(State())
@@ -17,27 +33,27 @@ final class FetchWaiters: Sendable {
         state.withLock { state in
             let id = state.nextID
             state.nextID += 1
-            for partition in partitions {
-                state.waiters[ObjectIdentifier(partition), default: [:]][id] = wake
-            }
+            let keys = partitions.map { ObjectIdentifier($0) }
+            state.waiters[id] = Waiter(partitions: keys, wake: wake)
+            for key in keys { state.byPartition[key, default: []].insert(id) }
             return id
         }
     }
 
-    func cancel(_ id: Int, on partitions: [Partition]) {
-        state.withLock { state in
-            for partition in partitions {
-                state.waiters[ObjectIdentifier(partition)]?[id] = nil
-            }
-        }
+    func cancel(_ id: Int) {
+        _ = state.withLock { $0.remove(id) }
     }
 
     /// Called on the partition's owner when its high watermark moved.
     func highWatermarkMoved(_ partition: Partition) {
-        let wake = state.withLock { state -> [@Sendable () -> Void] in
-            guard let waiters = state.waiters.removeValue(forKey: ObjectIdentifier(partition)) else { return [] }
-            return Array(waiters.values)
+        let woken = state.withLock { state -> [Waiter] in
+            guard let ids = state.byPartition[ObjectIdentifier(partition)] else { return [] }
+            return ids.compactMap { state.remove($0) }
         }
-        for callback in wake { callback() }
+        for waiter in woken { waiter.wake() }
     }
+
+    /// Waiters registered, for tests and metrics.
+    var count: Int { state.withLock { $0.waiters.count } }
+    var partitionEntries: Int { state.withLock { $0.byPartition.values.reduce(0) { $0 + $1.count } } }
 }

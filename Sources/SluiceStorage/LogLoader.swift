@@ -136,15 +136,11 @@ struct LogLoader {
     }
 
     private func segmentBaseOffsets() throws -> [Int64] {
-        guard let dir = opendir(directory) else {
+        guard let names = listDirectory(directory) else {
             throw StorageError.io(errno: errno, operation: "opendir", path: directory)
         }
-        defer { closedir(dir) }
         var bases: [Int64] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
+        for name in names {
             if name.hasSuffix(".tmp") {
                 unlink(directory + "/" + name)
                 continue

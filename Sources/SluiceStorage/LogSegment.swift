@@ -260,20 +260,11 @@ final class LogSegment {
     /// Removes the batch containing `offset` and everything after it; returns the new next offset.
     func truncate(toOffset offset: Int64) throws {
         guard let (position, _) = try locate(offset: offset, before: size) else { return }
-        try file().truncate(to: position)
-        size = position
-        offsetIndex = try? loadedOffsetIndex()
-        offsetIndex?.truncate(toPosition: UInt32(position))
-        if position == 0 {
-            offsetIndex = OffsetIndex()
-            timeIndex = TimeIndex()
-        }
-        // Recompute next offset, max timestamp and the time index from what is left.
-        try rebuildIndexes()
+        try rollBack(toPosition: position)
     }
 
-    /// Truncates the file to `position` after a failed write (the bytes past it were never
-    /// acknowledged), restoring the offsets that were assigned to them.
+    /// Truncates the file to `position` (a batch boundary) and recomputes the next offset, the
+    /// max timestamp and both indexes from what is left.
     func rollBack(toPosition position: Int64) throws {
         try file().truncate(to: position)
         size = position

@@ -35,14 +35,6 @@ struct OffsetIndex {
         return found.map { (relativeOffsets[$0], positions[$0]) }
     }
 
-    /// Drops entries at or past `position` (truncation).
-    mutating func truncate(toPosition position: UInt32) {
-        while let last = positions.last, last >= position {
-            positions.removeLast()
-            relativeOffsets.removeLast()
-        }
-    }
-
     func serialized() -> [UInt8] {
         var bytes = [UInt8]()
         bytes.reserveCapacity(count * Self.entrySize)
@@ -109,13 +101,6 @@ struct TimeIndex {
         return found.map { relativeOffsets[$0] }
     }
 
-    mutating func truncate(toRelativeOffset offset: UInt32) {
-        while let last = relativeOffsets.last, last >= offset {
-            relativeOffsets.removeLast()
-            timestamps.removeLast()
-        }
-    }
-
     func serialized() -> [UInt8] {
         var bytes = [UInt8]()
         bytes.reserveCapacity(count * Self.entrySize)
@@ -164,36 +149,4 @@ extension Array where Element == UInt8 {
 
     func readBigEndianInt64(at index: Int) -> Int64 { Int64(bitPattern: readBigEndianUInt64(at: index)) }
     func readBigEndianInt32(at index: Int) -> Int32 { Int32(bitPattern: readBigEndianUInt32(at: index)) }
-}
-
-/// Writes a whole small file atomically enough for indexes and checkpoints: to a temporary
-/// name, fdatasync, rename over the target.
-func writeFileAtomically(path: String, bytes: [UInt8], sync: Bool) throws {
-    let temporary = path + ".tmp"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw StorageError.io(errno: errno, operation: "open", path: temporary) }
-    defer { close(fd) }
-    var written = 0
-    while written < bytes.count {
-        let n = bytes.withUnsafeBytes { raw in write(fd, raw.baseAddress! + written, bytes.count - written) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            let code = errno
-            throw code == ENOSPC || code == EDQUOT
-                ? StorageError.diskFull(path: temporary) : StorageError.io(errno: code, operation: "write", path: temporary)
-        }
-        written += n
-    }
-    if sync && fdatasync(fd) != 0 { throw StorageError.io(errno: errno, operation: "fdatasync", path: temporary) }
-    guard rename(temporary, path) == 0 else { throw StorageError.io(errno: errno, operation: "rename", path: path) }
-}
-
-func readWholeFile(path: String) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var info = stat()
-    guard fstat(fd, &info) == 0 else { return nil }
-    let file = SegmentFile(descriptor: dup(fd), path: path)
-    return try? file.read(at: 0, count: Int(info.st_size))
 }

@@ -12,11 +12,10 @@ struct FetchSessionsTests {
             forgottenTopicsData: forget.isEmpty ? [] : [.init(topic: "t", partitions: forget)])
     }
 
-    func read(_ partition: Int32, bytes: Bool = false, highWatermark: Int64 = 10) -> FetchHandler.PartitionRead {
+    func read(_ partition: Int32, highWatermark: Int64 = 10) -> FetchHandler.PartitionRead {
         var read = FetchHandler.PartitionRead(topic: "t", topicId: .zero, index: partition)
         read.highWatermark = highWatermark
         read.logStartOffset = 0
-        _ = bytes
         return read
     }
 

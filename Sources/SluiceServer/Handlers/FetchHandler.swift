@@ -64,7 +64,7 @@ enum FetchHandler {
         let timeout = eventLoop.scheduleTask(deadline: deadline) {
             guard !fired.value else { return }
             fired.value = true
-            waiters.cancel(token.value, on: partitions)
+            waiters.cancel(token.value)
             retry()
         }
         token.value = waiters.register(on: partitions) {

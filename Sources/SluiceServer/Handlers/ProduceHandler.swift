@@ -13,17 +13,14 @@ enum ProduceHandler {
         let broker = request.broker
         let eventLoop = request.eventLoop
         guard body.acks == 0 || body.acks == 1 || body.acks == -1 else {
-            return respond(request, body: body) { _, _ in (KafkaErrorCode.invalidRequiredAcks, nil, -1, -1, "acks must be 0, 1 or -1") }
+            return respond(request, body: body, code: .invalidRequiredAcks, message: "acks must be 0, 1 or -1")
         }
         if body.transactionalId != nil {
-            return respond(request, body: body) { _, _ in
-                (KafkaErrorCode.transactionalIdAuthorizationFailed, nil, -1, -1, "transactions are not supported yet")
-            }
+            return respond(request, body: body, code: .transactionalIdAuthorizationFailed, message: "transactions are not supported yet")
         }
         if request.version < 3 {
-            return respond(request, body: body) { _, _ in
-                (KafkaErrorCode.unsupportedVersion, nil, -1, -1, "Produce v0-2 (message format v0/v1) is not supported; use v3 or later")
-            }
+            return respond(request, body: body, code: .unsupportedVersion,
+                           message: "Produce v0-2 (message format v0/v1) is not supported; use v3 or later")
         }
         var appends: [EventLoopFuture<PartitionResult>] = []
         for topicData in body.topicData {
@@ -36,9 +33,8 @@ enum ProduceHandler {
                     continue
                 }
                 let partition = topic.partitions[Int(partitionData.index)]
-                let maxBytes = Int(TopicConfigs.effectiveValue("max.message.bytes", overrides: topic.configs, broker: broker.config).value) ?? 1_048_588
                 var batch: RecordBatch
-                switch ProduceValidator.validate(partitionData.records, produceVersion: request.version, maxMessageBytes: maxBytes) {
+                switch ProduceValidator.validate(partitionData.records, produceVersion: request.version, maxMessageBytes: topic.maxMessageBytes) {
                 case .failure(let rejection):
                     broker.logger.warning("rejected produce", metadata: [
                         "topic": "\(topicData.name)", "partition": "\(partitionData.index)", "error": "\(rejection.code.rawValue)",
@@ -50,9 +46,7 @@ enum ProduceHandler {
                 case .success(let valid):
                     batch = valid
                 }
-                let wanted = TopicConfigs.effectiveValue("compression.type", overrides: topic.configs, broker: broker.config).value
-                if wanted != "producer" {
-                    let target = wanted == "uncompressed" ? CompressionCodec.none : (CompressionCodec(name: wanted) ?? .none)
+                if let target = topic.requiredCompression {
                     if batch.header.attributes.compression != target {
                         do {
                             var rebuilt = try ProduceValidator.recompress(batch, to: target)
@@ -124,14 +118,12 @@ enum ProduceHandler {
     }
 
     /// Every partition gets the same answer (request-level problems).
-    private static func respond(_ request: RequestContext, body: ProduceRequest,
-                                _ answer: (String, Int32) -> (KafkaErrorCode, Int64?, Int64, Int64, String)) -> EventLoopFuture<OutgoingResponse?> {
+    private static func respond(_ request: RequestContext, body: ProduceRequest, code: KafkaErrorCode,
+                                message: String) -> EventLoopFuture<OutgoingResponse?> {
         if body.acks == 0 { return request.eventLoop.makeSucceededFuture(nil) }
         let topics = body.topicData.map { topic in
-            ProduceResponse.TopicProduceResponse(name: topic.name, partitionResponses: topic.partitionData.map { partition in
-                let (code, _, _, _, message) = answer(topic.name, partition.index)
-                return .init(index: partition.index, errorCode: code.rawValue, baseOffset: -1,
-                             errorMessage: request.version >= 8 ? message : nil)
+            ProduceResponse.TopicProduceResponse(name: topic.name, partitionResponses: topic.partitionData.map {
+                .init(index: $0.index, errorCode: code.rawValue, baseOffset: -1, errorMessage: request.version >= 8 ? message : nil)
             })
         }
         return request.respond(ProduceResponse(responses: topics))
