@@ -56,6 +56,7 @@ let package = Package(
             name: "SluiceCore",
             dependencies: [
                 "KafkaProtocol", "SluiceStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -106,7 +107,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceCoreTests",
-            dependencies: ["SluiceCore", "SluiceStorage", "KafkaProtocol"]
+            dependencies: [
+                "SluiceCore", "SluiceStorage", "KafkaProtocol",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "SluiceStorageTests",

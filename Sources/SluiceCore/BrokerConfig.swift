@@ -44,6 +44,15 @@ public struct BrokerConfig: Sendable {
         .init(name: "log.message.timestamp.type", defaultValue: "CreateTime", kind: .string, help: "CreateTime or LogAppendTime (topic: message.timestamp.type)."),
         .init(name: "compression.type", defaultValue: "producer", kind: .string, help: "producer (keep the producer's codec), uncompressed, gzip, snappy, lz4 or zstd."),
         .init(name: "log.io.backend", defaultValue: "automatic", kind: .string, help: "automatic (io_uring when available), io_uring or pwrite."),
+        .init(name: "group.min.session.timeout.ms", defaultValue: "6000", kind: .int, help: "Shortest session timeout a group member may ask for."),
+        .init(name: "group.max.session.timeout.ms", defaultValue: "1800000", kind: .int, help: "Longest session timeout a group member may ask for."),
+        .init(name: "group.initial.rebalance.delay.ms", defaultValue: "3000", kind: .int, help: "How long the first rebalance of an empty group waits for more members."),
+        .init(name: "group.max.size", defaultValue: "2147483647", kind: .int, help: "Most members a consumer group may have."),
+        .init(name: "offsets.retention.minutes", defaultValue: "10080", kind: .int, help: "Committed offsets of an empty group expire this long after it emptied."),
+        .init(name: "offsets.retention.check.interval.ms", defaultValue: "600000", kind: .long, help: "How often expired offsets are removed."),
+        .init(name: "offset.metadata.max.bytes", defaultValue: "4096", kind: .int, help: "Longest metadata string an offset commit may carry."),
+        .init(name: "offsets.topic.segment.bytes", defaultValue: "104857600", kind: .int, help: "Segment size of the group metadata log."),
+        .init(name: "offsets.compaction.min.records", defaultValue: "100000", kind: .int, help: "Group-log records written before it is compacted (it is rewritten once it holds this many and twice the live records)."),
         .init(name: "cluster.id", defaultValue: "", kind: .string, help: "Cluster id; generated on first start and kept in the data directory."),
     ]
 

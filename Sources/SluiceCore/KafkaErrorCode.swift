@@ -42,5 +42,21 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let offsetNotAvailable = KafkaErrorCode(rawValue: 78)
     public static let resourceNotFound = KafkaErrorCode(rawValue: 91)
 
+    public static let offsetMetadataTooLarge = KafkaErrorCode(rawValue: 12)
+    public static let coordinatorLoadInProgress = KafkaErrorCode(rawValue: 14)
+    public static let notCoordinator = KafkaErrorCode(rawValue: 16)
+    public static let illegalGeneration = KafkaErrorCode(rawValue: 22)
+    public static let inconsistentGroupProtocol = KafkaErrorCode(rawValue: 23)
+    public static let invalidGroupId = KafkaErrorCode(rawValue: 24)
+    public static let unknownMemberId = KafkaErrorCode(rawValue: 25)
+    public static let invalidSessionTimeout = KafkaErrorCode(rawValue: 26)
+    public static let rebalanceInProgress = KafkaErrorCode(rawValue: 27)
+    public static let nonEmptyGroup = KafkaErrorCode(rawValue: 68)
+    public static let groupIdNotFound = KafkaErrorCode(rawValue: 69)
+    public static let memberIdRequired = KafkaErrorCode(rawValue: 79)
+    public static let groupMaxSizeReached = KafkaErrorCode(rawValue: 81)
+    public static let fencedInstanceId = KafkaErrorCode(rawValue: 82)
+    public static let groupSubscribedToTopic = KafkaErrorCode(rawValue: 86)
+
     public var description: String { "\(rawValue)" }
 }

@@ -16,10 +16,14 @@ public final class BrokerContext: Sendable {
     let fetchWaiters: FetchWaiters
     let fetchSessions = FetchSessions()
     let producerIds: ProducerIdAllocator
+    /// The group coordinator; confined to its own event loop (`groups.owner`).
+    public let groups: GroupCoordinator
 
     init(config: BrokerConfig, identity: ClusterIdentity, registry: TopicRegistry, advertisedHost: String,
-         advertisedPort: Int32, logger: Logger, fetchWaiters: FetchWaiters, producerIds: ProducerIdAllocator) {
+         advertisedPort: Int32, logger: Logger, fetchWaiters: FetchWaiters, producerIds: ProducerIdAllocator,
+         groups: GroupCoordinator) {
         self.producerIds = producerIds
+        self.groups = groups
         self.config = config
         self.identity = identity
         self.registry = registry

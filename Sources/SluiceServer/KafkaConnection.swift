@@ -54,6 +54,8 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     private var nextToWrite = 0
     private var finished: [Int: OutgoingResponse?] = [:]
     private var closing = false
+    /// The peer as Kafka reports it in DescribeGroups ("/127.0.0.1").
+    private var clientHost = ""
 
     init(broker: BrokerContext, logger: Logger) {
         self.broker = broker
@@ -61,7 +63,10 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if let remote = context.remoteAddress { logger[metadataKey: "peer"] = "\(remote)" }
+        if let remote = context.remoteAddress {
+            logger[metadataKey: "peer"] = "\(remote)"
+            clientHost = "/" + (remote.ipAddress ?? "")
+        }
         context.fireChannelActive()
     }
 
@@ -77,7 +82,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         }
         let sequence = nextSequence
         nextSequence += 1
-        let request = RequestContext(broker: broker, eventLoop: context.eventLoop, frame: frame, logger: logger)
+        let request = RequestContext(broker: broker, eventLoop: context.eventLoop, frame: frame, logger: logger, clientHost: clientHost)
         let future: EventLoopFuture<OutgoingResponse?>
         do {
             future = try RequestDispatcher.handle(request)
@@ -169,6 +174,7 @@ struct RequestContext {
     let eventLoop: any EventLoop
     let frame: KafkaRequestFrame
     let logger: Logger
+    var clientHost = ""
 
     var version: Int16 { frame.apiVersion }
     var correlationId: Int32 { frame.correlationId }

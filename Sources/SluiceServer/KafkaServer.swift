@@ -20,6 +20,8 @@ public final class KafkaServer: Sendable {
     private let dataDirectory: DataDirectoryBox
     private let writer: any LogWriter
     private let logger: Logger
+    private let groups: GroupCoordinator
+    private let groupsLoop: any EventLoop
 
     /// Opens the data directory (failing if another broker holds it), loads the topics, and
     /// starts listening.
@@ -66,6 +68,10 @@ public final class KafkaServer: Sendable {
                 }
             })
         let registry = try TopicRegistry(dataDirectory: path, environment: environment)
+        let groups = try Self.openGroupCoordinator(config: config, dataDirectory: path, environment: environment,
+                                                   owner: EventLoopOwner(eventLoop: loops[0]))
+        self.groups = groups
+        self.groupsLoop = loops[0]
 
         let (host, port) = try Self.parseHostPort(config.string("listeners"))
         let advertised = config.string("advertised.listeners")
@@ -106,12 +112,30 @@ public final class KafkaServer: Sendable {
         }
         self.context = BrokerContext(config: config, identity: identity, registry: registry, advertisedHost: advertisedHost,
                                      advertisedPort: advertisedPort, logger: logger, fetchWaiters: waiters,
-                                     producerIds: try ProducerIdAllocator(dataDirectory: path))
+                                     producerIds: try ProducerIdAllocator(dataDirectory: path), groups: groups)
         contextBox.context = self.context
+        try loops[0].submit { groups.start() }.wait()
         logger.info("sluice broker started", metadata: [
             "listener": "\(host):\(boundPort)", "advertised": "\(advertisedHost):\(advertisedPort)", "dataDir": "\(path)",
             "ioBackend": "\(writer.backendName)", "topics": "\(registry.allTopics.count)", "cluster": "\(identity.clusterId)",
             "node": "\(identity.nodeId)", "eventLoops": "\(loops.count)", "cleanStart": "\(data.wasCleanShutdown)"])
+    }
+
+    /// The coordinator and its log (`__sluice_group_log` in the data directory), on one loop.
+    private static func openGroupCoordinator(config: BrokerConfig, dataDirectory: String, environment: TopicRegistry.Environment,
+                                             owner: EventLoopOwner) throws -> GroupCoordinator {
+        var logConfig = TopicConfigs.logConfig(overrides: [:], broker: config)
+        logConfig.segmentBytes = Int64(config.int("offsets.topic.segment.bytes"))
+        // Bounded by compaction (rewrite and truncate), never by time or size.
+        logConfig.retentionMs = -1
+        logConfig.retentionBytes = -1
+        let log = try PartitionLog(
+            directory: dataDirectory + "/" + LogGroupStore.directoryName, config: logConfig, writer: environment.writer,
+            owner: owner, files: environment.files, cleanShutdown: environment.cleanShutdown, nowMs: wallClockMilliseconds(),
+            logger: environment.logger)
+        let store = LogGroupStore(log: log, clock: wallClockMilliseconds, logger: environment.logger)
+        return try GroupCoordinator(config: GroupCoordinatorConfig(broker: config), store: store, owner: owner,
+                                    clock: wallClockMilliseconds, logger: environment.logger)
     }
 
     static func parseHostPort(_ text: String) throws -> (String, Int) {
@@ -148,6 +172,15 @@ public final class KafkaServer: Sendable {
                     logger.error("could not close a log cleanly", metadata: ["topic": "\(topic.name)", "partition": "\(partition.index)", "error": "\(error)"])
                 }
             }
+        }
+        do {
+            try groupsLoop.submit { [groups] in
+                groups.stop()
+                try groups.closeLog()
+            }.wait()
+        } catch {
+            clean = false
+            logger.error("could not close the group log cleanly", metadata: ["error": "\(error)"])
         }
         writer.shutdown()
         if clean { try? dataDirectory.value.markCleanShutdown() }

@@ -20,6 +20,16 @@ enum SupportedApis {
         (.describeCluster, 0...1),
         (.offsetForLeaderEpoch, 2...4),
         (.initProducerId, 0...4),
+        (.joinGroup, 0...9),
+        (.syncGroup, 0...5),
+        (.heartbeat, 0...4),
+        (.leaveGroup, 0...5),
+        (.offsetCommit, 2...9),
+        (.offsetFetch, 1...9),
+        (.describeGroups, 0...5),
+        (.listGroups, 0...5),
+        (.deleteGroups, 0...2),
+        (.offsetDelete, 0...0),
     ]
 
     static func range(for key: ApiKey) -> ClosedRange<Int16>? {
@@ -57,6 +67,16 @@ enum RequestDispatcher {
         case .describeCluster: return try DescribeClusterHandler.handle(request)
         case .offsetForLeaderEpoch: return try OffsetForLeaderEpochHandler.handle(request)
         case .initProducerId: return try InitProducerIdHandler.handle(request)
+        case .joinGroup: return try JoinGroupHandler.handle(request)
+        case .syncGroup: return try SyncGroupHandler.handle(request)
+        case .heartbeat: return try HeartbeatHandler.handle(request)
+        case .leaveGroup: return try LeaveGroupHandler.handle(request)
+        case .offsetCommit: return try OffsetCommitHandler.handle(request)
+        case .offsetFetch: return try OffsetFetchHandler.handle(request)
+        case .describeGroups: return try DescribeGroupsHandler.handle(request)
+        case .listGroups: return try ListGroupsHandler.handle(request)
+        case .deleteGroups: return try DeleteGroupsHandler.handle(request)
+        case .offsetDelete: return try OffsetDeleteHandler.handle(request)
         default: throw CloseConnection(reason: "no handler for \(key)")
         }
     }

@@ -20,6 +20,9 @@ enum DeleteTopicsHandler {
             }
             do {
                 try registry.deleteTopic(name: topic.name)
+                let groups = request.broker.groups
+                let name = topic.name
+                groups.owner.execute { groups.removeOffsets(forTopic: name) }
                 results.append(.init(name: topic.name, topicId: topic.id, errorCode: 0))
             } catch {
                 results.append(.init(name: topic.name, topicId: topic.id, errorCode: error.code.rawValue, errorMessage: error.message))

@@ -1,0 +1,147 @@
+import KafkaProtocol
+import Logging
+import NIOCore
+import SluiceStorage
+
+/// Where the group coordinator keeps committed offsets and group metadata. Every method is
+/// called on the coordinator's executor, and completions run there too.
+public protocol GroupStore: AnyObject {
+    /// Every record from the start of the store, oldest first. Called once, before any append.
+    func loadRecords() throws -> [GroupRecord]
+    /// Appends `records`; `completion` runs once they are durable (under the broker's flush
+    /// policy) or have failed, in the order appends were made.
+    func append(_ records: [GroupRecord], completion: @escaping (Result<Void, any Error>) -> Void)
+    /// Records appended since the store was loaded or last rewritten.
+    var recordsSinceRewrite: Int { get }
+    /// Writes `live` (the latest value of every key) as the new beginning of the store and
+    /// drops what came before it, so the store, and start-up, stay proportional to live state.
+    func rewrite(_ live: [GroupRecord], completion: @escaping (Result<Void, any Error>) -> Void)
+    /// Flushes and closes the store at shutdown.
+    func close() throws
+}
+
+/// The group store on a partition log of the storage engine (like Kafka's __consumer_offsets,
+/// but one partition outside the topic namespace).
+///
+/// Bounding it: instead of a key-based cleaner, the coordinator periodically appends its
+/// whole live state after a roll and then moves the log start offset to that point
+/// (DeleteRecords), which deletes every older segment. A crash in between is harmless: replay
+/// reads the old records and then the (partial) copy of the same values.
+public final class LogGroupStore: GroupStore {
+    public let log: PartitionLog
+    private let clock: @Sendable () -> Int64
+    private let logger: Logger
+    public private(set) var recordsSinceRewrite = 0
+    static let recordsPerBatch = 500
+    static let readChunkBytes = 4 << 20
+
+    /// The directory name in the data directory. Partition directories are always `<topic>-<n>`,
+    /// so no topic can collide with it.
+    public static let directoryName = "__sluice_group_log"
+
+    public init(log: PartitionLog, clock: @escaping @Sendable () -> Int64, logger: Logger) {
+        self.log = log
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func loadRecords() throws -> [GroupRecord] {
+        var records: [GroupRecord] = []
+        var offset = log.logStartOffset
+        while offset < log.highWatermark {
+            let result = try log.read(from: offset, maxBytes: Self.readChunkBytes)
+            guard let slice = result.slices.first else { break }
+            var bytes = ByteBuffer(bytes: try slice.readBytes())
+            let before = offset
+            while let batch = try RecordBatch.next(from: &bytes, allowPartialTail: true) {
+                guard batch.header.lastOffset >= offset else { continue }
+                let base = batch.header.baseOffset
+                try batch.forEachRecord(decompressionLimit: 256 << 20) { record in
+                    guard base + Int64(record.offsetDelta) >= offset, let key = record.key else { return }
+                    records.append(try GroupRecordCodec.decode(key: key, value: record.value))
+                }
+                offset = batch.header.lastOffset + 1
+            }
+            guard offset > before else {
+                throw GroupLogError(description: "group log does not advance at offset \(offset)")
+            }
+        }
+        recordsSinceRewrite = records.count
+        return records
+    }
+
+    public func append(_ records: [GroupRecord], completion: @escaping (Result<Void, any Error>) -> Void) {
+        guard !records.isEmpty else { return completion(.success(())) }
+        do {
+            let batches = try encode(records)
+            recordsSinceRewrite += records.count
+            appendAll(batches, completion: completion)
+        } catch {
+            completion(.failure(error))
+        }
+    }
+
+    public func rewrite(_ live: [GroupRecord], completion: @escaping (Result<Void, any Error>) -> Void) {
+        do {
+            try log.roll(nowMs: clock())
+            let start = log.logEndOffset
+            let batches = try encode(live)
+            let before = log.sizeInBytes
+            recordsSinceRewrite = live.count
+            appendAll(batches) { [self] result in
+                do {
+                    try result.get()
+                    try log.deleteRecords(before: start)
+                    logger.info("group log compacted", metadata: [
+                        "liveRecords": "\(live.count)", "bytesBefore": "\(before)", "bytesAfter": "\(log.sizeInBytes)"])
+                    completion(.success(()))
+                } catch {
+                    completion(.failure(error))
+                }
+            }
+        } catch {
+            completion(.failure(error))
+        }
+    }
+
+    public func close() throws {
+        try log.closeCleanly()
+    }
+
+    private func encode(_ records: [GroupRecord]) throws -> [ByteBuffer] {
+        let now = clock()
+        var batches: [ByteBuffer] = []
+        var builder = RecordBatchBuilder()
+        for record in records {
+            let (key, value) = try GroupRecordCodec.encode(record)
+            builder.append(key: key, value: value, timestamp: now)
+            if builder.count == Self.recordsPerBatch {
+                batches.append(try builder.build())
+                builder = RecordBatchBuilder()
+            }
+        }
+        if builder.count > 0 { batches.append(try builder.build()) }
+        return batches
+    }
+
+    /// Appends batches in one go (so nothing interleaves with them); completes after the last.
+    private func appendAll(_ batches: [ByteBuffer], completion: @escaping (Result<Void, any Error>) -> Void) {
+        var remaining = batches.count
+        var failure: (any Error)?
+        let now = clock()
+        for batch in batches {
+            do {
+                try log.append(batch, nowMs: now) { result in
+                    if case .failure(let error) = result, failure == nil { failure = error }
+                    remaining -= 1
+                    if remaining == 0 { completion(failure.map { .failure($0) } ?? .success(())) }
+                }
+            } catch {
+                // Batches already appended still complete and report; this one never will.
+                if failure == nil { failure = error }
+                remaining -= 1
+                if remaining == 0 { completion(.failure(error)) }
+            }
+        }
+    }
+}
