@@ -529,7 +529,10 @@ public final class GroupCoordinator: @unchecked Sendable {
         }
         switch group.state {
         case .dead, .empty: break
-        case .stable, .completingRebalance: maybePrepareRebalance(group, nowMs: now, reason: reason)
+        case .stable, .completingRebalance:
+            maybePrepareRebalance(group, nowMs: now, reason: reason)
+            // The last member leaving completes the (empty) rebalance at once.
+            checkJoinCompletion(group, nowMs: now)
         case .preparingRebalance: checkJoinCompletion(group, nowMs: now)
         }
     }
