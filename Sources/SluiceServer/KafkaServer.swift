@@ -133,6 +133,9 @@ public final class KafkaServer: Sendable {
             directory: dataDirectory + "/" + LogGroupStore.directoryName, config: logConfig, writer: environment.writer,
             owner: owner, files: environment.files, cleanShutdown: environment.cleanShutdown, nowMs: wallClockMilliseconds(),
             logger: environment.logger)
+        // Only timed flushes run there (flush.ms under a Kafka-style flush policy): no retention.
+        let maintenanceInterval = config.long("log.retention.check.interval.ms")
+        owner.execute { log.startBackgroundMaintenance(intervalMs: maintenanceInterval, clock: wallClockMilliseconds) }
         let store = LogGroupStore(log: log, clock: wallClockMilliseconds, logger: environment.logger)
         return try GroupCoordinator(config: GroupCoordinatorConfig(broker: config), store: store, owner: owner,
                                     clock: wallClockMilliseconds, logger: environment.logger)
