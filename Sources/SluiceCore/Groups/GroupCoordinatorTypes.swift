@@ -1,3 +1,4 @@
+import KafkaProtocol
 import NIOCore
 
 /// A JoinGroup as the coordinator sees it (any wire version).
