@@ -7,6 +7,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "KafkaProtocol", targets: ["KafkaProtocol"]),
+        .library(name: "SluiceClient", targets: ["SluiceClient"]),
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-storage-tool", targets: ["sluice-storage-tool"]),
     ],
@@ -60,6 +61,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The client depends on the protocol and codecs only: no broker code, no liburing.
+        .target(
+            name: "SluiceClient",
+            dependencies: [
+                "KafkaProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "SluiceServer",
             dependencies: [
@@ -102,6 +113,15 @@ let package = Package(
             name: "SluiceServerTests",
             dependencies: [
                 "SluiceServer", "SluiceCore", "SluiceStorage", "KafkaProtocol",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "SluiceClientTests",
+            dependencies: [
+                "SluiceClient", "KafkaProtocol",
+                // Only to run a real broker in the test process; the library itself has no broker code.
+                "SluiceServer", "SluiceCore",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -20,6 +20,7 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let invalidRequiredAcks = KafkaErrorCode(rawValue: 21)
     public static let invalidTimestamp = KafkaErrorCode(rawValue: 32)
     public static let outOfOrderSequenceNumber = KafkaErrorCode(rawValue: 45)
+    public static let duplicateSequenceNumber = KafkaErrorCode(rawValue: 46)
     public static let invalidProducerEpoch = KafkaErrorCode(rawValue: 47)
     public static let unsupportedSaslMechanism = KafkaErrorCode(rawValue: 33)
     public static let unsupportedVersion = KafkaErrorCode(rawValue: 35)

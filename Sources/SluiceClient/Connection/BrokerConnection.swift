@@ -1,0 +1,139 @@
+import KafkaProtocol
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// One TCP connection to one broker: requests are pipelined (many in flight), answered in
+/// order, and decoded at the version negotiated with ApiVersions when the connection opened.
+public final class BrokerConnection: Sendable {
+    public let address: BrokerAddress
+    /// The broker's supported range for each API key it advertised.
+    public let brokerVersions: [ApiKey: ClosedRange<Int16>]
+    private let channel: any Channel
+    private let clientId: String
+    private let correlationIds = Atomic<Int32>(1)
+
+    private init(address: BrokerAddress, channel: any Channel, clientId: String, brokerVersions: [ApiKey: ClosedRange<Int16>]) {
+        self.address = address
+        self.channel = channel
+        self.clientId = clientId
+        self.brokerVersions = brokerVersions
+    }
+
+    /// Connects and negotiates versions: ApiVersions v3, or v0 when the broker answers that it
+    /// does not know v3 (its answer then lists the versions it does know).
+    public static func connect(to address: BrokerAddress, clientId: String, connectTimeout: Duration, requestTimeout: Duration,
+                               maximumResponseSize: Int = 256 << 20,
+                               group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> BrokerConnection {
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(.nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000
+                                             + connectTimeout.components.attoseconds / 1_000_000_000))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let sync = channel.pipeline.syncOperations
+                        try sync.addHandler(ByteToMessageHandler(ResponseFrameDecoder(frames: KafkaFrameDecoder(maximumFrameSize: maximumResponseSize))))
+                        try sync.addHandler(ClientChannelHandler())
+                    }
+                }
+                .connect(host: address.host, port: address.port).get()
+        } catch {
+            throw KafkaClientError(kind: .connection, message: "cannot connect to \(address): \(error)")
+        }
+        let bare = BrokerConnection(address: address, channel: channel, clientId: clientId, brokerVersions: [:])
+        do {
+            var answer = try await bare.send(ApiVersionsRequest(clientSoftwareName: "sluice-swift", clientSoftwareVersion: "0.1"),
+                                             version: 3, timeout: requestTimeout)
+            if answer.errorCode == KafkaErrorCode.unsupportedVersion.rawValue {
+                answer = try await bare.send(ApiVersionsRequest(), version: 0, timeout: requestTimeout)
+            }
+            guard answer.errorCode == 0 else { throw KafkaClientError.broker(KafkaErrorCode(rawValue: answer.errorCode), "ApiVersions") }
+            var versions: [ApiKey: ClosedRange<Int16>] = [:]
+            for entry in answer.apiKeys where entry.minVersion <= entry.maxVersion {
+                versions[ApiKey(rawValue: entry.apiKey)] = entry.minVersion...entry.maxVersion
+            }
+            return BrokerConnection(address: address, channel: channel, clientId: clientId, brokerVersions: versions)
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
+    }
+
+    public var isActive: Bool { channel.isActive }
+
+    /// The highest version both this client (`clientRange`) and the broker speak.
+    public func version(for key: ApiKey, clientRange: ClosedRange<Int16>) throws -> Int16 {
+        guard let broker = brokerVersions[key], broker.overlaps(clientRange) else {
+            throw KafkaClientError(kind: .protocolViolation,
+                                   message: "\(address) does not support \(key) versions \(clientRange) (it supports \(brokerVersions[key].map { "\($0)" } ?? "none"))")
+        }
+        return min(broker.upperBound, clientRange.upperBound)
+    }
+
+    /// Sends a request at the highest common version within `clientRange`.
+    public func send<R: KafkaRequest>(_ request: R, versions clientRange: ClosedRange<Int16>, timeout: Duration) async throws -> (R.Response, Int16) {
+        let version = try version(for: R.apiKey, clientRange: clientRange)
+        return (try await send(request, version: version, timeout: timeout), version)
+    }
+
+    /// Sends a request and waits for its response, failing after `timeout` (the connection is
+    /// then closed: later responses could not be matched reliably).
+    public func send<R: KafkaRequest>(_ request: R, version: Int16, timeout: Duration) async throws -> R.Response {
+        var body = try await sendRaw(request, version: version, expectResponse: true, timeout: timeout)
+        do {
+            return try R.Response(from: &body, version: version)
+        } catch {
+            throw KafkaClientError(kind: .protocolViolation, message: "\(R.apiKey) v\(version) response: \(error)")
+        }
+    }
+
+    /// Sends a request no response comes for (Produce with acks=0): done once written.
+    public func sendWithoutResponse<R: KafkaRequest>(_ request: R, version: Int16) async throws {
+        _ = try await sendRaw(request, version: version, expectResponse: false, timeout: .seconds(30))
+    }
+
+    private func sendRaw<R: KafkaRequest>(_ request: R, version: Int16, expectResponse: Bool, timeout: Duration) async throws -> ByteBuffer {
+        guard let spec = R.apiKey.spec else { throw KafkaClientError(kind: .protocolViolation, message: "unknown API \(R.apiKey)") }
+        let correlationId = correlationIds.wrappingAdd(1, ordering: .relaxed).oldValue
+        var frame = channel.allocator.buffer(capacity: 256)
+        do {
+            try frame.writeKafkaRequest(request, version: version, correlationId: correlationId, clientId: clientId)
+        } catch {
+            throw KafkaClientError(kind: .invalidArgument, message: "cannot encode \(R.apiKey) v\(version): \(error)")
+        }
+        let loop = channel.eventLoop
+        let written = loop.makePromise(of: Void.self)
+        guard expectResponse else {
+            channel.writeAndFlush(OutgoingRequest(frame: frame, correlationId: correlationId, responseHeaderVersion: 0, promise: nil),
+                                  promise: written)
+            do { try await written.futureResult.get() } catch { throw KafkaClientError(kind: .connection, message: "\(error)") }
+            return ByteBuffer()
+        }
+        let response = loop.makePromise(of: ByteBuffer.self)
+        let headerVersion = spec.responseHeaderVersion(forApiVersion: version)
+        channel.writeAndFlush(OutgoingRequest(frame: frame, correlationId: correlationId, responseHeaderVersion: headerVersion,
+                                              promise: response), promise: written)
+        let channel = self.channel
+        let address = self.address
+        // The handler fails every pending request with this error and closes the connection.
+        let timer = loop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
+                                                      + timeout.components.attoseconds / 1_000_000_000)) {
+            channel.pipeline.fireErrorCaught(KafkaClientError(kind: .timeout, message: "\(R.apiKey) to \(address) timed out after \(timeout)"))
+        }
+        defer { timer.cancel() }
+        do {
+            return try await response.futureResult.get()
+        } catch let error as KafkaClientError {
+            throw error
+        } catch {
+            throw KafkaClientError(kind: .connection, message: "\(address): \(error)")
+        }
+    }
+
+    public func close() {
+        channel.close(promise: nil)
+    }
+}

@@ -1,0 +1,51 @@
+import KafkaProtocol
+import NIOCore
+import SluiceClient
+import Testing
+
+@Suite("Producer against a real broker")
+struct ProducerTests {
+    @Test(arguments: CompressionCodec.allCases)
+    func producesEveryRecordOnceInOrder(codec: CompressionCodec) async throws {
+        let broker = try BrokerFixture()
+        let admin = KafkaAdmin(config: try broker.clientConfig())
+        try await admin.createTopic(NewTopic(name: "orders", partitions: 3))
+        var config = KafkaProducerConfig(client: try broker.clientConfig())
+        config.compression = codec
+        let producer = try KafkaProducer(config: config)
+        // Awaited sends: offsets come back in order per partition.
+        var last: [Int32: Int64] = [:]
+        for index in 0..<300 {
+            let metadata = try await producer.send(ProducerRecord(topic: "orders", key: "key-\(index % 7)", value: "value-\(index)"))
+            #expect(metadata.offset == (last[metadata.partition] ?? -1) + 1)
+            #expect(metadata.partition == Partitioner.partition(forKey: ByteBuffer(string: "key-\(index % 7)"), count: 3))
+            last[metadata.partition] = metadata.offset
+        }
+        // Fire-and-forget sends: every report arrives and succeeds.
+        for index in 0..<5_000 {
+            try await producer.enqueue(ProducerRecord(topic: "orders", value: "bulk-\(index)"))
+        }
+        await producer.flush()
+        var reports = 0
+        for await report in producer.deliveryReports {
+            if case .failure(let error) = report.result { Issue.record("delivery failed: \(error)") }
+            reports += 1
+            if reports == 5_000 { break }
+        }
+        #expect(reports == 5_000)
+        let ends = try await admin.listOffsets(topic: "orders", spec: .latest)
+        #expect(ends.values.reduce(0, +) == 5_300)
+        await producer.close()
+        await admin.close()
+    }
+
+    @Test func murmur2MatchesJava() {
+        // Values from Kafka's UtilsTest.testMurmur2.
+        #expect(Partitioner.murmur2(Array("21".utf8)) == -973932308)
+        #expect(Partitioner.murmur2(Array("foobar".utf8)) == -790332482)
+        #expect(Partitioner.murmur2(Array("a-little-bit-long-string".utf8)) == -985981536)
+        #expect(Partitioner.murmur2(Array("a-little-bit-longer-string".utf8)) == -1486304829)
+        #expect(Partitioner.murmur2(Array("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8".utf8)) == -58897971)
+        #expect(Partitioner.murmur2([UInt8]("abc".utf8)) == 479470107)
+    }
+}
