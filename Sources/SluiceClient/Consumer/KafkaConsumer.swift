@@ -1,0 +1,446 @@
+import KafkaProtocol
+import Logging
+import NIOCore
+import Synchronization
+
+/// A consumed record.
+public struct ConsumerRecord: Sendable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    public var key: ByteBuffer?
+    public var value: ByteBuffer?
+    public var headers: [RecordHeader]
+    public var timestamp: Int64
+    public var timestampType: TimestampType
+}
+
+/// What to do where a partition has no committed offset (or it is out of range).
+public enum OffsetResetPolicy: String, Sendable {
+    case earliest, latest, none
+}
+
+/// Where `seek` moves a partition.
+public enum SeekPosition: Sendable, Hashable {
+    case offset(Int64)
+    case beginning
+    case end
+    /// The first record at or after this timestamp (ms); the end when there is none.
+    case timestamp(Int64)
+}
+
+/// Consumer settings; defaults follow the Java client where it has one.
+public struct KafkaConsumerConfig: Sendable {
+    public var client: KafkaClientConfig
+    /// `group.id`: where committed offsets are kept (and, with `subscribe`, the group joined).
+    public var groupId: String?
+    /// `auto.offset.reset`
+    public var autoOffsetReset: OffsetResetPolicy = .latest
+    /// `fetch.max.wait.ms` and `fetch.min.bytes`: how long a fetch waits for data.
+    public var fetchMaxWait: Duration = .milliseconds(500)
+    public var fetchMinBytes: Int32 = 1
+    /// `max.partition.fetch.bytes` and `fetch.max.bytes`
+    public var maxPartitionFetchBytes: Int32 = 1 << 20
+    public var fetchMaxBytes: Int32 = 50 << 20
+    /// Records fetched ahead of the application before fetching pauses.
+    public var maxPrefetchedRecords = 20_000
+
+    public init(client: KafkaClientConfig) {
+        self.client = client
+    }
+}
+
+/// A Kafka consumer of assigned partitions: fetches run ahead of the application (up to
+/// `maxPrefetchedRecords`), records arrive in order per partition on `records`, positions move
+/// as the application takes them, and `commit` stores them for the group.
+public final class KafkaConsumer: Sendable {
+    public let config: KafkaConsumerConfig
+    public let cluster: KafkaCluster
+    private let state = Mutex(ConsumerState())
+    private let stream: AsyncStream<Delivery>
+    private let deliveries: AsyncStream<Delivery>.Continuation
+    private let wakeups: AsyncStream<Void>.Continuation
+    private let wakeupStream: AsyncStream<Void>
+    private let fetcher = Mutex<Task<Void, Never>?>(nil)
+    private let logger: Logger
+
+    static let fetchVersions: ClosedRange<Int16> = 4...12
+
+    public init(config: KafkaConsumerConfig, logger: Logger = Logger(label: "sluice.consumer")) {
+        self.config = config
+        self.logger = logger
+        cluster = KafkaCluster(config: config.client, logger: logger)
+        (stream, deliveries) = AsyncStream.makeStream(of: Delivery.self)
+        (wakeupStream, wakeups) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let task = Task { [self] in await runFetcher() }
+        fetcher.withLock { $0 = task }
+    }
+
+    // MARK: Assignment and positions
+
+    /// Consumes exactly these partitions, starting at the group's committed offsets (with a
+    /// `groupId`) or else by `autoOffsetReset`.
+    public func assign(_ partitions: [TopicPartition]) async throws {
+        var starts: [TopicPartition: SeekPosition] = [:]
+        if let group = config.groupId, !partitions.isEmpty {
+            let admin = KafkaAdminCalls(cluster: cluster)
+            for (partition, committed) in try await admin.committed(group: group, partitions: partitions) where committed >= 0 {
+                starts[partition] = .offset(committed)
+            }
+        }
+        state.withLock { state in
+            let wanted = Set(partitions)
+            for partition in state.partitions.keys where !wanted.contains(partition) { state.partitions[partition] = nil }
+            for partition in partitions where state.partitions[partition] == nil {
+                var entry = PartitionState()
+                entry.pendingSeek = starts[partition] ?? self.resetPosition()
+                state.partitions[partition] = entry
+            }
+        }
+        wakeups.yield()
+    }
+
+    /// Every partition of `topic`.
+    public func assign(topic: String) async throws {
+        let metadata = try await cluster.topic(topic)
+        try await assign(metadata.partitions.map { TopicPartition(topic, $0.index) })
+    }
+
+    private func resetPosition() -> SeekPosition {
+        config.autoOffsetReset == .earliest ? .beginning : .end
+    }
+
+    public var assignment: [TopicPartition] { state.withLock { $0.partitions.keys.sorted() } }
+
+    /// Moves a partition; records fetched from the old position and not yet taken are dropped.
+    public func seek(_ partition: TopicPartition, to position: SeekPosition) {
+        state.withLock { state in
+            guard var entry = state.partitions[partition] else { return }
+            entry.pendingSeek = position
+            entry.epoch &+= 1
+            state.partitions[partition] = entry
+        }
+        wakeups.yield()
+    }
+
+    /// The offset of the next record the application will get, once known.
+    public func position(_ partition: TopicPartition) -> Int64? {
+        state.withLock { $0.partitions[partition]?.consumed }
+    }
+
+    /// How far the application is behind the partition's high watermark, once known.
+    public func lag(_ partition: TopicPartition) -> Int64? {
+        state.withLock { state in
+            guard let entry = state.partitions[partition], let consumed = entry.consumed, entry.highWatermark >= 0 else { return nil }
+            return max(0, entry.highWatermark - consumed)
+        }
+    }
+
+    public func pause(_ partitions: [TopicPartition]) {
+        state.withLock { state in for partition in partitions { state.partitions[partition]?.paused = true } }
+    }
+
+    public func resume(_ partitions: [TopicPartition]) {
+        state.withLock { state in for partition in partitions { state.partitions[partition]?.paused = false } }
+        wakeups.yield()
+    }
+
+    /// Commits the positions the application has reached (or `offsets`) for `groupId`.
+    public func commit(_ offsets: [TopicPartition: Int64]? = nil) async throws {
+        guard let group = config.groupId else {
+            throw KafkaClientError(kind: .invalidArgument, message: "commit needs a groupId")
+        }
+        let toCommit = offsets ?? state.withLock { state in
+            state.partitions.compactMapValues { $0.consumed }
+        }
+        guard !toCommit.isEmpty else { return }
+        try await KafkaAdminCalls(cluster: cluster).commit(group: group, toCommit)
+    }
+
+    /// The records of the assigned partitions, in order per partition. One task should iterate.
+    public var records: ConsumerRecords { ConsumerRecords(consumer: self) }
+
+    public func close() async {
+        state.withLock { $0.closed = true }
+        wakeups.yield()
+        await fetcher.withLock { $0 }?.value
+        deliveries.finish()
+        await cluster.close()
+    }
+
+    // MARK: Delivery to the application
+
+    struct Delivery: Sendable {
+        let record: ConsumerRecord
+        let epoch: UInt64
+    }
+
+    /// Called by the iterator: drops records a seek made stale, moves the consumed position.
+    fileprivate func take(_ delivery: Delivery) -> ConsumerRecord? {
+        let key = TopicPartition(delivery.record.topic, delivery.record.partition)
+        let (record, wake) = state.withLock { state -> (ConsumerRecord?, Bool) in
+            state.prefetched -= 1
+            let wake = state.prefetched == config.maxPrefetchedRecords / 2
+            guard var entry = state.partitions[key], entry.epoch == delivery.epoch else { return (nil, wake) }
+            entry.consumed = delivery.record.offset + 1
+            state.partitions[key] = entry
+            return (delivery.record, wake)
+        }
+        if wake { wakeups.yield() }
+        return record
+    }
+
+    fileprivate var deliveryStream: AsyncStream<Delivery> { stream }
+
+    // MARK: Fetching
+
+    private func runFetcher() async {
+        while !state.withLock({ $0.closed }) {
+            do {
+                try await resolveSeeks()
+                let plan = state.withLock { state -> [TopicPartition: (offset: Int64, epoch: UInt64)]? in
+                    guard state.prefetched < config.maxPrefetchedRecords else { return nil }
+                    var plan: [TopicPartition: (Int64, UInt64)] = [:]
+                    for (partition, entry) in state.partitions where !entry.paused && entry.pendingSeek == nil {
+                        if let fetch = entry.fetchPosition { plan[partition] = (fetch, entry.epoch) }
+                    }
+                    return plan
+                }
+                guard let plan, !plan.isEmpty else {
+                    await waitForWakeup(timeout: .milliseconds(200))
+                    continue
+                }
+                try await fetch(plan)
+            } catch {
+                logger.debug("fetch failed; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: config.client.retryBackoff)
+            }
+        }
+    }
+
+    private func waitForWakeup(timeout: Duration) async {
+        let stream = wakeupStream
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var iterator = stream.makeAsyncIterator()
+                _ = await iterator.next()
+            }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            _ = await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Turns pending seeks into fetch positions (ListOffsets for beginning, end and timestamps).
+    private func resolveSeeks() async throws {
+        let pending = state.withLock { state in state.partitions.compactMapValues { $0.pendingSeek } }
+        guard !pending.isEmpty else { return }
+        let admin = KafkaAdminCalls(cluster: cluster)
+        for (partition, seek) in pending {
+            let offset: Int64
+            switch seek {
+            case .offset(let value): offset = value
+            case .beginning: offset = try await admin.listOffset(partition, timestamp: -2)
+            case .end: offset = try await admin.listOffset(partition, timestamp: -1)
+            case .timestamp(let time):
+                let found = try await admin.listOffset(partition, timestamp: time)
+                offset = found >= 0 ? found : try await admin.listOffset(partition, timestamp: -1)
+            }
+            state.withLock { state in
+                guard var entry = state.partitions[partition], entry.pendingSeek == seek else { return }
+                entry.pendingSeek = nil
+                entry.fetchPosition = offset
+                entry.consumed = offset
+                state.partitions[partition] = entry
+            }
+        }
+    }
+
+    private func fetch(_ plan: [TopicPartition: (offset: Int64, epoch: UInt64)]) async throws {
+        var byLeader: [Int32: [TopicPartition]] = [:]
+        for partition in plan.keys {
+            let metadata = try await cluster.topic(partition.topic)
+            guard let leader = metadata.partitions.first(where: { $0.index == partition.partition })?.leader, leader >= 0 else {
+                await cluster.invalidate(topic: partition.topic)
+                continue
+            }
+            byLeader[leader, default: []].append(partition)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (leader, partitions) in byLeader {
+                group.addTask { try await self.fetch(from: leader, partitions, plan: plan) }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    private func fetch(from leader: Int32, _ partitions: [TopicPartition], plan: [TopicPartition: (offset: Int64, epoch: UInt64)]) async throws {
+        let request = FetchRequest(
+            replicaId: -1, maxWaitMs: Int32(clamping: config.fetchMaxWait.milliseconds), minBytes: config.fetchMinBytes,
+            maxBytes: config.fetchMaxBytes, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+            topics: Dictionary(grouping: partitions, by: \.topic).map { topic, entries in
+                .init(topic: topic, partitions: entries.map {
+                    .init(partition: $0.partition, currentLeaderEpoch: -1, fetchOffset: plan[$0]!.offset, logStartOffset: -1,
+                          partitionMaxBytes: config.maxPartitionFetchBytes)
+                })
+            })
+        let connection = try await cluster.connection(toNode: leader)
+        let (response, _) = try await connection.send(request, versions: Self.fetchVersions,
+                                                      timeout: config.client.requestTimeout + config.fetchMaxWait)
+        for topic in response.responses {
+            for data in topic.partitions {
+                let partition = TopicPartition(topic.topic, data.partitionIndex)
+                guard let planned = plan[partition] else { continue }
+                let code = KafkaErrorCode(rawValue: data.errorCode)
+                switch code {
+                case .none:
+                    try deliver(partition, data, from: planned.offset, epoch: planned.epoch)
+                case .offsetOutOfRange:
+                    guard config.autoOffsetReset != .none else {
+                        throw KafkaClientError.broker(code, "\(partition) at offset \(planned.offset)")
+                    }
+                    logger.info("offset out of range; resetting", metadata: ["partition": "\(partition)", "policy": "\(config.autoOffsetReset)"])
+                    state.withLock { state in
+                        guard var entry = state.partitions[partition], entry.epoch == planned.epoch else { return }
+                        entry.pendingSeek = resetPosition()
+                        state.partitions[partition] = entry
+                    }
+                default:
+                    await cluster.invalidate(topic: partition.topic)
+                    if !code.isRetriable { logger.warning("fetch error", metadata: ["partition": "\(partition)", "error": "\(code.name)"]) }
+                }
+            }
+        }
+    }
+
+    private func deliver(_ partition: TopicPartition, _ data: FetchResponse.PartitionData, from offset: Int64, epoch: UInt64) throws {
+        var records: [ConsumerRecord] = []
+        var next = offset
+        if var bytes = data.records {
+            while let batch = try RecordBatch.next(from: &bytes, allowPartialTail: true) {
+                let header = batch.header
+                guard header.lastOffset >= next else { continue }
+                if header.attributes.isControl {
+                    next = header.lastOffset + 1
+                    continue
+                }
+                let appendTime = header.attributes.timestampType == .logAppendTime
+                try batch.forEachRecord(decompressionLimit: 256 << 20) { record in
+                    let recordOffset = header.baseOffset + Int64(record.offsetDelta)
+                    guard recordOffset >= next else { return }
+                    records.append(ConsumerRecord(
+                        topic: partition.topic, partition: partition.partition, offset: recordOffset, key: record.key,
+                        value: record.value, headers: record.headers,
+                        timestamp: appendTime ? header.maxTimestamp : header.baseTimestamp + record.timestampDelta,
+                        timestampType: header.attributes.timestampType))
+                }
+                next = header.lastOffset + 1
+            }
+        }
+        let accepted = state.withLock { state -> Bool in
+            guard var entry = state.partitions[partition], entry.epoch == epoch, entry.fetchPosition == offset else { return false }
+            entry.fetchPosition = next
+            entry.highWatermark = data.highWatermark
+            state.partitions[partition] = entry
+            state.prefetched += records.count
+            return true
+        }
+        guard accepted else { return }
+        for record in records { deliveries.yield(Delivery(record: record, epoch: epoch)) }
+    }
+}
+
+/// The consumer's records as an AsyncSequence; iterating moves the consumed positions.
+public struct ConsumerRecords: AsyncSequence, Sendable {
+    public typealias Element = ConsumerRecord
+    let consumer: KafkaConsumer
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let consumer: KafkaConsumer
+        var inner: AsyncStream<KafkaConsumer.Delivery>.AsyncIterator
+
+        public mutating func next() async -> ConsumerRecord? {
+            while let delivery = await inner.next() {
+                if let record = consumer.take(delivery) { return record }
+            }
+            return nil
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(consumer: consumer, inner: consumer.deliveryStream.makeAsyncIterator())
+    }
+}
+
+struct PartitionState {
+    var pendingSeek: SeekPosition?
+    /// The next offset to fetch (ahead of the application).
+    var fetchPosition: Int64?
+    /// The next offset the application will get: what `commit` stores.
+    var consumed: Int64?
+    var highWatermark: Int64 = -1
+    var paused = false
+    /// Bumped by every seek, so records fetched before it are dropped.
+    var epoch: UInt64 = 0
+}
+
+struct ConsumerState {
+    var partitions: [TopicPartition: PartitionState] = [:]
+    var prefetched = 0
+    var closed = false
+}
+
+/// The few admin calls the consumer makes, on the consumer's own cluster connections.
+struct KafkaAdminCalls {
+    let cluster: KafkaCluster
+
+    func listOffset(_ partition: TopicPartition, timestamp: Int64) async throws -> Int64 {
+        let metadata = try await cluster.topic(partition.topic)
+        guard let leader = metadata.partitions.first(where: { $0.index == partition.partition })?.leader, leader >= 0 else {
+            throw KafkaClientError.broker(.leaderNotAvailable, "\(partition)")
+        }
+        let request = ListOffsetsRequest(replicaId: -1, topics: [.init(name: partition.topic, partitions: [
+            .init(partitionIndex: partition.partition, currentLeaderEpoch: -1, timestamp: timestamp)])])
+        let (response, _) = try await cluster.connection(toNode: leader).send(request, versions: 1...8, timeout: cluster.config.requestTimeout)
+        guard let answer = response.topics.first?.partitions.first else {
+            throw KafkaClientError(kind: .protocolViolation, message: "empty ListOffsets answer")
+        }
+        guard answer.errorCode == 0 else {
+            await cluster.invalidate(topic: partition.topic)
+            throw KafkaClientError.broker(KafkaErrorCode(rawValue: answer.errorCode), "\(partition)")
+        }
+        return answer.offset
+    }
+
+    func committed(group: String, partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
+        let connection = try await cluster.coordinator(for: group)
+        let request = OffsetFetchRequest(groupId: group, topics: Dictionary(grouping: partitions, by: \.topic).map {
+            .init(name: $0.key, partitionIndexes: $0.value.map(\.partition))
+        })
+        let (response, _) = try await connection.send(request, versions: 2...7, timeout: cluster.config.requestTimeout)
+        guard response.errorCode == 0 else { throw KafkaClientError.broker(KafkaErrorCode(rawValue: response.errorCode), "group \(group)") }
+        var result: [TopicPartition: Int64] = [:]
+        for topic in response.topics {
+            for partition in topic.partitions { result[TopicPartition(topic.name, partition.partitionIndex)] = partition.committedOffset }
+        }
+        return result
+    }
+
+    func commit(group: String, _ offsets: [TopicPartition: Int64]) async throws {
+        let connection = try await cluster.coordinator(for: group)
+        let request = OffsetCommitRequest(
+            groupId: group, generationIdOrMemberEpoch: -1, memberId: "", retentionTimeMs: -1,
+            topics: Dictionary(grouping: offsets, by: \.key.topic).map { topic, entries in
+                .init(name: topic, partitions: entries.map {
+                    .init(partitionIndex: $0.key.partition, committedOffset: $0.value, committedLeaderEpoch: -1, commitTimestamp: -1,
+                          committedMetadata: "")
+                })
+            })
+        let (response, _) = try await connection.send(request, versions: 2...8, timeout: cluster.config.requestTimeout)
+        for topic in response.topics {
+            for partition in topic.partitions where partition.errorCode != 0 {
+                throw KafkaClientError.broker(KafkaErrorCode(rawValue: partition.errorCode), "\(topic.name)[\(partition.partitionIndex)]")
+            }
+        }
+    }
+}
