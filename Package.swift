@@ -83,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceServer", "SluiceCore", "SluiceStorage", "KafkaProtocol",
+                "SluiceServer", "SluiceCore", "SluiceStorage", "KafkaProtocol", "SluiceClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
