@@ -44,6 +44,17 @@ public struct KafkaConsumerConfig: Sendable {
     public var fetchMaxBytes: Int32 = 50 << 20
     /// Records fetched ahead of the application before fetching pauses.
     public var maxPrefetchedRecords = 20_000
+    /// `session.timeout.ms`, `heartbeat.interval.ms`, and `max.poll.interval.ms` (sent as the
+    /// rebalance timeout) for `subscribe`.
+    public var sessionTimeout: Duration = .seconds(45)
+    public var heartbeatInterval: Duration = .seconds(3)
+    public var rebalanceTimeout: Duration = .seconds(300)
+    /// `group.instance.id`: static membership (KIP-345).
+    public var groupInstanceId: String?
+    /// `enable.auto.commit` and `auto.commit.interval.ms` for `subscribe`: positions are
+    /// committed periodically, before partitions are revoked, and at close.
+    public var enableAutoCommit = true
+    public var autoCommitInterval: Duration = .seconds(5)
 
     public init(client: KafkaClientConfig) {
         self.client = client
@@ -63,6 +74,10 @@ public final class KafkaConsumer: Sendable {
     private let wakeupStream: AsyncStream<Void>
     private let fetcher = Mutex<Task<Void, Never>?>(nil)
     private let logger: Logger
+    private let membership = Mutex<(GroupMembership, Task<Void, Never>)?>(nil)
+    /// Rebalances of a subscribed consumer: partitions revoked and assigned.
+    public let events: AsyncStream<ConsumerEvent>
+    private let eventContinuation: AsyncStream<ConsumerEvent>.Continuation
 
     static let fetchVersions: ClosedRange<Int16> = 4...12
 
@@ -72,8 +87,34 @@ public final class KafkaConsumer: Sendable {
         cluster = KafkaCluster(config: config.client, logger: logger)
         (stream, deliveries) = AsyncStream.makeStream(of: Delivery.self)
         (wakeupStream, wakeups) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (events, eventContinuation) = AsyncStream.makeStream(of: ConsumerEvent.self)
         let task = Task { [self] in await runFetcher() }
         fetcher.withLock { $0 = task }
+    }
+
+    // MARK: Subscription
+
+    /// Joins `groupId` (classic protocol, range assignment) and consumes what the group assigns;
+    /// rebalances arrive on `events`.
+    public func subscribe(topics: [String]) async throws {
+        guard let group = config.groupId else {
+            throw KafkaClientError(kind: .invalidArgument, message: "subscribe needs a groupId")
+        }
+        let member = GroupMembership(consumer: self, group: group, topics: topics, config: config, logger: logger,
+                                     events: eventContinuation)
+        let task = Task { await member.run() }
+        let previous = membership.withLock { state -> (GroupMembership, Task<Void, Never>)? in
+            defer { state = (member, task) }
+            return state
+        }
+        if let previous {
+            await previous.0.leave()
+            previous.1.cancel()
+        }
+    }
+
+    func consumedPositions() -> [TopicPartition: Int64] {
+        state.withLock { state in state.partitions.compactMapValues { $0.consumed } }
     }
 
     // MARK: Assignment and positions
@@ -150,9 +191,11 @@ public final class KafkaConsumer: Sendable {
         guard let group = config.groupId else {
             throw KafkaClientError(kind: .invalidArgument, message: "commit needs a groupId")
         }
-        let toCommit = offsets ?? state.withLock { state in
-            state.partitions.compactMapValues { $0.consumed }
+        if let member = membership.withLock({ $0?.0 }) {
+            try await member.commitPositions(offsets)
+            return
         }
+        let toCommit = offsets ?? consumedPositions()
         guard !toCommit.isEmpty else { return }
         try await KafkaAdminCalls(cluster: cluster).commit(group: group, toCommit)
     }
@@ -161,6 +204,12 @@ public final class KafkaConsumer: Sendable {
     public var records: ConsumerRecords { ConsumerRecords(consumer: self) }
 
     public func close() async {
+        if let (member, task) = membership.withLock({ $0 }) {
+            await member.leave()
+            task.cancel()
+            await task.value
+        }
+        eventContinuation.finish()
         state.withLock { $0.closed = true }
         wakeups.yield()
         await fetcher.withLock { $0 }?.value
@@ -426,10 +475,12 @@ struct KafkaAdminCalls {
         return result
     }
 
-    func commit(group: String, _ offsets: [TopicPartition: Int64]) async throws {
+    func commit(group: String, _ offsets: [TopicPartition: Int64], generation: Int32 = -1, memberId: String = "",
+                groupInstanceId: String? = nil) async throws {
         let connection = try await cluster.coordinator(for: group)
         let request = OffsetCommitRequest(
-            groupId: group, generationIdOrMemberEpoch: -1, memberId: "", retentionTimeMs: -1,
+            groupId: group, generationIdOrMemberEpoch: generation, memberId: memberId, groupInstanceId: groupInstanceId,
+            retentionTimeMs: -1,
             topics: Dictionary(grouping: offsets, by: \.key.topic).map { topic, entries in
                 .init(name: topic, partitions: entries.map {
                     .init(partitionIndex: $0.key.partition, committedOffset: $0.value, committedLeaderEpoch: -1, commitTimestamp: -1,

@@ -1,0 +1,85 @@
+import KafkaProtocol
+import NIOCore
+import SluiceClient
+import Synchronization
+import Testing
+
+@Suite("Consumer groups from the Swift client")
+struct GroupConsumerTests {
+    @Test(.timeLimit(.minutes(2)))
+    func twoMembersSplitATopicAndTheSurvivorTakesOver() async throws {
+        let broker = try BrokerFixture()
+        let admin = KafkaAdmin(config: try broker.clientConfig())
+        try await admin.createTopic(NewTopic(name: "jobs", partitions: 4))
+        func member() throws -> KafkaConsumer {
+            var config = KafkaConsumerConfig(client: try broker.clientConfig())
+            config.groupId = "workers"
+            config.autoOffsetReset = .earliest
+            config.sessionTimeout = .seconds(10)
+            config.heartbeatInterval = .milliseconds(200)
+            return KafkaConsumer(config: config)
+        }
+        let first = try member()
+        let second = try member()
+        var firstEvents = first.events.makeAsyncIterator()
+        var secondEvents = second.events.makeAsyncIterator()
+        try await first.subscribe(topics: ["jobs"])
+        #expect(await nextAssignment(&firstEvents) == (0..<4).map { TopicPartition("jobs", $0) })
+        try await second.subscribe(topics: ["jobs"])
+        let secondShare = await nextAssignment(&secondEvents)
+        let firstShare = await nextAssignment(&firstEvents)
+        #expect(Set(firstShare).isDisjoint(with: secondShare))
+        #expect(Set(firstShare + secondShare) == Set((0..<4).map { TopicPartition("jobs", $0) }))
+        #expect(firstShare.count == 2 && secondShare.count == 2, "range assignment splits 4 partitions 2/2")
+
+        var producerConfig = KafkaProducerConfig(client: try broker.clientConfig())
+        producerConfig.linger = .milliseconds(1)
+        let producer = try KafkaProducer(config: producerConfig)
+        for index in 0..<400 {
+            try await producer.enqueue(ProducerRecord(topic: "jobs", partition: Int32(index % 4), value: "job-\(index)"))
+        }
+        await producer.flush()
+
+        let firstRead = try await read(first, count: 200)
+        let secondRead = try await read(second, count: 200)
+        #expect(Set(firstRead.map(\.partition)).isSubset(of: Set(firstShare.map(\.partition))))
+        #expect(Set(secondRead.map(\.partition)).isSubset(of: Set(secondShare.map(\.partition))))
+        #expect(Set((firstRead + secondRead).map(\.value)).count == 400, "every record once across the group")
+
+        // The second member leaves (committing what it read); the first takes everything over
+        // and finds nothing left to read in the second's partitions.
+        await second.close()
+        #expect(await nextAssignment(&firstEvents).count == 4)
+        for index in 400..<404 {
+            try await producer.enqueue(ProducerRecord(topic: "jobs", partition: Int32(index % 4), value: "job-\(index)"))
+        }
+        await producer.close()
+        let tail = try await read(first, count: 4)
+        #expect(Set(tail.map(\.value)) == Set((400..<404).map { "job-\($0)" }), "no redelivery after the committed handover")
+        await first.close()
+        let description = try await admin.describeGroup("workers")
+        #expect(description.state == "Empty")
+        await admin.close()
+    }
+}
+
+private func nextAssignment(_ events: inout AsyncStream<ConsumerEvent>.AsyncIterator) async -> [TopicPartition] {
+    while let event = await events.next() {
+        if case .assigned(let partitions) = event { return partitions.sorted() }
+    }
+    return []
+}
+
+private struct Read: Sendable {
+    let partition: Int32
+    let value: String
+}
+
+private func read(_ consumer: KafkaConsumer, count: Int) async throws -> [Read] {
+    var out: [Read] = []
+    for await record in consumer.records {
+        out.append(Read(partition: record.partition, value: String(buffer: record.value ?? ByteBuffer())))
+        if out.count == count { break }
+    }
+    return out
+}
