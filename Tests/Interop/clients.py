@@ -403,3 +403,138 @@ def expect_error_code(fut, codes, what, timeout=20):
             what, err, err.code(), list(codes))
         return err
     raise AssertionError("%s: succeeded, expected error %r" % (what, codes))
+
+
+# ---------------------------------------------------------------------------- consumer groups
+def group_consumer(bootstrap, group, **conf):
+    """A confluent consumer in `group` (subscribe() it yourself): manual commits, earliest reset,
+    fast heartbeats so rebalances are noticed within half a second."""
+    base = {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+            "auto.offset.reset": "earliest", "enable.partition.eof": False, "heartbeat.interval.ms": 500}
+    base.update(conf)
+    return Consumer(base)
+
+
+def commit_sync(consumer, offsets):
+    """Synchronous commit of {(topic, partition): next offset} or a list of TopicPartitions;
+    asserts that every partition's commit succeeded and returns the broker's answer."""
+    if isinstance(offsets, dict):
+        offsets = [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())]
+    res = consumer.commit(offsets=list(offsets), asynchronous=False)
+    bad = [(tp.topic, tp.partition, tp.error) for tp in res if tp.error is not None]
+    assert not bad, "OffsetCommit failed for %r" % bad
+    return res
+
+
+# ---------------------------------------------------------------------------- connection cutter
+import socket  # noqa: E402 - for the proxy only
+import struct  # noqa: E402
+import threading  # noqa: E402
+
+
+class CuttingProxy:
+    """A TCP proxy (one thread per direction per connection) in front of a broker, that can cut
+    every client connection at once (RST on both sides), as a flaky network would, optionally
+    after losing the broker's responses for a while.
+
+    Start it before the broker (its port must be the broker's advertised.listeners, or clients
+    would bypass it after the bootstrap Metadata), then set `target`."""
+
+    def __init__(self, target=None, host="127.0.0.1"):
+        self.target = target
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((host, 0))
+        self.listener.listen(128)
+        self.host = host
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.pairs = []
+        self.swallowing = set()
+        self.accepted = 0
+        self.cuts = 0
+        self.closed = False
+        self._acceptor = threading.Thread(target=self._accept, name="proxy-accept", daemon=True)
+        self._acceptor.start()
+
+    @property
+    def address(self):
+        return "%s:%d" % (self.host, self.port)
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.target is None:
+                client.close()
+                continue
+            try:
+                th, tp = self.target.rsplit(":", 1)
+                upstream = socket.create_connection((th, int(tp)), timeout=10)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            for s in (client, upstream):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            pair = (client, upstream)
+            with self.lock:
+                self.pairs.append(pair)
+                self.accepted += 1
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b, pair), daemon=True).start()
+
+    def _pump(self, src, dst, pair):
+        try:
+            while True:
+                data = src.recv(1 << 16)
+                if not data:
+                    break
+                if src is pair[1] and pair in self.swallowing:
+                    continue  # a response lost on the way back: the request did reach the broker
+                dst.sendall(data)
+        except OSError:
+            pass
+        self._drop(pair, reset=False)
+
+    def _drop(self, pair, reset):
+        with self.lock:
+            if pair in self.pairs:
+                self.pairs.remove(pair)
+        for s in pair:
+            try:
+                if reset:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def cut(self, swallow_responses=0.0):
+        """Reset every open connection (both the client's and the broker's side); returns how many.
+        With swallow_responses=S, first throw away everything the broker sends on them for S
+        seconds: requests sent meanwhile are carried out but never answered, so the client
+        must retry what the broker already did."""
+        with self.lock:
+            pairs = list(self.pairs)
+        if swallow_responses > 0:
+            self.swallowing.update(pairs)
+            time.sleep(swallow_responses)
+        for pair in pairs:
+            self._drop(pair, reset=True)
+        self.swallowing.difference_update(pairs)
+        self.cuts += 1
+        return len(pairs)
+
+    def close(self):
+        self.closed = True
+        try:
+            self.listener.close()
+        except OSError:
+            pass
+        self.cut()
