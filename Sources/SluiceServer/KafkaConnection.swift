@@ -22,26 +22,6 @@ struct CloseConnection: Error {
     let reason: String
 }
 
-/// Splits the byte stream into request frames; a size prefix over `socket.request.max.bytes`
-/// fails before any of the body is buffered.
-struct KafkaFrameToMessageDecoder: ByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
-    let frames: KafkaFrameDecoder
-
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let frame = try frames.nextFrame(from: &buffer) else { return .needMoreData }
-        context.fireChannelRead(Self.wrapInboundOut(frame))
-        return .continue
-    }
-
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        // A peer that hangs up mid-frame just goes away; nothing to answer.
-        if try decode(context: context, buffer: &buffer) == .continue { return .continue }
-        buffer.clear()
-        return .needMoreData
-    }
-}
-
 /// One Kafka connection: requests are handled as they arrive (pipelined) and answered in the
 /// order they came, whatever order their work finishes in.
 final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {

@@ -329,20 +329,6 @@ public final class KafkaAdmin: Sendable {
     /// Commits offsets for a group without joining it (generation -1): how `group
     /// reset-offsets` works; the group must have no active members.
     public func commitOffsets(group: String, _ offsets: [TopicPartition: Int64]) async throws {
-        let connection = try await cluster.coordinator(for: group)
-        let request = OffsetCommitRequest(
-            groupId: group, generationIdOrMemberEpoch: -1, memberId: "", retentionTimeMs: -1,
-            topics: Dictionary(grouping: offsets, by: \.key.topic).sorted { $0.key < $1.key }.map { topic, entries in
-                .init(name: topic, partitions: entries.sorted { $0.key < $1.key }.map {
-                    .init(partitionIndex: $0.key.partition, committedOffset: $0.value, committedLeaderEpoch: -1, commitTimestamp: -1,
-                          committedMetadata: "")
-                })
-            })
-        let (response, _) = try await connection.send(request, versions: 2...8, timeout: requestTimeout)
-        for topic in response.topics {
-            for partition in topic.partitions where partition.errorCode != 0 {
-                throw KafkaClientError.broker(KafkaErrorCode(rawValue: partition.errorCode), "\(topic.name)[\(partition.partitionIndex)] in group \(group)")
-            }
-        }
+        try await KafkaAdminCalls(cluster: cluster).commit(group: group, offsets)
     }
 }

@@ -35,7 +35,7 @@ public final class BrokerConnection: Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
-                        try sync.addHandler(ByteToMessageHandler(ResponseFrameDecoder(frames: KafkaFrameDecoder(maximumFrameSize: maximumResponseSize))))
+                        try sync.addHandler(ByteToMessageHandler(KafkaFrameToMessageDecoder(frames: KafkaFrameDecoder(maximumFrameSize: maximumResponseSize))))
                         try sync.addHandler(ClientChannelHandler())
                     }
                 }

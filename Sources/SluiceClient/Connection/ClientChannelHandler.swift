@@ -1,24 +1,6 @@
 import KafkaProtocol
 import NIOCore
 
-/// Splits the response stream into frames (size prefix checked before buffering).
-struct ResponseFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
-    let frames: KafkaFrameDecoder
-
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let frame = try frames.nextFrame(from: &buffer) else { return .needMoreData }
-        context.fireChannelRead(Self.wrapInboundOut(frame))
-        return .continue
-    }
-
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        if try decode(context: context, buffer: &buffer) == .continue { return .continue }
-        buffer.clear()
-        return .needMoreData
-    }
-}
-
 /// A request on its way out: its frame, and where its response goes (none for acks=0 produce).
 struct OutgoingRequest {
     let frame: ByteBuffer
