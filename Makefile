@@ -39,6 +39,7 @@ release: deps
 ## a short libFuzzer run over the decoders.
 test: deps venv
 	$(SWIFT) build --build-tests
+	Tools/mockbroker.sh $(VENV)
 	SLUICE_PYTHON=$(CURDIR)/$(VENV)/bin/python $(SWIFT) test --skip-build
 	SLUICE_INTEROP_REQUIRE_BINARY=1 Tools/interop.sh
 	Tools/fuzz.sh $(FUZZ_SMOKE_SECONDS)

@@ -1,3 +1,5 @@
+import KafkaProtocol
+
 /// Settings every client (producer, consumer, admin) shares. Defaults follow the Java client's.
 public struct KafkaClientConfig: Sendable {
     /// `bootstrap.servers`: where to find the cluster first.
@@ -16,6 +18,11 @@ public struct KafkaClientConfig: Sendable {
     public var retryBackoff: Duration = .milliseconds(100)
     /// `metadata.max.age.ms`: metadata is refreshed at least this often.
     public var metadataMaxAge: Duration = .seconds(300)
+
+    /// Highest versions to use per API, below what brokers advertise: for brokers that
+    /// advertise a version they cannot parse (librdkafka 2.16's mock cluster closes the
+    /// connection on the JoinGroup v6 it advertises). Empty by default.
+    public var apiVersionCaps: [ApiKey: Int16] = [:]
 
     public init(bootstrapServers: [BrokerAddress]) {
         self.bootstrapServers = bootstrapServers

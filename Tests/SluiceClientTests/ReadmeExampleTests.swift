@@ -92,7 +92,7 @@ private func between(_ text: String, _ start: String, _ end: String) -> String? 
 }
 
 extension String {
-    fileprivate func range(of needle: String, range: Range<String.Index>? = nil) -> Range<String.Index>? {
+    func range(of needle: String, range: Range<String.Index>? = nil) -> Range<String.Index>? {
         let haystack = range ?? startIndex..<endIndex
         var index = haystack.lowerBound
         while index < haystack.upperBound {

@@ -12,9 +12,12 @@ public final class BrokerConnection: Sendable {
     public let brokerVersions: [ApiKey: ClosedRange<Int16>]
     private let channel: any Channel
     private let clientId: String
+    private let versionCaps: [ApiKey: Int16]
     private let correlationIds = Atomic<Int32>(1)
 
-    private init(address: BrokerAddress, channel: any Channel, clientId: String, brokerVersions: [ApiKey: ClosedRange<Int16>]) {
+    private init(address: BrokerAddress, channel: any Channel, clientId: String, brokerVersions: [ApiKey: ClosedRange<Int16>],
+                 versionCaps: [ApiKey: Int16] = [:]) {
+        self.versionCaps = versionCaps
         self.address = address
         self.channel = channel
         self.clientId = clientId
@@ -24,7 +27,7 @@ public final class BrokerConnection: Sendable {
     /// Connects and negotiates versions: ApiVersions v3, or v0 when the broker answers that it
     /// does not know v3 (its answer then lists the versions it does know).
     public static func connect(to address: BrokerAddress, clientId: String, connectTimeout: Duration, requestTimeout: Duration,
-                               maximumResponseSize: Int = 256 << 20,
+                               versionCaps: [ApiKey: Int16] = [:], maximumResponseSize: Int = 256 << 20,
                                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> BrokerConnection {
         let channel: any Channel
         do {
@@ -55,7 +58,8 @@ public final class BrokerConnection: Sendable {
             for entry in answer.apiKeys where entry.minVersion <= entry.maxVersion {
                 versions[ApiKey(rawValue: entry.apiKey)] = entry.minVersion...entry.maxVersion
             }
-            return BrokerConnection(address: address, channel: channel, clientId: clientId, brokerVersions: versions)
+            return BrokerConnection(address: address, channel: channel, clientId: clientId, brokerVersions: versions,
+                                    versionCaps: versionCaps)
         } catch {
             channel.close(promise: nil)
             throw error
@@ -66,6 +70,8 @@ public final class BrokerConnection: Sendable {
 
     /// The highest version both this client (`clientRange`) and the broker speak.
     public func version(for key: ApiKey, clientRange: ClosedRange<Int16>) throws -> Int16 {
+        var clientRange = clientRange
+        if let cap = versionCaps[key], cap >= clientRange.lowerBound { clientRange = clientRange.lowerBound...min(cap, clientRange.upperBound) }
         guard let broker = brokerVersions[key], broker.overlaps(clientRange) else {
             throw KafkaClientError(kind: .protocolViolation,
                                    message: "\(address) does not support \(key) versions \(clientRange) (it supports \(brokerVersions[key].map { "\($0)" } ?? "none"))")

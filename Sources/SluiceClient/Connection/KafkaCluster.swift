@@ -63,7 +63,7 @@ public actor KafkaCluster {
         let group = self.group
         let task = Task {
             try await BrokerConnection.connect(to: address, clientId: config.clientId, connectTimeout: config.connectTimeout,
-                                               requestTimeout: config.requestTimeout, group: group)
+                                               requestTimeout: config.requestTimeout, versionCaps: config.apiVersionCaps, group: group)
         }
         connecting[address] = task
         do {
