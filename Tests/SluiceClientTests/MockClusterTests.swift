@@ -147,8 +147,8 @@ final class MockCluster: @unchecked Sendable {
         var config = try KafkaClientConfig(bootstrap: bootstrap)
         config.requestTimeout = .seconds(10)
         // The mock advertises flexible versions of the group APIs (JoinGroup v6, SyncGroup v4,
-        // Heartbeat v4, LeaveGroup v4) but closes the connection on them.
-        config.apiVersionCaps = [.joinGroup: 5, .syncGroup: 3, .heartbeat: 3, .leaveGroup: 3]
+        // Heartbeat v4) but closes the connection on them, and answers LeaveGroup v3 truncated.
+        config.apiVersionCaps = [.joinGroup: 5, .syncGroup: 3, .heartbeat: 3, .leaveGroup: 1]
         return config
     }
 
