@@ -1,11 +1,8 @@
 import KafkaProtocol
 import NIOCore
 import SluiceClient
+import SluiceCore
 import Testing
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The README's producer and consumer examples, compiled and run here against a real broker;
 /// a second test checks the README still shows exactly this code.
@@ -29,8 +26,8 @@ struct ReadmeExampleTests {
     @Test func theReadmeShowsThisCode() throws {
         let here = String(#filePath)
         let root = String(here[..<here.range(of: "/Tests/")!.lowerBound])
-        let readme = try #require(readFile(root + "/README.md"))
-        let source = try #require(readFile(here))
+        let readme = try #require(readText(root + "/README.md"))
+        let source = try #require(readText(here))
         for name in ["producer", "consumer"] {
             let snippet = try #require(between(source, "// BEGIN README \(name)\n", "        // END README \(name)"))
             let dedented = snippet.split(separator: "\n", omittingEmptySubsequences: false)
@@ -71,19 +68,6 @@ struct ReadmeExampleTests {
         await consumer.close()
         // END README consumer
     }
-}
-
-private func readFile(_ path: String) -> String? {
-    guard let file = fopen(path, "r") else { return nil }
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let count = fread(&chunk, 1, chunk.count, file)
-        if count <= 0 { break }
-        bytes += chunk[0..<count]
-    }
-    return String(decoding: bytes, as: UTF8.self)
 }
 
 private func between(_ text: String, _ start: String, _ end: String) -> String? {

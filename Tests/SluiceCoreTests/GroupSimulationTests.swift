@@ -219,8 +219,17 @@ struct GroupSimulation {
                 .map { Int32($0) } ?? []
             consumer.nextHeartbeatMs = now + 1000
             record(consumer)
+        default:
+            recover(consumer, from: result.error, in: "SyncGroup")
+        }
+    }
+
+    /// What a client does with an error from SyncGroup or Heartbeat: rejoin, with a fresh
+    /// member id after UNKNOWN_MEMBER_ID; stop after FENCED_INSTANCE_ID.
+    private mutating func recover(_ consumer: SimulatedConsumer, from error: KafkaErrorCode, in call: String) {
+        switch error {
         case .unknownMemberId:
-            unexpected(consumer, "SyncGroup")
+            unexpected(consumer, call)
             consumer.memberId = ""
             join(consumer)
         case .fencedInstanceId:
@@ -232,18 +241,9 @@ struct GroupSimulation {
 
     private mutating func heartbeat(_ consumer: SimulatedConsumer) {
         consumer.nextHeartbeatMs = now + 1000
-        switch harness.coordinator.heartbeat(groupId: "g", generationId: consumer.generation, memberId: consumer.memberId,
-                                             groupInstanceId: consumer.instanceId) {
-        case .none: break
-        case .unknownMemberId:
-            unexpected(consumer, "Heartbeat")
-            consumer.memberId = ""
-            join(consumer)
-        case .fencedInstanceId:
-            consumer.phase = .outside
-        default:
-            join(consumer)
-        }
+        let error = harness.coordinator.heartbeat(groupId: "g", generationId: consumer.generation, memberId: consumer.memberId,
+                                                  groupInstanceId: consumer.instanceId)
+        if error != .none { recover(consumer, from: error, in: "Heartbeat") }
     }
 
     private mutating func leave(_ consumer: SimulatedConsumer) {

@@ -270,8 +270,10 @@ public final class KafkaAdmin: Sendable {
         var all: [GroupListing] = []
         try await cluster.refreshMetadata(topics: [])
         for (node, _) in await cluster.knownBrokers() {
+            // The state filter exists from v4; asking an older broker for it fails clearly instead.
             let (response, _) = try await cluster.connection(toNode: node).send(ListGroupsRequest(statesFilter: states),
-                                                                                  versions: 0...4, timeout: requestTimeout)
+                                                                                  versions: states.isEmpty ? 0...4 : 4...4,
+                                                                                  timeout: requestTimeout)
             guard response.errorCode == 0 else { throw KafkaClientError.broker(KafkaErrorCode(rawValue: response.errorCode), "ListGroups") }
             all += response.groups.map { GroupListing(groupId: $0.groupId, protocolType: $0.protocolType, state: $0.groupState) }
         }

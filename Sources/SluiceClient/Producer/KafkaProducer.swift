@@ -109,8 +109,10 @@ public final class KafkaProducer: Sendable {
 
     private func waitForSpace() async throws {
         while true {
-            let closed = state.withLock { $0.closed }
+            // The usual case, room to spare: one lock, no continuation.
+            let (closed, full) = state.withLock { ($0.closed, $0.buffered >= config.maxBufferedRecords) }
             if closed { throw KafkaClientError(kind: .shutdown, message: "producer closed") }
+            if !full { return }
             let waited: Bool = await withCheckedContinuation { continuation in
                 let full = state.withLock { state -> Bool in
                     guard state.buffered >= config.maxBufferedRecords else { return false }

@@ -194,7 +194,11 @@ final class ClassicGroup {
             votes[choice, default: 0] += 1
             if !firstChoice.contains(choice) { firstChoice.append(choice) }
         }
-        return firstChoice.max { (votes[$0] ?? 0) < (votes[$1] ?? 0) || ((votes[$0] ?? 0) == (votes[$1] ?? 0) && firstChoice.firstIndex(of: $0)! > firstChoice.firstIndex(of: $1)!) }
+        var winner: (name: String, votes: Int)?
+        for choice in firstChoice where votes[choice, default: 0] > winner?.votes ?? 0 {
+            winner = (choice, votes[choice, default: 0])
+        }
+        return winner?.name
     }
 
     /// Subscribed topics from the members' consumer-protocol metadata; nil when the group is
