@@ -30,8 +30,10 @@ What this file proves, as users rely on it:
 Most tests share one broker started with no initial rebalance delay; the tests of the delay use
 the session broker (Kafka's 3 s default); restarts and the churn get brokers of their own.
 """
+import json
 import random
 import signal
+import subprocess
 import threading
 import time
 
@@ -681,6 +683,49 @@ def drain(ledger, produced, members_factory, timeout=60):
     finally:
         for r in runners:
             r.stop()
+
+
+@pytest.mark.timeout(150)
+def test_swift_member_shares_a_cooperative_group_with_librdkafka(fast, sluice_bin):
+    """`sluice consume --group` (the Swift client's cooperative-sticky assignor and member) in
+    one group with a librdkafka member: librdkafka gives up only the two partitions that move,
+    the Swift member is handed only those, and when it exits (commit, LeaveGroup) librdkafka
+    takes them back from the Swift member's commits: every message is read exactly once."""
+    boot = fast.bootstrap
+    topic = C.create_topic(boot, 4, "g-mixed")
+    group = C.unique("g-mixed")
+    ledger = Ledger()
+    m1 = Member(boot, group, topic, "m1", ledger, **{"partition.assignment.strategy": "cooperative-sticky"})
+    runner = Runner(m1)
+    feeder, swift = None, None
+    try:
+        wait_for(lambda: m1.owned == set(range(4)), 30, "m1 owning all 4 partitions")
+        swift = subprocess.Popen([sluice_bin, "consume", "--bootstrap", boot, "--topic", topic, "--group", group,
+                                  "--assignment-strategy", "cooperative-sticky", "--from-beginning", "--count", "600",
+                                  "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for(lambda: len(m1.owned) == 2, 30, "m1 giving up two partitions to the Swift member")
+        kept = set(m1.owned)
+        feeder = Feeder(boot, topic)
+        out, err = swift.communicate(timeout=90)
+        assert swift.returncode == 0, err.decode()
+        records = [json.loads(line) for line in out.decode().splitlines()]
+        assert len(records) == 600
+        assert {r["partition"] for r in records}.isdisjoint(kept), "the Swift member read a partition m1 kept"
+        wait_for(lambda: m1.owned == set(range(4)), 30, "m1 taking the Swift member's partitions back")
+        revokes = list(m1.revokes)
+        produced = feeder.stop()
+        swift_read = [(r["partition"], r["offset"]) for r in records]
+        wait_for(lambda: set(produced) <= set(ledger.delivered()) | set(swift_read), 30, "every message consumed")
+    finally:
+        if feeder is not None and not feeder.stop_flag.is_set():
+            feeder.stop_flag.set()
+        if swift is not None and swift.poll() is None:
+            swift.kill()
+        runner.stop()
+    assert [len(r) for r in revokes] == [2], "m1's revokes %r: expected one incremental revoke of 2" % (revokes,)
+    both = ledger.delivered() + swift_read
+    assert len(both) == len(set(both)), "%d messages read twice across the two clients" % (len(both) - len(set(both)))
+    check_ledger(ledger)
 
 
 @pytest.mark.timeout(150)

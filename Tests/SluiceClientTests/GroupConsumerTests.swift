@@ -63,6 +63,67 @@ struct GroupConsumerTests {
     }
 }
 
+extension GroupConsumerTests {
+    /// Cooperative-sticky with 1 → 2 → 3 members on 6 partitions: the first member gives up only
+    /// what moves (3, then 1), keeps consuming the rest, and the group settles 2/2/2.
+    @Test(.timeLimit(.minutes(2)))
+    func cooperativeMembersGiveUpOnlyWhatMoves() async throws {
+        let broker = try BrokerFixture()
+        let admin = KafkaAdmin(config: try broker.clientConfig())
+        try await admin.createTopic(NewTopic(name: "coop", partitions: 6))
+        func member() throws -> KafkaConsumer {
+            var config = KafkaConsumerConfig(client: try broker.clientConfig())
+            config.groupId = "coop-group"
+            config.sessionTimeout = .seconds(10)
+            config.heartbeatInterval = .milliseconds(200)
+            config.assignmentStrategies = [.cooperativeSticky]
+            return KafkaConsumer(config: config)
+        }
+        let members = try (0..<3).map { _ in try member() }
+        let owned = Shared<[Int: Set<TopicPartition>]>([:])
+        let revokedFromFirst = Shared<[TopicPartition]>([])
+        var watchers: [Task<Void, Never>] = []
+        for (index, consumer) in members.enumerated() {
+            watchers.append(Task {
+                for await event in consumer.events {
+                    switch event {
+                    case .assigned(let partitions): owned.withLock { $0[index, default: []].formUnion(partitions) }
+                    case .revoked(let partitions):
+                        owned.withLock { $0[index, default: []].subtract(partitions) }
+                        if index == 0 { revokedFromFirst.withLock { $0 += partitions } }
+                    case .error: break
+                    }
+                }
+            })
+        }
+        func settled(_ shares: [Int]) async throws {
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline {
+                let loads = owned.withLock { state in (0..<shares.count).map { state[$0]?.count ?? 0 } }
+                let union = owned.withLock { $0.values.reduce(into: Set<TopicPartition>()) { $0.formUnion($1) } }
+                if loads == shares && union.count == 6 { return }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            Issue.record("group did not settle at \(shares): \(owned.withLock { $0 })")
+        }
+        try await members[0].subscribe(topics: ["coop"])
+        try await settled([6])
+        let initial = owned.withLock { $0[0] ?? [] }
+        try await members[1].subscribe(topics: ["coop"])
+        try await settled([3, 3])
+        #expect(revokedFromFirst.withLock { $0.count } == 3, "the first member gave up exactly the three that moved")
+        #expect(owned.withLock { $0[0] ?? [] }.isSubset(of: initial))
+        try await members[2].subscribe(topics: ["coop"])
+        try await settled([2, 2, 2])
+        #expect(revokedFromFirst.withLock { $0.count } == 4, "one more moved away from the first member")
+        let description = try await admin.describeGroup("coop-group")
+        #expect(description.protocolName == "cooperative-sticky")
+        for consumer in members { await consumer.close() }
+        for watcher in watchers { await watcher.value }
+        await admin.close()
+    }
+}
+
 private func nextAssignment(_ events: inout AsyncStream<ConsumerEvent>.AsyncIterator) async -> [TopicPartition] {
     while let event = await events.next() {
         if case .assigned(let partitions) = event { return partitions.sorted() }
@@ -82,4 +143,11 @@ private func read(_ consumer: KafkaConsumer, count: Int) async throws -> [Read] 
         if out.count == count { break }
     }
     return out
+}
+
+/// A lock-protected value that closures and tasks can share.
+final class Shared<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<Result>(_ body: (inout Value) -> Result) -> Result { mutex.withLock { body(&$0) } }
 }

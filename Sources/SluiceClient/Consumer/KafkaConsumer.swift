@@ -49,8 +49,15 @@ public struct KafkaConsumerConfig: Sendable {
     public var sessionTimeout: Duration = .seconds(45)
     public var heartbeatInterval: Duration = .seconds(3)
     public var rebalanceTimeout: Duration = .seconds(300)
-    /// `group.instance.id`: static membership (KIP-345).
+    /// `group.instance.id`: static membership (KIP-345). A static member that restarts within
+    /// the session timeout gets its partitions back without a rebalance; it does not send
+    /// LeaveGroup on close.
     public var groupInstanceId: String?
+    /// `partition.assignment.strategy`: the assignors offered when joining, preferred first.
+    /// The group uses one every member offers. When all offered assignors are cooperative the
+    /// member follows the cooperative protocol (KIP-429): it keeps consuming the partitions it
+    /// retains through a rebalance and gives up only those that move.
+    public var assignmentStrategies: [PartitionAssignmentStrategy] = [.range]
     /// `enable.auto.commit` and `auto.commit.interval.ms` for `subscribe`: positions are
     /// committed periodically, before partitions are revoked, and at close.
     public var enableAutoCommit = true
@@ -59,6 +66,16 @@ public struct KafkaConsumerConfig: Sendable {
     public init(client: KafkaClientConfig) {
         self.client = client
     }
+}
+
+/// How a group's leader divides partitions among members.
+public enum PartitionAssignmentStrategy: String, Sendable, CaseIterable {
+    /// Kafka's `range`: per topic, consecutive ranges of partitions; eager rebalancing.
+    case range
+    /// Kafka's `cooperative-sticky`: partitions stay where they were; incremental rebalancing.
+    case cooperativeSticky = "cooperative-sticky"
+
+    var isCooperative: Bool { self == .cooperativeSticky }
 }
 
 /// A Kafka consumer of assigned partitions: fetches run ahead of the application (up to
@@ -94,8 +111,8 @@ public final class KafkaConsumer: Sendable {
 
     // MARK: Subscription
 
-    /// Joins `groupId` (classic protocol, range assignment) and consumes what the group assigns;
-    /// rebalances arrive on `events`.
+    /// Joins `groupId` (classic protocol, with `assignmentStrategies`) and consumes what the
+    /// group assigns; rebalances arrive on `events`.
     public func subscribe(topics: [String]) async throws {
         guard let group = config.groupId else {
             throw KafkaClientError(kind: .invalidArgument, message: "subscribe needs a groupId")
@@ -107,10 +124,20 @@ public final class KafkaConsumer: Sendable {
             defer { state = (member, task) }
             return state
         }
-        if let previous {
-            await previous.0.leave()
-            previous.1.cancel()
+        if let previous { await Self.end(previous.0, previous.1, within: config.client.requestTimeout) }
+    }
+
+    /// Stops a membership, lets a join in flight finish (bounded), then leaves the group.
+    private static func end(_ member: GroupMembership, _ task: Task<Void, Never>, within limit: Duration) async {
+        await member.stop()
+        task.cancel()
+        // Not a task group: its end would wait for both children, and the join may not answer.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resume = ResumeOnce(continuation)
+            Task { await task.value; resume() }
+            Task { try? await Task.sleep(for: limit); resume() }
         }
+        await member.leave()
     }
 
     func consumedPositions() -> [TopicPartition: Int64] {
@@ -123,9 +150,11 @@ public final class KafkaConsumer: Sendable {
     /// `groupId`) or else by `autoOffsetReset`.
     public func assign(_ partitions: [TopicPartition]) async throws {
         var starts: [TopicPartition: SeekPosition] = [:]
-        if let group = config.groupId, !partitions.isEmpty {
+        let current = Set(assignment)
+        let added = partitions.filter { !current.contains($0) }
+        if let group = config.groupId, !added.isEmpty {
             let admin = KafkaAdminCalls(cluster: cluster)
-            for (partition, committed) in try await admin.committed(group: group, partitions: partitions) where committed >= 0 {
+            for (partition, committed) in try await admin.committed(group: group, partitions: added) where committed >= 0 {
                 starts[partition] = .offset(committed)
             }
         }
@@ -205,9 +234,7 @@ public final class KafkaConsumer: Sendable {
 
     public func close() async {
         if let (member, task) = membership.withLock({ $0 }) {
-            await member.leave()
-            task.cancel()
-            await task.value
+            await Self.end(member, task, within: config.client.requestTimeout)
         }
         eventContinuation.finish()
         state.withLock { $0.closed = true }
@@ -493,5 +520,17 @@ struct KafkaAdminCalls {
                 throw KafkaClientError.broker(KafkaErrorCode(rawValue: partition.errorCode), "\(topic.name)[\(partition.partitionIndex)]")
             }
         }
+    }
+}
+
+/// Resumes a continuation the first time it is called; later calls do nothing.
+final class ResumeOnce: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Void, Never>?>
+    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = Mutex(continuation) }
+    func callAsFunction() {
+        continuation.withLock { pending in
+            defer { pending = nil }
+            return pending
+        }?.resume()
     }
 }

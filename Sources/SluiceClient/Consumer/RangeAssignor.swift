@@ -1,7 +1,6 @@
 /// Kafka's RangeAssignor: per topic, the members subscribed to it (sorted by member id) get
 /// consecutive ranges of partitions, the first `partitions % members` one extra.
 enum RangeAssignor {
-    static let name = "range"
 
     static func assign(subscriptions: [String: [String]], partitionCounts: [String: Int32]) -> [String: [TopicPartition]] {
         var result: [String: [TopicPartition]] = Dictionary(uniqueKeysWithValues: subscriptions.keys.map { ($0, []) })
