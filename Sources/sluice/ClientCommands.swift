@@ -226,7 +226,8 @@ struct ProduceCommand: AsyncParsableCommand {
             note("\(failed) of \(count) records failed; first error: \(firstError.map { "\($0)" } ?? "?")")
             throw ExitCode(1)
         }
-        note("produced \(count) records to \(topic)")
+        let retried = producer.statistics.batchesRetried
+        note("produced \(count) records to \(topic)" + (retried > 0 ? " (\(retried) batches retried)" : ""))
     }
 }
 

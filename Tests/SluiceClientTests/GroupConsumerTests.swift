@@ -124,6 +124,54 @@ extension GroupConsumerTests {
     }
 }
 
+extension GroupConsumerTests {
+    /// Static membership (KIP-345): a member with a `groupInstanceId` that closes and comes back
+    /// within its session timeout gets the same partitions, and the other member is not rebalanced.
+    @Test(.timeLimit(.minutes(2)))
+    func aStaticMemberRestartsWithoutRebalancingTheOthers() async throws {
+        let broker = try BrokerFixture()
+        let admin = KafkaAdmin(config: try broker.clientConfig())
+        try await admin.createTopic(NewTopic(name: "static", partitions: 4))
+        func member(instance: String?) throws -> KafkaConsumer {
+            var config = KafkaConsumerConfig(client: try broker.clientConfig())
+            config.groupId = "static-group"
+            config.sessionTimeout = .seconds(30)
+            config.heartbeatInterval = .milliseconds(200)
+            config.groupInstanceId = instance
+            return KafkaConsumer(config: config)
+        }
+        let dynamic = try member(instance: nil)
+        let revokedFromDynamic = Shared(0)
+        var dynamicEvents = dynamic.events.makeAsyncIterator()
+        try await dynamic.subscribe(topics: ["static"])
+        #expect(await nextAssignment(&dynamicEvents).count == 4)
+        let first = try member(instance: "worker-1")
+        var firstEvents = first.events.makeAsyncIterator()
+        try await first.subscribe(topics: ["static"])
+        let share = await nextAssignment(&firstEvents)
+        #expect(share.count == 2)
+        #expect(await nextAssignment(&dynamicEvents).count == 2)
+        let watcher = Task {
+            while let event = await dynamicEvents.next() {
+                if case .revoked = event { revokedFromDynamic.withLock { $0 += 1 } }
+            }
+        }
+        await first.close()
+        let again = try member(instance: "worker-1")
+        var againEvents = again.events.makeAsyncIterator()
+        try await again.subscribe(topics: ["static"])
+        #expect(await nextAssignment(&againEvents) == share, "the static member gets its partitions back")
+        try await Task.sleep(for: .seconds(1))
+        #expect(revokedFromDynamic.withLock { $0 } == 0, "the other member was not rebalanced")
+        let description = try await admin.describeGroup("static-group")
+        #expect(description.state == "Stable" && description.members.count == 2)
+        await again.close()
+        await dynamic.close()
+        watcher.cancel()
+        await admin.close()
+    }
+}
+
 private func nextAssignment(_ events: inout AsyncStream<ConsumerEvent>.AsyncIterator) async -> [TopicPartition] {
     while let event = await events.next() {
         if case .assigned(let partitions) = event { return partitions.sorted() }

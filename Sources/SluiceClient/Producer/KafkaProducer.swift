@@ -61,6 +61,9 @@ public final class KafkaProducer: Sendable {
     }
 
     /// Sends everything queued now and waits until all of it is acknowledged or failed.
+    /// Counters since the producer started.
+    public var statistics: ProducerStatistics { state.withLock { $0.statistics } }
+
     public func flush() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = state.withLock { state -> Bool in
@@ -367,6 +370,7 @@ public final class KafkaProducer: Sendable {
                     return theirs > mine
                 } ?? queue.ready.endIndex
                 queue.ready.insert(batch, at: position)
+                state.statistics.batchesRetried += 1
                 if config.enableIdempotence { queue.retrying = true }
             case .failure(let error):
                 for record in item.batch.records { completed.append((record.completion, .failure(error))) }
@@ -455,6 +459,7 @@ struct ProducerState {
     var stickyPartitions: [String: Int32] = [:]
     var nextId: UInt64 = 0
     var buffered = 0
+    var statistics = ProducerStatistics()
     var flushRequested = false
     var flushWaiters: [CheckedContinuation<Void, Never>] = []
     var spaceWaiters: [CheckedContinuation<Bool, Never>] = []

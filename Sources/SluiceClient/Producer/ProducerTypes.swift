@@ -79,3 +79,10 @@ func currentTimeMillis() -> Int64 {
     clock_gettime(CLOCK_REALTIME, &now)
     return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
 }
+
+/// What a producer has done since it started.
+public struct ProducerStatistics: Sendable, Hashable {
+    /// Batches sent again after a connection failure, timeout or retriable error. With
+    /// idempotence the broker recognises those it already appended.
+    public var batchesRetried = 0
+}
