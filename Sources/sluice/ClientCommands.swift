@@ -232,7 +232,7 @@ struct ProduceCommand: AsyncParsableCommand {
 }
 
 extension String {
-    fileprivate func range(of separator: String) -> Range<String.Index>? {
+    func range(of separator: String) -> Range<String.Index>? {
         guard !separator.isEmpty else { return nil }
         var index = startIndex
         while index < endIndex {

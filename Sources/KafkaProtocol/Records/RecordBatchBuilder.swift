@@ -1,6 +1,8 @@
 import NIOCore
 
 /// Builds a magic-2 record batch from records, compressing the records section when asked.
+/// Records are encoded as they are appended, so a batch holds one growing buffer rather than
+/// the records' own buffers (the producer's hot path appends hundreds of thousands a second).
 public struct RecordBatchBuilder: Sendable {
     public var baseOffset: Int64
     public var partitionLeaderEpoch: Int32
@@ -8,7 +10,9 @@ public struct RecordBatchBuilder: Sendable {
     public var producerEpoch: Int16
     public var baseSequence: Int32
     public var attributes: RecordBatchAttributes
-    public private(set) var records: [Record] = []
+    /// The records section, uncompressed.
+    private var section = ByteBuffer()
+    public private(set) var count = 0
     public private(set) var baseTimestamp: Int64?
     public private(set) var maxTimestamp: Int64 = -1
     /// Uncompressed bytes of the records appended so far.
@@ -29,37 +33,81 @@ public struct RecordBatchBuilder: Sendable {
             isTransactional: isTransactional, isControl: isControl)
     }
 
-    public var count: Int { records.count }
     /// Size of the batch if it were built uncompressed now.
     public var estimatedSize: Int { RecordBatchHeader.size + recordsSize }
 
-    /// Appends a record; offsets are consecutive from the batch's base offset.
+    /// Appends a record; offsets are consecutive from the batch's base offset. The record is
+    /// encoded at once: varints through one raw write, key and value bytes copied once.
     public mutating func append(key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader] = [], timestamp: Int64) {
         let base = baseTimestamp ?? timestamp
         if baseTimestamp == nil { baseTimestamp = timestamp }
-        let record = Record(
-            timestampDelta: timestamp - base, offsetDelta: Int32(records.count),
-            key: key, value: value, headers: headers)
-        recordsSize += record.encodedSize
+        let timestampDelta = timestamp - base
+        let offsetDelta = Int32(truncatingIfNeeded: count)
+        let keyLength = key?.readableBytes ?? -1
+        let valueLength = value?.readableBytes ?? -1
+        var headersSize = ByteBuffer.varintSize(Int32(headers.count))
+        for header in headers {
+            let length = header.key.utf8.count
+            headersSize += ByteBuffer.varintSize(Int32(length)) + length
+                + (header.value.map { ByteBuffer.varintSize(Int32($0.readableBytes)) + $0.readableBytes } ?? 1)
+        }
+        let body = 1 + ByteBuffer.varlongSize(timestampDelta) + ByteBuffer.varintSize(offsetDelta)
+            + ByteBuffer.varintSize(Int32(keyLength)) + max(keyLength, 0)
+            + ByteBuffer.varintSize(Int32(valueLength)) + max(valueLength, 0) + headersSize
+        let before = section.writerIndex
+        section.reserveCapacity(minimumWritableBytes: ByteBuffer.varintSize(Int32(body)) + body)
+        section.writeWithUnsafeMutableBytes(minimumWritableBytes: 30) { bytes in
+            var at = Self.putZigZag(Int64(body), into: bytes, at: 0)
+            bytes[at] = 0  // attributes
+            at += 1
+            at = Self.putZigZag(timestampDelta, into: bytes, at: at)
+            at = Self.putZigZag(Int64(offsetDelta), into: bytes, at: at)
+            return Self.putZigZag(Int64(keyLength), into: bytes, at: at)
+        }
+        if let key { section.writeImmutableBuffer(key) }
+        section.writeWithUnsafeMutableBytes(minimumWritableBytes: 5) { Self.putZigZag(Int64(valueLength), into: $0, at: 0) }
+        if let value { section.writeImmutableBuffer(value) }
+        section.writeVarint(Int32(headers.count))
+        for header in headers {
+            section.writeVarint(Int32(header.key.utf8.count))
+            section.writeString(header.key)
+            if let headerValue = header.value {
+                section.writeVarint(Int32(headerValue.readableBytes))
+                section.writeImmutableBuffer(headerValue)
+            } else {
+                section.writeVarint(-1)
+            }
+        }
+        recordsSize += section.writerIndex - before
         maxTimestamp = max(maxTimestamp, timestamp)
-        records.append(record)
+        count += 1
+    }
+
+    /// Writes a zig-zag varint (Kafka's varint and varlong) at `at`; returns the next index.
+    @inline(__always)
+    private static func putZigZag(_ value: Int64, into bytes: UnsafeMutableRawBufferPointer, at start: Int) -> Int {
+        var remaining = UInt64(bitPattern: (value << 1) ^ (value >> 63))
+        var at = start
+        while remaining >= 0x80 {
+            bytes[at] = UInt8(truncatingIfNeeded: remaining) | 0x80
+            remaining >>= 7
+            at += 1
+        }
+        bytes[at] = UInt8(remaining)
+        return at + 1
     }
 
     /// The finished batch, CRC computed.
     public func build(compressionLevel: Int32? = nil) throws -> ByteBuffer {
-        var section = ByteBufferAllocator().buffer(capacity: recordsSize)
-        for record in records {
-            record.write(to: &section)
-        }
         let codec = attributes.compression ?? .none
         let payload = codec == .none ? section : try codec.compress(section, level: compressionLevel)
         let header = RecordBatchHeader(
             baseOffset: baseOffset,
             batchLength: Int32(RecordBatchHeader.size - RecordBatchHeader.lengthFieldEnd + payload.readableBytes),
             partitionLeaderEpoch: partitionLeaderEpoch, crc: 0, attributes: attributes,
-            lastOffsetDelta: Int32(max(records.count - 1, 0)), baseTimestamp: baseTimestamp ?? -1,
+            lastOffsetDelta: Int32(max(count - 1, 0)), baseTimestamp: baseTimestamp ?? -1,
             maxTimestamp: maxTimestamp, producerId: producerId, producerEpoch: producerEpoch,
-            baseSequence: baseSequence, recordCount: Int32(records.count))
+            baseSequence: baseSequence, recordCount: Int32(count))
         var batch = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size + payload.readableBytes)
         header.write(to: &batch)
         batch.writeImmutableBuffer(payload)

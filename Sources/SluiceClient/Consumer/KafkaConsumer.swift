@@ -246,24 +246,26 @@ public final class KafkaConsumer: Sendable {
 
     // MARK: Delivery to the application
 
+    /// One partition's records from one fetch: the stream carries batches, not records, so the
+    /// per-record cost is the iterator's, not the stream's.
     struct Delivery: Sendable {
-        let record: ConsumerRecord
+        let partition: TopicPartition
+        let records: [ConsumerRecord]
         let epoch: UInt64
     }
 
-    /// Called by the iterator: drops records a seek made stale, moves the consumed position.
-    fileprivate func take(_ delivery: Delivery) -> ConsumerRecord? {
-        let key = TopicPartition(delivery.record.topic, delivery.record.partition)
-        let (record, wake) = state.withLock { state -> (ConsumerRecord?, Bool) in
+    /// Called by the iterator for each record: drops records a seek made stale, and moves the
+    /// consumed position.
+    fileprivate func take(_ record: ConsumerRecord, of delivery: Delivery) -> Bool {
+        let (fresh, wake) = state.withLock { state -> (Bool, Bool) in
             state.prefetched -= 1
             let wake = state.prefetched == config.maxPrefetchedRecords / 2
-            guard var entry = state.partitions[key], entry.epoch == delivery.epoch else { return (nil, wake) }
-            entry.consumed = delivery.record.offset + 1
-            state.partitions[key] = entry
-            return (delivery.record, wake)
+            guard state.partitions[delivery.partition]?.epoch == delivery.epoch else { return (false, wake) }
+            state.partitions[delivery.partition]?.consumed = record.offset + 1
+            return (true, wake)
         }
         if wake { wakeups.yield() }
-        return record
+        return fresh
     }
 
     fileprivate var deliveryStream: AsyncStream<Delivery> { stream }
@@ -422,7 +424,7 @@ public final class KafkaConsumer: Sendable {
             return true
         }
         guard accepted else { return }
-        for record in records { deliveries.yield(Delivery(record: record, epoch: epoch)) }
+        if !records.isEmpty { deliveries.yield(Delivery(partition: partition, records: records, epoch: epoch)) }
     }
 }
 
@@ -434,12 +436,21 @@ public struct ConsumerRecords: AsyncSequence, Sendable {
     public struct AsyncIterator: AsyncIteratorProtocol {
         let consumer: KafkaConsumer
         var inner: AsyncStream<KafkaConsumer.Delivery>.AsyncIterator
+        var pending: KafkaConsumer.Delivery?
+        var index = 0
 
         public mutating func next() async -> ConsumerRecord? {
-            while let delivery = await inner.next() {
-                if let record = consumer.take(delivery) { return record }
+            while true {
+                if let delivery = pending, index < delivery.records.count {
+                    let record = delivery.records[index]
+                    index += 1
+                    if consumer.take(record, of: delivery) { return record }
+                    continue
+                }
+                guard let delivery = await inner.next() else { return nil }
+                pending = delivery
+                index = 0
             }
-            return nil
         }
     }
 

@@ -13,8 +13,8 @@ public final class KafkaProducer: Sendable {
     public let config: KafkaProducerConfig
     public let cluster: KafkaCluster
     /// Outcomes of records sent with `enqueue`, in the order they were acknowledged per partition.
-    public let deliveryReports: AsyncStream<DeliveryReport>
-    private let reports: AsyncStream<DeliveryReport>.Continuation
+    public let deliveryReports: DeliveryReports
+    private let reports: AsyncStream<[DeliveryReport]>.Continuation
     private let state = Mutex(ProducerState())
     private let wakeups: AsyncStream<Void>.Continuation
     private let wakeupStream: AsyncStream<Void>
@@ -30,7 +30,9 @@ public final class KafkaProducer: Sendable {
         self.config = config
         self.logger = logger
         cluster = KafkaCluster(config: config.client, logger: logger)
-        (deliveryReports, reports) = AsyncStream.makeStream(of: DeliveryReport.self)
+        let (batches, reports) = AsyncStream.makeStream(of: [DeliveryReport].self)
+        deliveryReports = DeliveryReports(batches: batches)
+        self.reports = reports
         (wakeupStream, wakeups) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let task = Task { [self] in await runSender() }
         sender.withLock { $0 = task }
@@ -40,30 +42,45 @@ public final class KafkaProducer: Sendable {
 
     /// Sends a record and waits for its acknowledgement.
     public func send(_ record: ProducerRecord) async throws -> RecordMetadata {
-        let partition = try await partition(for: record)
+        try await learnPartitionCount(of: record.topic)
         try await waitForSpace()
         return try await withCheckedThrowingContinuation { continuation in
-            append(record, partition: partition, completion: .awaiting(continuation))
+            let outcome = state.withLock { $0.append(record, completion: .awaiting(continuation), config: config) }
+            switch outcome {
+            case .appended(_, let wake):
+                if wake { wakeups.yield() }
+            case .failed(let error):
+                continuation.resume(throwing: error)
+            case .unknownTopic, .full:
+                continuation.resume(throwing: KafkaClientError(kind: .invalidArgument, message: "cannot queue a record for \(record.topic)"))
+            }
         }
     }
 
-    /// Queues a record and returns its id; its outcome arrives on `deliveryReports`.
+    /// Queues a record and returns its id; its outcome arrives on `deliveryReports`. Ids are
+    /// consecutive from 1 in the order `enqueue` calls return.
     @discardableResult
     public func enqueue(_ record: ProducerRecord) async throws -> UInt64 {
-        let partition = try await partition(for: record)
-        try await waitForSpace()
-        let id = state.withLock { state in
-            state.nextId += 1
-            return state.nextId
+        while true {
+            // The usual case is one lock: partition, id, batch.
+            switch state.withLock({ $0.append(record, completion: nil, config: config) }) {
+            case .appended(let id, let wake):
+                if wake { wakeups.yield() }
+                return id
+            case .failed(let error):
+                throw error
+            case .unknownTopic:
+                try await learnPartitionCount(of: record.topic)
+            case .full:
+                try await waitForSpace()
+            }
         }
-        append(record, partition: partition, completion: .report(id))
-        return id
     }
 
-    /// Sends everything queued now and waits until all of it is acknowledged or failed.
     /// Counters since the producer started.
     public var statistics: ProducerStatistics { state.withLock { $0.statistics } }
 
+    /// Sends everything queued now and waits until all of it is acknowledged or failed.
     public func flush() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = state.withLock { state -> Bool in
@@ -86,28 +103,10 @@ public final class KafkaProducer: Sendable {
         await cluster.close()
     }
 
-    private func partition(for record: ProducerRecord) async throws -> Int32 {
-        let count: Int32
-        if let cached = state.withLock({ $0.partitionCounts[record.topic] }) {
-            count = cached
-        } else {
-            let metadata = try await cluster.topic(record.topic, allowAutoCreate: config.allowAutoCreateTopics)
-            count = Int32(metadata.partitions.count)
-            state.withLock { $0.partitionCounts[record.topic] = count }
-        }
-        if let partition = record.partition {
-            guard partition >= 0, partition < count else {
-                throw KafkaClientError.broker(.unknownTopicOrPartition, "\(record.topic) has \(count) partitions, not \(partition + 1)")
-            }
-            return partition
-        }
-        if let key = record.key { return Partitioner.partition(forKey: key, count: count) }
-        return state.withLock { state in
-            if let sticky = state.stickyPartitions[record.topic] { return sticky }
-            let chosen = Int32.random(in: 0..<count)
-            state.stickyPartitions[record.topic] = chosen
-            return chosen
-        }
+    private func learnPartitionCount(of topic: String) async throws {
+        guard state.withLock({ $0.partitionCounts[topic] }) == nil else { return }
+        let metadata = try await cluster.topic(topic, allowAutoCreate: config.allowAutoCreateTopics)
+        state.withLock { $0.partitionCounts[topic] = Int32(metadata.partitions.count) }
     }
 
     private func waitForSpace() async throws {
@@ -128,37 +127,15 @@ public final class KafkaProducer: Sendable {
         }
     }
 
-    private func append(_ record: ProducerRecord, partition: Int32, completion: RecordCompletion) {
-        let timestamp = record.timestamp ?? currentTimeMillis()
-        let key = TopicPartition(record.topic, partition)
-        let wake = state.withLock { state -> Bool in
-            state.buffered += 1
-            var queue = state.queues[key] ?? PartitionQueue()
-            // A new batch brings a new linger deadline the sender must learn about.
-            var opened = false
-            if queue.open == nil {
-                queue.open = OpenBatch(compression: config.compression, createdAt: .now)
-                opened = true
-            }
-            queue.open!.builder.append(key: record.key, value: record.value, headers: record.headers, timestamp: timestamp)
-            queue.open!.records.append((completion, timestamp))
-            var full = false
-            if queue.open!.builder.estimatedSize >= config.batchSize {
-                queue.sealOpen()
-                full = true
-                // The sticky partition moves on once its batch is full (KIP-480).
-                if record.key == nil && record.partition == nil { state.stickyPartitions[record.topic] = nil }
-            }
-            state.queues[key] = queue
-            return full || opened
-        }
-        if wake { wakeups.yield() }
-    }
-
     // MARK: The sender
 
     private func runSender() async {
         var producerIdReady = !config.enableIdempotence
+        // One iterator for the sender's life, and one timer at a time: a new timer only when
+        // the earliest deadline moves earlier (arming one per wakeup costs more than the work).
+        var wakeupIterator = wakeupStream.makeAsyncIterator()
+        var timer: (deadline: ContinuousClock.Instant, task: Task<Void, Never>)?
+        defer { timer?.task.cancel() }
         while true {
             if !producerIdReady {
                 do {
@@ -174,7 +151,15 @@ public final class KafkaProducer: Sendable {
             let (work, nextDeadline, finished) = collectWork()
             if finished { return }
             if work.isEmpty {
-                await waitForWakeup(until: nextDeadline)
+                if let nextDeadline, timer.map({ nextDeadline < $0.deadline || $0.deadline <= .now }) ?? true {
+                    timer?.task.cancel()
+                    let wakeups = self.wakeups
+                    timer = (nextDeadline, Task {
+                        try? await Task.sleep(until: nextDeadline)
+                        if !Task.isCancelled { wakeups.yield() }
+                    })
+                }
+                _ = await wakeupIterator.next()
                 continue
             }
             await dispatch(work)
@@ -230,21 +215,6 @@ public final class KafkaProducer: Sendable {
             }
             if state.buffered == 0 { state.flushRequested = false }
             return (work, nextDeadline, false)
-        }
-    }
-
-    private func waitForWakeup(until deadline: ContinuousClock.Instant?) async {
-        let stream = wakeupStream
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                var iterator = stream.makeAsyncIterator()
-                _ = await iterator.next()
-            }
-            if let deadline {
-                group.addTask { try? await Task.sleep(until: deadline) }
-            }
-            _ = await group.next()
-            group.cancelAll()
         }
     }
 
@@ -339,27 +309,23 @@ public final class KafkaProducer: Sendable {
     }
 
     private func finish(_ item: InFlightBatch, with outcome: Outcome) {
-        var completed: [(RecordCompletion, Result<RecordMetadata, KafkaClientError>)] = []
         var resumeSpace: [CheckedContinuation<Bool, Never>] = []
         var resumeFlush: [CheckedContinuation<Void, Never>] = []
         let deliveryTimeout = config.deliveryTimeout
         let backoff = config.client.retryBackoff
-        state.withLock { state in
+        // Under the lock only the queue's bookkeeping; the reports are made after it.
+        let final = state.withLock { state -> Outcome? in
             var queue = state.queues[item.partition] ?? PartitionQueue()
             queue.inFlight -= 1
             var outcome = outcome
             if case .retry(let error) = outcome, ContinuousClock.now - item.batch.createdAt >= deliveryTimeout {
                 outcome = .failure(KafkaClientError(kind: .timeout, message: "delivery timed out; last error: \(error)"))
             }
+            var completedCount = 0
             switch outcome {
-            case .success(let baseOffset, let logAppendTime):
+            case .success:
                 queue.retrying = queue.ready.contains { $0.attempts > 0 }
-                for (index, record) in item.batch.records.enumerated() {
-                    let metadata = RecordMetadata(topic: item.partition.topic, partition: item.partition.partition,
-                                                  offset: baseOffset < 0 ? -1 : baseOffset + Int64(index),
-                                                  timestamp: logAppendTime >= 0 ? logAppendTime : record.timestamp)
-                    completed.append((record.completion, .success(metadata)))
-                }
+                completedCount = item.batch.records.count
             case .retry:
                 var batch = item.batch
                 batch.attempts += 1
@@ -372,11 +338,11 @@ public final class KafkaProducer: Sendable {
                 queue.ready.insert(batch, at: position)
                 state.statistics.batchesRetried += 1
                 if config.enableIdempotence { queue.retrying = true }
-            case .failure(let error):
-                for record in item.batch.records { completed.append((record.completion, .failure(error))) }
+            case .failure:
+                completedCount = item.batch.records.count
             }
             state.queues[item.partition] = queue.isIdle ? nil : queue
-            state.buffered -= completed.count
+            state.buffered -= completedCount
             if state.buffered < config.maxBufferedRecords {
                 resumeSpace = state.spaceWaiters
                 state.spaceWaiters.removeAll()
@@ -385,16 +351,60 @@ public final class KafkaProducer: Sendable {
                 resumeFlush = state.flushWaiters
                 state.flushWaiters.removeAll()
             }
+            if case .retry = outcome { return nil }
+            return outcome
         }
-        for (completion, result) in completed {
-            switch completion {
-            case .awaiting(let continuation): continuation.resume(with: result)
-            case .report(let id): reports.yield(DeliveryReport(id: id, result: result))
+        if let final {
+            let records = item.batch.records
+            var delivered: [DeliveryReport] = []
+            delivered.reserveCapacity(records.count - records.awaiting.count)
+            for index in 0..<records.count {
+                let result: Result<RecordMetadata, KafkaClientError>
+                switch final {
+                case .success(let baseOffset, let logAppendTime):
+                    result = .success(RecordMetadata(
+                        topic: item.partition.topic, partition: item.partition.partition,
+                        offset: baseOffset < 0 ? -1 : baseOffset + Int64(index),
+                        timestamp: logAppendTime >= 0 ? logAppendTime : records.timestamps[index]))
+                case .failure(let error):
+                    result = .failure(error)
+                case .retry:
+                    continue
+                }
+                let id = records.ids[index]
+                if id != 0 {
+                    delivered.append(DeliveryReport(id: id, result: result))
+                } else if let continuation = records.awaiting[index] {
+                    continuation.resume(with: result)
+                }
             }
+            if !delivered.isEmpty { reports.yield(delivered) }
         }
         resumeSpace.forEach { $0.resume(returning: true) }
         resumeFlush.forEach { $0.resume() }
         wakeups.yield()
+    }
+}
+
+/// The records of one batch, as the producer tracks them until they are acknowledged: plain
+/// arrays (delivery id, timestamp), with the rare `send` continuations kept aside.
+struct BatchRecords {
+    /// Delivery ids of `enqueue`d records; 0 for records sent with `send`.
+    var ids: [UInt64] = []
+    var timestamps: [Int64] = []
+    var awaiting: [Int: CheckedContinuation<RecordMetadata, any Error>] = [:]
+
+    var count: Int { ids.count }
+
+    mutating func append(_ completion: RecordCompletion, timestamp: Int64) {
+        switch completion {
+        case .report(let id):
+            ids.append(id)
+        case .awaiting(let continuation):
+            awaiting[ids.count] = continuation
+            ids.append(0)
+        }
+        timestamps.append(timestamp)
     }
 }
 
@@ -407,7 +417,7 @@ enum RecordCompletion: Sendable {
 
 struct OpenBatch {
     var builder: RecordBatchBuilder
-    var records: [(completion: RecordCompletion, timestamp: Int64)] = []
+    var records = BatchRecords()
     let createdAt: ContinuousClock.Instant
 
     init(compression: CompressionCodec, createdAt: ContinuousClock.Instant) {
@@ -418,7 +428,7 @@ struct OpenBatch {
 
 struct SealedBatch {
     var builder: RecordBatchBuilder
-    var records: [(completion: RecordCompletion, timestamp: Int64)]
+    var records: BatchRecords
     let createdAt: ContinuousClock.Instant
     /// Assigned when first sent (idempotence), kept across retries.
     var sequence: Int32?
@@ -453,6 +463,14 @@ struct PartitionQueue {
     var isIdle: Bool { open == nil && ready.isEmpty && inFlight == 0 && nextSequence == 0 }
 }
 
+enum AppendOutcome {
+    /// Queued; `wake` when the sender must look (a new linger deadline, or a full batch).
+    case appended(id: UInt64, wake: Bool)
+    case unknownTopic
+    case full
+    case failed(KafkaClientError)
+}
+
 struct ProducerState {
     var queues: [TopicPartition: PartitionQueue] = [:]
     var partitionCounts: [String: Int32] = [:]
@@ -466,4 +484,63 @@ struct ProducerState {
     var closed = false
     var producerId: Int64 = -1
     var producerEpoch: Int16 = -1
+}
+
+extension ProducerState {
+    /// Partitions and queues one record, mutating the partition's open batch in place. A nil
+    /// `completion` means `enqueue`: the record gets the next id and counts against the buffer.
+    mutating func append(_ record: ProducerRecord, completion: RecordCompletion?, config: KafkaProducerConfig) -> AppendOutcome {
+        if closed { return .failed(KafkaClientError(kind: .shutdown, message: "producer closed")) }
+        if completion == nil && buffered >= config.maxBufferedRecords { return .full }
+        guard let count = partitionCounts[record.topic] else { return .unknownTopic }
+        let partition: Int32
+        if let chosen = record.partition {
+            guard chosen >= 0, chosen < count else {
+                return .failed(.broker(.unknownTopicOrPartition, "\(record.topic) has \(count) partitions, not \(chosen + 1)"))
+            }
+            partition = chosen
+        } else if let key = record.key {
+            partition = Partitioner.partition(forKey: key, count: count)
+        } else if let sticky = stickyPartitions[record.topic] {
+            partition = sticky
+        } else {
+            partition = Int32.random(in: 0..<count)
+            stickyPartitions[record.topic] = partition
+        }
+        let id: UInt64
+        let recordCompletion: RecordCompletion
+        if let completion {
+            id = 0
+            recordCompletion = completion
+        } else {
+            nextId += 1
+            id = nextId
+            recordCompletion = .report(id)
+        }
+        buffered += 1
+        let timestamp = record.timestamp ?? currentTimeMillis()
+        let (opened, sealed) = queues[TopicPartition(record.topic, partition), default: PartitionQueue()]
+            .append(record, completion: recordCompletion, timestamp: timestamp, config: config)
+        // The sticky partition moves on once its batch is full (KIP-480).
+        if sealed && record.key == nil && record.partition == nil { stickyPartitions[record.topic] = nil }
+        return .appended(id: id, wake: opened || sealed)
+    }
+}
+
+extension PartitionQueue {
+    /// Adds a record to the open batch (opening one, with its linger deadline, if needed) and
+    /// seals the batch once it reaches `batchSize`.
+    mutating func append(_ record: ProducerRecord, completion: RecordCompletion, timestamp: Int64,
+                         config: KafkaProducerConfig) -> (opened: Bool, sealed: Bool) {
+        var opened = false
+        if open == nil {
+            open = OpenBatch(compression: config.compression, createdAt: .now)
+            opened = true
+        }
+        open!.builder.append(key: record.key, value: record.value, headers: record.headers, timestamp: timestamp)
+        open!.records.append(completion, timestamp: timestamp)
+        guard open!.builder.estimatedSize >= config.batchSize else { return (opened, false) }
+        sealOpen()
+        return (opened, true)
+    }
 }

@@ -45,6 +45,32 @@ public struct DeliveryReport: Sendable {
     public var result: Result<RecordMetadata, KafkaClientError>
 }
 
+/// The outcomes of records sent with `enqueue`. They travel a batch at a time (one stream
+/// element per acknowledged record batch, which keeps the per-record cost low); iterating
+/// yields them one by one. One task should iterate.
+public struct DeliveryReports: AsyncSequence, Sendable {
+    public typealias Element = DeliveryReport
+    let batches: AsyncStream<[DeliveryReport]>
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var inner: AsyncStream<[DeliveryReport]>.AsyncIterator
+        var pending: [DeliveryReport] = []
+        var index = 0
+
+        public mutating func next() async -> DeliveryReport? {
+            while index == pending.count {
+                guard let batch = await inner.next() else { return nil }
+                pending = batch
+                index = 0
+            }
+            defer { index += 1 }
+            return pending[index]
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: batches.makeAsyncIterator()) }
+}
+
 /// Producer settings; defaults follow the Java client where it has one.
 public struct KafkaProducerConfig: Sendable {
     public var client: KafkaClientConfig

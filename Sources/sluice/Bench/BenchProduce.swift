@@ -1,0 +1,170 @@
+import ArgumentParser
+import NIOCore
+import SluiceClient
+import Synchronization
+
+/// `sluice bench produce`: producer throughput, and acknowledgement latency measured from each
+/// record's intended send time (with `--rate`, its slot in the schedule), so a producer that
+/// stalls is charged for the records it could not send on time.
+struct BenchProduce: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "produce", abstract: "Producer throughput and acknowledgement latency.")
+    @OptionGroup var options: BenchOptions
+    @OptionGroup var producer: BenchProducerOptions
+    @Option(help: "Records to send, across producers.") var records: Int = 1_000_000
+    @Option(help: "Run this many seconds instead of counting records.") var duration: Double?
+    @Option(help: "Target rate in records/s across producers (0: as fast as possible).") var rate: Double = 0
+
+    func run() async throws {
+        let client = try options.connection.clientConfig()
+        let config = try producer.producerConfig(client)
+        let topic = try await BenchTopic.prepare(options)
+        let load = ProduceLoad(topic: topic.name, config: config, producers: max(1, producer.producers), records: records,
+                               duration: duration, rate: rate, recordSize: options.recordSize)
+        let outcome: Result<BenchResult, any Error>
+        do {
+            var result = try await load.run(progressLabel: "produced")
+            result.settings = ["acks": producer.acks, "compression": producer.compression, "linger.ms": "\(producer.lingerMs)",
+                               "batch.size": "\(producer.batchSize)", "producers": "\(producer.producers)",
+                               "idempotence": "\(config.enableIdempotence)", "rate": rate > 0 ? format(rate, 0) : "unlimited"]
+            outcome = .success(result)
+        } catch {
+            outcome = .failure(error)
+        }
+        await topic.remove(options)
+        try report(outcome.get(), options: options)
+    }
+}
+
+/// Counters shared by the load's tasks.
+final class LoadCounters: Sendable {
+    let acknowledged = Atomic<Int>(0)
+    let failed = Atomic<Int>(0)
+    let firstError = Mutex<String?>(nil)
+}
+
+/// The send times of records in flight, by delivery id (ids are consecutive from 1 per producer).
+/// Written before `enqueue`, read from the delivery report: the producer's lock orders the two.
+final class SendTimes: @unchecked Sendable {
+    private let slots: UnsafeMutablePointer<UInt64>
+    private let mask: Int
+
+    init(capacityAtLeast count: Int) {
+        var capacity = 1
+        while capacity < count { capacity <<= 1 }
+        slots = .allocate(capacity: capacity)
+        slots.initialize(repeating: 0, count: capacity)
+        mask = capacity - 1
+    }
+
+    deinit { slots.deallocate() }
+
+    subscript(id: UInt64) -> UInt64 {
+        get { slots[Int(truncatingIfNeeded: id) & mask] }
+        set { slots[Int(truncatingIfNeeded: id) & mask] = newValue }
+    }
+}
+
+struct ProduceLoad: Sendable {
+    let topic: String
+    let config: KafkaProducerConfig
+    let producers: Int
+    let records: Int
+    let duration: Double?
+    let rate: Double
+    let recordSize: Int
+    /// Makes each record's value; the default repeats one buffer (no allocation per record).
+    var makeValue: (@Sendable (_ intendedNanos: UInt64) -> ByteBuffer)?
+
+    init(topic: String, config: KafkaProducerConfig, producers: Int, records: Int, duration: Double?, rate: Double, recordSize: Int,
+         makeValue: (@Sendable (UInt64) -> ByteBuffer)? = nil) {
+        self.topic = topic
+        self.config = config
+        self.producers = producers
+        self.records = records
+        self.duration = duration
+        self.rate = rate
+        self.recordSize = recordSize
+        self.makeValue = makeValue
+    }
+
+    func run(progressLabel: String, latency: LatencyRecorder = LatencyRecorder()) async throws -> BenchResult {
+        let counters = LoadCounters()
+        let start = monotonicNanos()
+        let deadline = duration.map { start + UInt64($0 * 1e9) }
+        let progress = Task {
+            var line = BenchProgress(progressLabel, recordSize: recordSize)
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                line.update(count: counters.acknowledged.load(ordering: .relaxed), latency: latency)
+            }
+        }
+        defer { progress.cancel() }
+        let sent = try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<producers {
+                let share = records / producers + (index < records % producers ? 1 : 0)
+                group.addTask {
+                    try await produce(share: share, start: start, deadline: deadline, rate: rate / Double(producers),
+                                      counters: counters, latency: latency)
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        let seconds = Double(monotonicNanos() - start) / 1e9
+        let acknowledged = counters.acknowledged.load(ordering: .relaxed)
+        let failed = counters.failed.load(ordering: .relaxed)
+        if let error = counters.firstError.withLock({ $0 }) { note("first failure: \(error)") }
+        if acknowledged + failed != sent { note("\(sent - acknowledged - failed) records without a delivery report") }
+        return BenchResult(mode: "produce", topic: topic, records: acknowledged, recordSize: recordSize, seconds: seconds,
+                           recordsPerSecond: Double(acknowledged) / seconds,
+                           megabytesPerSecond: Double(acknowledged) * Double(recordSize) / seconds / 1e6,
+                           failed: failed, latencyMs: latency.summary, settings: [:])
+    }
+
+    private func produce(share: Int, start: UInt64, deadline: UInt64?, rate: Double, counters: LoadCounters,
+                         latency: LatencyRecorder) async throws -> Int {
+        let producer = try KafkaProducer(config: config, logger: quietLogger())
+        let times = SendTimes(capacityAtLeast: config.maxBufferedRecords * 2)
+        let reports = Task {
+            for await report in producer.deliveryReports {
+                switch report.result {
+                case .success:
+                    latency.record(since: times[report.id])
+                    counters.acknowledged.add(1, ordering: .relaxed)
+                case .failure(let error):
+                    counters.failed.add(1, ordering: .relaxed)
+                    counters.firstError.withLock { $0 = $0 ?? "\(error)" }
+                }
+            }
+        }
+        let shared = ByteBuffer(repeating: UInt8(ascii: "a"), count: recordSize)
+        var sent = 0
+        while duration != nil || sent < share {
+            let intended: UInt64
+            if rate > 0 {
+                intended = start + UInt64(Double(sent) * 1e9 / rate)
+                let now = monotonicNanos()
+                if intended > now + 50_000 { try await Task.sleep(for: .nanoseconds(intended - now)) }
+            } else {
+                intended = monotonicNanos()
+            }
+            if let deadline, intended >= deadline { break }
+            times[UInt64(sent + 1)] = intended
+            let value = makeValue?(intended) ?? shared
+            try await producer.enqueue(ProducerRecord(topic: topic, value: value))
+            sent += 1
+        }
+        await producer.close()
+        await reports.value
+        return sent
+    }
+}
+
+/// Prints a result as a table (stdout) or JSON.
+func report(_ result: BenchResult, options: BenchOptions) throws {
+    if options.json {
+        print(try jsonText(result))
+    } else {
+        result.printTable()
+    }
+    if let url = options.metrics { printBrokerMetrics(url) }
+}
