@@ -104,9 +104,11 @@ public final class KafkaProducer: Sendable {
     }
 
     private func learnPartitionCount(of topic: String) async throws {
-        guard state.withLock({ $0.partitionCounts[topic] }) == nil else { return }
+        guard state.withLock({ $0.topics[topic] }) == nil else { return }
         let metadata = try await cluster.topic(topic, allowAutoCreate: config.allowAutoCreateTopics)
-        state.withLock { $0.partitionCounts[topic] = Int32(metadata.partitions.count) }
+        state.withLock { state in
+            if state.topics[topic] == nil { state.topics[topic] = TopicQueues(name: topic, partitionCount: metadata.partitions.count) }
+        }
     }
 
     private func waitForSpace() async throws {
@@ -186,32 +188,34 @@ public final class KafkaProducer: Sendable {
             if state.closed && state.buffered == 0 { return ([], nil, true) }
             var work: [InFlightBatch] = []
             var nextDeadline: ContinuousClock.Instant?
-            for key in Array(state.queues.keys) {
-                guard var queue = state.queues[key] else { continue }
-                if let open = queue.open {
-                    if state.flushRequested || state.closed || now - open.createdAt >= linger {
-                        queue.sealOpen()
-                        if state.stickyPartitions[key.topic] == key.partition { state.stickyPartitions[key.topic] = nil }
-                    } else {
-                        let deadline = open.createdAt + linger
-                        nextDeadline = min(nextDeadline ?? deadline, deadline)
+            for topic in state.topics.values {
+                for index in topic.partitions.indices where topic.partitions[index].hasWork {
+                    let key = TopicPartition(topic.name, Int32(index))
+                    let flushing = state.flushRequested || state.closed
+                    if let open = topic.partitions[index].open {
+                        if flushing || now - open.createdAt >= linger {
+                            topic.partitions[index].sealOpen()
+                            if topic.sticky == key.partition { topic.sticky = nil }
+                        } else {
+                            let deadline = open.createdAt + linger
+                            nextDeadline = min(nextDeadline ?? deadline, deadline)
+                        }
+                    }
+                    let allowed = topic.partitions[index].retrying ? 1 : limit
+                    while topic.partitions[index].inFlight < allowed, let first = topic.partitions[index].ready.first {
+                        if let notBefore = first.notBefore, notBefore > now {
+                            nextDeadline = min(nextDeadline ?? notBefore, notBefore)
+                            break
+                        }
+                        var batch = topic.partitions[index].ready.removeFirst()
+                        if batch.sequence == nil && config.enableIdempotence {
+                            batch.sequence = topic.partitions[index].nextSequence
+                            topic.partitions[index].nextSequence &+= Int32(batch.records.count)
+                        }
+                        topic.partitions[index].inFlight += 1
+                        work.append(InFlightBatch(partition: key, batch: batch, producerId: state.producerId, producerEpoch: state.producerEpoch))
                     }
                 }
-                let allowed = queue.retrying ? 1 : limit
-                while queue.inFlight < allowed, let first = queue.ready.first {
-                    if let notBefore = first.notBefore, notBefore > now {
-                        nextDeadline = min(nextDeadline ?? notBefore, notBefore)
-                        break
-                    }
-                    var batch = queue.ready.removeFirst()
-                    if batch.sequence == nil && config.enableIdempotence {
-                        batch.sequence = queue.nextSequence
-                        queue.nextSequence &+= Int32(batch.records.count)
-                    }
-                    queue.inFlight += 1
-                    work.append(InFlightBatch(partition: key, batch: batch, producerId: state.producerId, producerEpoch: state.producerEpoch))
-                }
-                if queue.isIdle { state.queues[key] = nil } else { state.queues[key] = queue }
             }
             if state.buffered == 0 { state.flushRequested = false }
             return (work, nextDeadline, false)
@@ -282,7 +286,7 @@ public final class KafkaProducer: Sendable {
                 case .duplicateSequenceNumber:
                     // Already written by an earlier attempt; the broker no longer knows where.
                     finish(item, with: .success(baseOffset: -1, logAppendTime: -1))
-                case .outOfOrderSequenceNumber where state.withLock({ $0.queues[item.partition]?.retrying ?? false }):
+                case .outOfOrderSequenceNumber where state.withLock({ $0.queue(item.partition)?.retrying ?? false }):
                     // An earlier batch of this partition is being retried; this one follows it.
                     finish(item, with: .retry(KafkaClientError.broker(code, answer.errorMessage)))
                 default:
@@ -315,7 +319,11 @@ public final class KafkaProducer: Sendable {
         let backoff = config.client.retryBackoff
         // Under the lock only the queue's bookkeeping; the reports are made after it.
         let final = state.withLock { state -> Outcome? in
-            var queue = state.queues[item.partition] ?? PartitionQueue()
+            guard let topic = state.topics[item.partition.topic],
+                  topic.partitions.indices.contains(Int(item.partition.partition)) else { return outcome }
+            var queue = topic.partitions[Int(item.partition.partition)]
+            topic.partitions[Int(item.partition.partition)] = PartitionQueue()
+            defer { topic.partitions[Int(item.partition.partition)] = queue }
             queue.inFlight -= 1
             var outcome = outcome
             if case .retry(let error) = outcome, ContinuousClock.now - item.batch.createdAt >= deliveryTimeout {
@@ -341,7 +349,6 @@ public final class KafkaProducer: Sendable {
             case .failure:
                 completedCount = item.batch.records.count
             }
-            state.queues[item.partition] = queue.isIdle ? nil : queue
             state.buffered -= completedCount
             if state.buffered < config.maxBufferedRecords {
                 resumeSpace = state.spaceWaiters
@@ -356,6 +363,9 @@ public final class KafkaProducer: Sendable {
         }
         if let final {
             let records = item.batch.records
+            // A copy of the topic's name per batch: reports made on this thread then retain
+            // their own string, not the one the application's thread retains per record.
+            let topicName = String(decoding: Array(item.partition.topic.utf8), as: UTF8.self)
             var delivered: [DeliveryReport] = []
             delivered.reserveCapacity(records.count - records.awaiting.count)
             for index in 0..<records.count {
@@ -363,7 +373,7 @@ public final class KafkaProducer: Sendable {
                 switch final {
                 case .success(let baseOffset, let logAppendTime):
                     result = .success(RecordMetadata(
-                        topic: item.partition.topic, partition: item.partition.partition,
+                        topic: topicName, partition: item.partition.partition,
                         offset: baseOffset < 0 ? -1 : baseOffset + Int64(index),
                         timestamp: logAppendTime >= 0 ? logAppendTime : records.timestamps[index]))
                 case .failure(let error):
@@ -459,8 +469,8 @@ struct PartitionQueue {
         self.open = nil
     }
 
-    /// Nothing left to remember, but for the sequence, which must survive (idempotence).
-    var isIdle: Bool { open == nil && ready.isEmpty && inFlight == 0 && nextSequence == 0 }
+    /// A batch open or waiting to be sent.
+    var hasWork: Bool { open != nil || !ready.isEmpty }
 }
 
 enum AppendOutcome {
@@ -472,9 +482,10 @@ enum AppendOutcome {
 }
 
 struct ProducerState {
-    var queues: [TopicPartition: PartitionQueue] = [:]
-    var partitionCounts: [String: Int32] = [:]
-    var stickyPartitions: [String: Int32] = [:]
+    /// The queues of every topic produced to, created once its partition count is known.
+    var topics: [String: TopicQueues] = [:]
+    /// The topic of the last record: most producers write one topic, and this skips hashing it.
+    var lastTopic: TopicQueues?
     var nextId: UInt64 = 0
     var buffered = 0
     var statistics = ProducerStatistics()
@@ -486,13 +497,41 @@ struct ProducerState {
     var producerEpoch: Int16 = -1
 }
 
+/// One topic's partition queues. A class so the hot path can keep a reference to the last
+/// topic and mutate its queues in place; only touched under the producer's lock.
+final class TopicQueues {
+    let name: String
+    var partitions: [PartitionQueue]
+    /// The partition unkeyed records go to until its batch is sealed (KIP-480).
+    var sticky: Int32?
+
+    init(name: String, partitionCount: Int) {
+        self.name = name
+        partitions = Array(repeating: PartitionQueue(), count: max(partitionCount, 1))
+    }
+}
+
 extension ProducerState {
+    func queue(_ partition: TopicPartition) -> PartitionQueue? {
+        guard let topic = topics[partition.topic], topic.partitions.indices.contains(Int(partition.partition)) else { return nil }
+        return topic.partitions[Int(partition.partition)]
+    }
+
     /// Partitions and queues one record, mutating the partition's open batch in place. A nil
     /// `completion` means `enqueue`: the record gets the next id and counts against the buffer.
     mutating func append(_ record: ProducerRecord, completion: RecordCompletion?, config: KafkaProducerConfig) -> AppendOutcome {
         if closed { return .failed(KafkaClientError(kind: .shutdown, message: "producer closed")) }
         if completion == nil && buffered >= config.maxBufferedRecords { return .full }
-        guard let count = partitionCounts[record.topic] else { return .unknownTopic }
+        let topic: TopicQueues
+        if let last = lastTopic, last.name == record.topic {
+            topic = last
+        } else if let known = topics[record.topic] {
+            topic = known
+            lastTopic = known
+        } else {
+            return .unknownTopic
+        }
+        let count = Int32(topic.partitions.count)
         let partition: Int32
         if let chosen = record.partition {
             guard chosen >= 0, chosen < count else {
@@ -501,11 +540,11 @@ extension ProducerState {
             partition = chosen
         } else if let key = record.key {
             partition = Partitioner.partition(forKey: key, count: count)
-        } else if let sticky = stickyPartitions[record.topic] {
+        } else if let sticky = topic.sticky {
             partition = sticky
         } else {
             partition = Int32.random(in: 0..<count)
-            stickyPartitions[record.topic] = partition
+            topic.sticky = partition
         }
         let id: UInt64
         let recordCompletion: RecordCompletion
@@ -519,10 +558,10 @@ extension ProducerState {
         }
         buffered += 1
         let timestamp = record.timestamp ?? currentTimeMillis()
-        let (opened, sealed) = queues[TopicPartition(record.topic, partition), default: PartitionQueue()]
+        let (opened, sealed) = topic.partitions[Int(partition)]
             .append(record, completion: recordCompletion, timestamp: timestamp, config: config)
         // The sticky partition moves on once its batch is full (KIP-480).
-        if sealed && record.key == nil && record.partition == nil { stickyPartitions[record.topic] = nil }
+        if sealed && record.key == nil && record.partition == nil { topic.sticky = nil }
         return .appended(id: id, wake: opened || sealed)
     }
 }
