@@ -50,8 +50,18 @@ run: deps
 	$(SWIFT) build -c release --product sluice
 	.build/release/sluice serve $(ARGS)
 
-## bench: the benchmark suite; until the broker exists it runs the micro-benchmarks.
-bench: perftests
+## bench: the benchmark suite (Tools/bench/run.py): a release broker per flush policy, every
+## scenario through librdkafka (Tools/loadgen) and the Swift client, against the machine's own
+## limits measured in the same run. Table on stdout, bench-results/results.json and bench.png.
+## BENCH_ARGS=--quick runs a fifth of the records.
+bench: deps venv
+	@dpkg -s iperf3 >/dev/null 2>&1 || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q iperf3 || true
+	@$(VENV)/bin/python -c "import matplotlib" 2>/dev/null || $(VENV)/bin/pip install -q --disable-pip-version-check matplotlib
+	$(SWIFT) build -c release --product sluice
+	$(SWIFT) build -c release --product sluice-storage-tool
+	cc -O2 -Wall -o .build/rdkafka-bench Tools/loadgen/rdkafka-bench.c $$(pkg-config --cflags --libs rdkafka) -lpthread
+	$(VENV)/bin/python Tools/bench/run.py --sluice .build/release/sluice --storage-tool .build/release/sluice-storage-tool \
+	  --loadgen .build/rdkafka-bench --out bench-results $(BENCH_ARGS)
 
 ## perftests: micro-benchmarks (CRC-32C, record batches, codecs) with ordo-one/benchmark.
 perftests: deps

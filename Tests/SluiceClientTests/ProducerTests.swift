@@ -39,6 +39,47 @@ struct ProducerTests {
         await admin.close()
     }
 
+    /// With no linger every record is its own batch, so up to five batches per partition are in
+    /// flight at once: they must reach the broker in sequence order (an idempotent producer's
+    /// out-of-order batch is refused with OUT_OF_ORDER_SEQUENCE_NUMBER) and land in send order.
+    @Test(.timeLimit(.minutes(2)))
+    func pipelinedSingleRecordBatchesKeepTheirOrder() async throws {
+        let broker = try BrokerFixture()
+        let admin = KafkaAdmin(config: try broker.clientConfig())
+        try await admin.createTopic(NewTopic(name: "pipelined", partitions: 2))
+        var config = KafkaProducerConfig(client: try broker.clientConfig())
+        config.linger = .zero
+        let producer = try KafkaProducer(config: config)
+        for index in 0..<6_000 {
+            try await producer.enqueue(ProducerRecord(topic: "pipelined", partition: Int32(index % 2), value: "\(index)"))
+        }
+        await producer.close()
+        var failures = 0
+        for await report in producer.deliveryReports {
+            if case .failure = report.result { failures += 1 }
+        }
+        #expect(failures == 0)
+        var consumerConfig = KafkaConsumerConfig(client: try broker.clientConfig())
+        consumerConfig.autoOffsetReset = .earliest
+        let consumer = KafkaConsumer(config: consumerConfig)
+        try await consumer.assign(topic: "pipelined")
+        var seen: [Int32: [Int]] = [:]
+        var count = 0
+        if failures == 0 {
+            for await record in consumer.records {
+                seen[record.partition, default: []].append(Int(String(buffer: record.value ?? ByteBuffer())) ?? -1)
+                count += 1
+                if count == 6_000 { break }
+            }
+        }
+        for partition in 0..<2 {
+            let inOrder = seen[Int32(partition)] == Array(stride(from: partition, to: 6_000, by: 2))
+            #expect(inOrder, "partition \(partition) not in send order (\(seen[Int32(partition)]?.count ?? 0) records)")
+        }
+        await consumer.close()
+        await admin.close()
+    }
+
     @Test func murmur2MatchesJava() {
         // Values from Kafka's UtilsTest.testMurmur2.
         #expect(Partitioner.murmur2(Array("21".utf8)) == -973932308)

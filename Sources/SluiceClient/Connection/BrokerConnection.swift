@@ -88,20 +88,33 @@ public final class BrokerConnection: Sendable {
     /// Sends a request and waits for its response, failing after `timeout` (the connection is
     /// then closed: later responses could not be matched reliably).
     public func send<R: KafkaRequest>(_ request: R, version: Int16, timeout: Duration) async throws -> R.Response {
-        var body = try await sendRaw(request, version: version, expectResponse: true, timeout: timeout)
-        do {
-            return try R.Response(from: &body, version: version)
-        } catch {
-            throw KafkaClientError(kind: .protocolViolation, message: "\(R.apiKey) v\(version) response: \(error)")
-        }
+        try await start(request, version: version, timeout: timeout).response()
+    }
+
+    /// Writes a request now and returns a handle to await its response with. Requests started
+    /// one after another from one task reach the broker in that order, which is what a producer
+    /// needs to pipeline several batches of one partition (`send` from separate tasks gives no
+    /// such order).
+    public func start<R: KafkaRequest>(_ request: R, version: Int16, timeout: Duration) throws -> PendingResponse<R.Response> {
+        PendingResponse(body: try startRaw(request, version: version, expectResponse: true, timeout: timeout), version: version,
+                        apiKey: R.apiKey, address: address)
     }
 
     /// Sends a request no response comes for (Produce with acks=0): done once written.
     public func sendWithoutResponse<R: KafkaRequest>(_ request: R, version: Int16) async throws {
-        _ = try await sendRaw(request, version: version, expectResponse: false, timeout: .seconds(30))
+        do {
+            _ = try await startRaw(request, version: version, expectResponse: false, timeout: .seconds(30)).get()
+        } catch let error as KafkaClientError {
+            throw error
+        } catch {
+            throw KafkaClientError(kind: .connection, message: "\(address): \(error)")
+        }
     }
 
-    private func sendRaw<R: KafkaRequest>(_ request: R, version: Int16, expectResponse: Bool, timeout: Duration) async throws -> ByteBuffer {
+    /// Encodes and writes the frame at once; the future completes with the response body (or,
+    /// without a response, once written).
+    private func startRaw<R: KafkaRequest>(_ request: R, version: Int16, expectResponse: Bool, timeout: Duration) throws
+        -> EventLoopFuture<ByteBuffer> {
         guard let spec = R.apiKey.spec else { throw KafkaClientError(kind: .protocolViolation, message: "unknown API \(R.apiKey)") }
         let correlationId = correlationIds.wrappingAdd(1, ordering: .relaxed).oldValue
         var frame = channel.allocator.buffer(capacity: 256)
@@ -115,8 +128,7 @@ public final class BrokerConnection: Sendable {
         guard expectResponse else {
             channel.writeAndFlush(OutgoingRequest(frame: frame, correlationId: correlationId, responseHeaderVersion: 0, promise: nil),
                                   promise: written)
-            do { try await written.futureResult.get() } catch { throw KafkaClientError(kind: .connection, message: "\(error)") }
-            return ByteBuffer()
+            return written.futureResult.map { ByteBuffer() }
         }
         let response = loop.makePromise(of: ByteBuffer.self)
         let headerVersion = spec.responseHeaderVersion(forApiVersion: version)
@@ -129,17 +141,35 @@ public final class BrokerConnection: Sendable {
                                                       + timeout.components.attoseconds / 1_000_000_000)) {
             channel.pipeline.fireErrorCaught(KafkaClientError(kind: .timeout, message: "\(R.apiKey) to \(address) timed out after \(timeout)"))
         }
-        defer { timer.cancel() }
+        response.futureResult.whenComplete { _ in timer.cancel() }
+        return response.futureResult
+    }
+
+    public func close() {
+        channel.close(promise: nil)
+    }
+}
+
+/// A request already written; `response()` waits for and decodes its answer.
+public struct PendingResponse<Response: KafkaResponse>: Sendable {
+    let body: EventLoopFuture<ByteBuffer>
+    let version: Int16
+    let apiKey: ApiKey
+    let address: BrokerAddress
+
+    public func response() async throws -> Response {
+        var bytes: ByteBuffer
         do {
-            return try await response.futureResult.get()
+            bytes = try await body.get()
         } catch let error as KafkaClientError {
             throw error
         } catch {
             throw KafkaClientError(kind: .connection, message: "\(address): \(error)")
         }
-    }
-
-    public func close() {
-        channel.close(promise: nil)
+        do {
+            return try Response(from: &bytes, version: version)
+        } catch {
+            throw KafkaClientError(kind: .protocolViolation, message: "\(apiKey) v\(version) response: \(error)")
+        }
     }
 }

@@ -240,8 +240,9 @@ public final class KafkaProducer: Sendable {
             }
         }
         for (leader, batches) in byLeader {
-            // Requests to different leaders go out concurrently; to one leader, in order.
-            Task { await self.sendProduce(to: leader, batches) }
+            // Written here, in the sender's order, so a partition's pipelined batches reach the
+            // broker in sequence; only the wait for the answer runs on its own task.
+            await sendProduce(to: leader, batches)
         }
     }
 
@@ -261,6 +262,7 @@ public final class KafkaProducer: Sendable {
             topicData: Dictionary(grouping: batches, by: \.partition.topic).map { topic, items in
                 .init(name: topic, partitionData: items.map { .init(index: $0.partition.partition, records: $0.batch.encoded) })
             })
+        let pending: PendingResponse<ProduceResponse>
         do {
             let connection = try await cluster.connection(toNode: leader)
             let version = try connection.version(for: .produce, clientRange: Self.produceVersions)
@@ -269,7 +271,23 @@ public final class KafkaProducer: Sendable {
                 for item in batches { finish(item, with: .success(baseOffset: -1, logAppendTime: -1)) }
                 return
             }
-            let response = try await connection.send(request, version: version, timeout: config.client.requestTimeout + .seconds(5))
+            pending = try connection.start(request, version: version, timeout: config.client.requestTimeout + .seconds(5))
+        } catch {
+            await failed(batches, error)
+            return
+        }
+        Task { await self.handleProduceResponse(pending, batches) }
+    }
+
+    private func failed(_ batches: [InFlightBatch], _ error: any Error) async {
+        let clientError = error as? KafkaClientError ?? KafkaClientError(kind: .connection, message: "\(error)")
+        await cluster.invalidate(topic: batches.first?.partition.topic ?? "")
+        for item in batches { finish(item, with: clientError.isRetriable ? .retry(clientError) : .failure(clientError)) }
+    }
+
+    private func handleProduceResponse(_ pending: PendingResponse<ProduceResponse>, _ batches: [InFlightBatch]) async {
+        do {
+            let response = try await pending.response()
             var answers: [TopicPartition: ProduceResponse.PartitionProduceResponse] = [:]
             for topic in response.responses {
                 for partition in topic.partitionResponses { answers[TopicPartition(topic.name, partition.index)] = partition }
@@ -300,9 +318,7 @@ public final class KafkaProducer: Sendable {
                 }
             }
         } catch {
-            let clientError = error as? KafkaClientError ?? KafkaClientError(kind: .connection, message: "\(error)")
-            await cluster.invalidate(topic: batches.first?.partition.topic ?? "")
-            for item in batches { finish(item, with: clientError.isRetriable ? .retry(clientError) : .failure(clientError)) }
+            await failed(batches, error)
         }
     }
 
