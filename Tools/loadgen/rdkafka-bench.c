@@ -157,7 +157,12 @@ static int produce_loop(rd_kafka_t *rk, int64_t deadline) {
     long long last_count = 0;
     for (long long i = 0; records == 0 || i < records; i++) {
         int64_t intended = rate > 0 ? start_ns + (int64_t)(i * 1e9 / rate) : now_ns();
-        if (rate > 0) while (now_ns() < intended) { rd_kafka_poll(rk, 0); }
+        if (rate > 0 && now_ns() < intended) {
+            /* sleep to the slot rather than spin: broker and load share the machine's cores */
+            struct timespec ts = {intended / 1000000000LL, intended % 1000000000LL};
+            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+            rd_kafka_poll(rk, 0);
+        }
         if (deadline && now_ns() >= deadline) break;
         fill(payload, i);
         if (record_size >= 8) memcpy(payload, &intended, sizeof intended);

@@ -10,8 +10,9 @@ public struct RecordBatchBuilder: Sendable {
     public var producerEpoch: Int16
     public var baseSequence: Int32
     public var attributes: RecordBatchAttributes
-    /// The records section, uncompressed.
-    private var section = ByteBuffer()
+    /// Room for the batch header, then the records section, uncompressed: an uncompressed
+    /// batch is finished in place, with no copy.
+    private var section: ByteBuffer
     public private(set) var count = 0
     public private(set) var baseTimestamp: Int64?
     public private(set) var maxTimestamp: Int64 = -1
@@ -21,8 +22,11 @@ public struct RecordBatchBuilder: Sendable {
     public init(
         baseOffset: Int64 = 0, compression: CompressionCodec = .none, timestampType: TimestampType = .createTime,
         producerId: Int64 = -1, producerEpoch: Int16 = -1, baseSequence: Int32 = -1,
-        isTransactional: Bool = false, isControl: Bool = false, partitionLeaderEpoch: Int32 = -1
+        isTransactional: Bool = false, isControl: Bool = false, partitionLeaderEpoch: Int32 = -1,
+        initialCapacity: Int = 1024
     ) {
+        section = ByteBufferAllocator().buffer(capacity: max(initialCapacity, RecordBatchHeader.size))
+        section.writeRepeatingByte(0, count: RecordBatchHeader.size)
         self.baseOffset = baseOffset
         self.partitionLeaderEpoch = partitionLeaderEpoch
         self.producerId = producerId
@@ -99,18 +103,36 @@ public struct RecordBatchBuilder: Sendable {
 
     /// The finished batch, CRC computed.
     public func build(compressionLevel: Int32? = nil) throws -> ByteBuffer {
+        var copy = self
+        return try copy.finish(compressionLevel: compressionLevel)
+    }
+
+    /// The finished batch, CRC computed; the builder is left empty. Uncompressed batches are
+    /// finished in the builder's own buffer, so a builder nothing else references costs no copy.
+    public mutating func finish(compressionLevel: Int32? = nil) throws -> ByteBuffer {
         let codec = attributes.compression ?? .none
-        let payload = codec == .none ? section : try codec.compress(section, level: compressionLevel)
+        var batch: ByteBuffer
+        if codec == .none {
+            batch = section
+            section = ByteBuffer()
+        } else {
+            let records = section.getSlice(at: section.readerIndex + RecordBatchHeader.size, length: recordsSize) ?? ByteBuffer()
+            let payload = try codec.compress(records, level: compressionLevel)
+            batch = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size + payload.readableBytes)
+            batch.writeRepeatingByte(0, count: RecordBatchHeader.size)
+            batch.writeImmutableBuffer(payload)
+        }
         let header = RecordBatchHeader(
             baseOffset: baseOffset,
-            batchLength: Int32(RecordBatchHeader.size - RecordBatchHeader.lengthFieldEnd + payload.readableBytes),
+            batchLength: Int32(batch.readableBytes - RecordBatchHeader.lengthFieldEnd),
             partitionLeaderEpoch: partitionLeaderEpoch, crc: 0, attributes: attributes,
             lastOffsetDelta: Int32(max(count - 1, 0)), baseTimestamp: baseTimestamp ?? -1,
             maxTimestamp: maxTimestamp, producerId: producerId, producerEpoch: producerEpoch,
             baseSequence: baseSequence, recordCount: Int32(count))
-        var batch = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size + payload.readableBytes)
-        header.write(to: &batch)
-        batch.writeImmutableBuffer(payload)
+        var encodedHeader = ByteBuffer()
+        encodedHeader.reserveCapacity(RecordBatchHeader.size)
+        header.write(to: &encodedHeader)
+        batch.setBuffer(encodedHeader, at: batch.readerIndex)
         let crc = batch.crc32c(
             at: batch.readerIndex + RecordBatchHeader.attributesOffset,
             length: batch.readableBytes - RecordBatchHeader.attributesOffset)

@@ -150,7 +150,7 @@ public final class KafkaProducer: Sendable {
                     continue
                 }
             }
-            let (work, nextDeadline, finished) = collectWork()
+            var (work, nextDeadline, finished) = collectWork()
             if finished { return }
             if work.isEmpty {
                 if let nextDeadline, timer.map({ nextDeadline < $0.deadline || $0.deadline <= .now }) ?? true {
@@ -164,7 +164,7 @@ public final class KafkaProducer: Sendable {
                 _ = await wakeupIterator.next()
                 continue
             }
-            await dispatch(work)
+            await dispatch(&work)
         }
     }
 
@@ -223,37 +223,52 @@ public final class KafkaProducer: Sendable {
     }
 
     /// Groups the batches by leader and sends one Produce request per leader.
-    private func dispatch(_ work: [InFlightBatch]) async {
-        var byLeader: [Int32: [InFlightBatch]] = [:]
-        for var item in work {
+    /// Groups the batches by leader and sends them, at most one batch per partition in a
+    /// request (as Kafka expects: its broker reads a request's partitions as a map), further
+    /// batches of a partition in the requests after it.
+    private func dispatch(_ work: inout [InFlightBatch]) async {
+        var byLeader: [Int32: [[InFlightBatch]]] = [:]
+        var round: [TopicPartition: Int] = [:]
+        for index in work.indices {
             do {
-                let topic = try await cluster.topic(item.partition.topic, allowAutoCreate: config.allowAutoCreateTopics)
-                guard let leader = topic.partitions.first(where: { $0.index == item.partition.partition })?.leader, leader >= 0 else {
-                    throw KafkaClientError.broker(.leaderNotAvailable, "\(item.partition)")
+                let partition = work[index].partition
+                let topic = try await cluster.topic(partition.topic, allowAutoCreate: config.allowAutoCreateTopics)
+                guard let leader = topic.partitions.first(where: { $0.index == partition.partition })?.leader, leader >= 0 else {
+                    throw KafkaClientError.broker(.leaderNotAvailable, "\(partition)")
                 }
-                if item.batch.encoded == nil {
-                    item.batch.encoded = try encode(item)
+                if work[index].batch.encoded == nil {
+                    work[index].batch.encoded = try encode(&work[index])
                 }
-                byLeader[leader, default: []].append(item)
+                let nth = round[partition, default: 0]
+                round[partition] = nth + 1
+                var requests = byLeader[leader] ?? []
+                byLeader[leader] = nil
+                if requests.count <= nth { requests.append([]) }
+                requests[nth].append(work[index])
+                byLeader[leader] = requests
             } catch {
-                finish(item, with: .retry(error as? KafkaClientError ?? KafkaClientError(kind: .connection, message: "\(error)")))
+                finish(work[index], with: .retry(error as? KafkaClientError ?? KafkaClientError(kind: .connection, message: "\(error)")))
             }
         }
-        for (leader, batches) in byLeader {
+        work.removeAll()
+        for (leader, requests) in byLeader {
             // Written here, in the sender's order, so a partition's pipelined batches reach the
             // broker in sequence; only the wait for the answer runs on its own task.
-            await sendProduce(to: leader, batches)
+            for batches in requests { await sendProduce(to: leader, batches) }
         }
     }
 
-    private func encode(_ item: InFlightBatch) throws -> ByteBuffer {
+    /// Finishes the batch's builder, taking it out of the batch first so an uncompressed batch
+    /// is completed in its own buffer without a copy.
+    private func encode(_ item: inout InFlightBatch) throws -> ByteBuffer {
         var builder = item.batch.builder
+        item.batch.builder = RecordBatchBuilder(initialCapacity: 0)
         if let sequence = item.batch.sequence {
             builder.producerId = item.producerId
             builder.producerEpoch = item.producerEpoch
             builder.baseSequence = sequence
         }
-        return try builder.build(compressionLevel: config.compressionLevel)
+        return try builder.finish(compressionLevel: config.compressionLevel)
     }
 
     private func sendProduce(to leader: Int32, _ batches: [InFlightBatch]) async {
@@ -446,8 +461,9 @@ struct OpenBatch {
     var records = BatchRecords()
     let createdAt: ContinuousClock.Instant
 
-    init(compression: CompressionCodec, createdAt: ContinuousClock.Instant) {
-        builder = RecordBatchBuilder(compression: compression)
+    init(compression: CompressionCodec, createdAt: ContinuousClock.Instant, batchSize: Int) {
+        // Room for a whole batch up to 128 KiB; larger ones grow (many partitions may be open).
+        builder = RecordBatchBuilder(compression: compression, initialCapacity: min(batchSize, 128 << 10) + RecordBatchHeader.size)
         self.createdAt = createdAt
     }
 }
@@ -589,7 +605,7 @@ extension PartitionQueue {
                          config: KafkaProducerConfig) -> (opened: Bool, sealed: Bool) {
         var opened = false
         if open == nil {
-            open = OpenBatch(compression: config.compression, createdAt: .now)
+            open = OpenBatch(compression: config.compression, createdAt: .now, batchSize: config.batchSize)
             opened = true
         }
         open!.builder.append(key: record.key, value: record.value, headers: record.headers, timestamp: timestamp)
