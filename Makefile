@@ -44,11 +44,12 @@ test: deps venv
 	SLUICE_INTEROP_REQUIRE_BINARY=1 Tools/interop.sh
 	Tools/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
-## run: start a broker on localhost:9092 with its data in ./data (release build).
+## run: start a broker on localhost:9092 with its data in ./data (release build), and
+## Prometheus metrics on http://localhost:9644/metrics.
 ## Extra settings: make run ARGS="--set num.partitions=3".
 run: deps
 	$(SWIFT) build -c release --product sluice
-	.build/release/sluice serve $(ARGS)
+	.build/release/sluice serve --set metrics.listener=localhost:9644 $(ARGS)
 
 ## bench: the benchmark suite (Tools/bench/run.py): a release broker per flush policy, every
 ## scenario through librdkafka (Tools/loadgen) and the Swift client, against the machine's own

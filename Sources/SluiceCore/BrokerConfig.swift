@@ -23,6 +23,7 @@ public struct BrokerConfig: Sendable {
     public static let settings: [BrokerSetting] = [
         .init(name: "listeners", defaultValue: "localhost:9092", kind: .string, help: "HOST:PORT to listen on (port 0 picks a free port)."),
         .init(name: "advertised.listeners", defaultValue: "", kind: .string, help: "HOST:PORT clients are told to connect to (default: the listener)."),
+        .init(name: "metrics.listener", defaultValue: "", kind: .string, help: "HOST:PORT serving GET /metrics in Prometheus text format (empty: off; make run uses localhost:9644)."),
         .init(name: "log.dirs", defaultValue: "./data", kind: .string, help: "Data directory (created when missing, locked while the broker runs)."),
         .init(name: "node.id", defaultValue: "1", kind: .int, help: "This broker's node id."),
         .init(name: "num.partitions", defaultValue: "1", kind: .int, help: "Partitions of auto-created topics and of CreateTopics asking for -1."),

@@ -18,10 +18,12 @@ public final class BrokerContext: Sendable {
     let producerIds: ProducerIdAllocator
     /// The group coordinator; confined to its own event loop (`groups.owner`).
     public let groups: GroupCoordinator
+    public let metrics: BrokerMetrics
 
     init(config: BrokerConfig, identity: ClusterIdentity, registry: TopicRegistry, advertisedHost: String,
          advertisedPort: Int32, logger: Logger, fetchWaiters: FetchWaiters, producerIds: ProducerIdAllocator,
-         groups: GroupCoordinator) {
+         groups: GroupCoordinator, metrics: BrokerMetrics) {
+        self.metrics = metrics
         self.producerIds = producerIds
         self.groups = groups
         self.config = config

@@ -62,6 +62,9 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         }
         let sequence = nextSequence
         nextSequence += 1
+        let started = NIODeadline.now()
+        let metrics = broker.metrics
+        metrics.bytesIn.increment(by: Int64(body.readableBytes + 4))
         let request = RequestContext(broker: broker, eventLoop: context.eventLoop, frame: frame, logger: logger, clientHost: clientHost)
         let future: EventLoopFuture<OutgoingResponse?>
         do {
@@ -76,6 +79,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         future.hop(to: context.eventLoop).whenComplete { result in
             let (handler, context) = loopBound.value
+            metrics.request(frame.apiKey, nanoseconds: (NIODeadline.now() - started).nanoseconds)
             switch result {
             case .success(let response):
                 if handler.closing {
@@ -98,6 +102,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         while let response = finished.removeValue(forKey: nextToWrite) {
             nextToWrite += 1
             guard let response else { continue }
+            broker.metrics.bytesOut.increment(by: Int64(response.parts.reduce(0) { $0 + $1.readableBytes }))
             for (index, part) in response.parts.enumerated() {
                 if index == response.parts.count - 1, let whenWritten = response.whenWritten {
                     let promise = context.eventLoop.makePromise(of: Void.self)

@@ -22,6 +22,9 @@ public final class KafkaServer: Sendable {
     private let logger: Logger
     private let groups: GroupCoordinator
     private let groupsLoop: any EventLoop
+    private let metricsServer: MetricsServer?
+    /// Where `/metrics` is served, when `metrics.listener` is set.
+    public var metricsAddress: SocketAddress? { metricsServer?.channel.localAddress }
 
     /// Opens the data directory (failing if another broker holds it), loads the topics, and
     /// starts listening.
@@ -80,13 +83,19 @@ public final class KafkaServer: Sendable {
         let maxConnections = config.int("max.connections")
         let connections = Atomic<Int>(0)
         let contextBox = ContextBox()
+        let metrics = BrokerMetrics()
+        metrics.observe(writer.statistics)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 let open = connections.wrappingAdd(1, ordering: .relaxed).newValue
-                channel.closeFuture.whenComplete { _ in connections.wrappingSubtract(1, ordering: .relaxed) }
+                metrics.connectionOpened()
+                channel.closeFuture.whenComplete { _ in
+                    connections.wrappingSubtract(1, ordering: .relaxed)
+                    metrics.connectionClosed()
+                }
                 guard open <= maxConnections, let broker = contextBox.context else {
                     logger.warning("connection refused: max.connections reached", metadata: ["limit": "\(maxConnections)"])
                     return channel.close()
@@ -112,8 +121,15 @@ public final class KafkaServer: Sendable {
         }
         self.context = BrokerContext(config: config, identity: identity, registry: registry, advertisedHost: advertisedHost,
                                      advertisedPort: advertisedPort, logger: logger, fetchWaiters: waiters,
-                                     producerIds: try ProducerIdAllocator(dataDirectory: path), groups: groups)
+                                     producerIds: try ProducerIdAllocator(dataDirectory: path), groups: groups, metrics: metrics)
         contextBox.context = self.context
+        let metricsListener = config.string("metrics.listener")
+        if metricsListener.isEmpty {
+            metricsServer = nil
+        } else {
+            let (metricsHost, metricsPort) = try Self.parseHostPort(metricsListener)
+            metricsServer = try MetricsServer.start(host: metricsHost, port: metricsPort, group: group, broker: self.context, logger: logger)
+        }
         try loops[0].submit { groups.start() }.wait()
         logger.info("sluice broker started", metadata: [
             "listener": "\(host):\(boundPort)", "advertised": "\(advertisedHost):\(advertisedPort)", "dataDir": "\(path)",
@@ -158,6 +174,7 @@ public final class KafkaServer: Sendable {
     public func shutdown() {
         logger.info("shutting down")
         try? channel.close().wait()
+        metricsServer?.close()
         // Give connections a moment to finish what they were answering.
         usleep(200_000)
         var clean = true

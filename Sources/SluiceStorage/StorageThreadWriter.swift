@@ -42,6 +42,12 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
         condition.unlock(withValue: Self.hasWork)
     }
 
+    private static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+
     func shutdown() {
         condition.lock()
         stopping = true
@@ -60,11 +66,13 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
             let stop = stopping
             condition.unlock(withValue: Self.idle)
             if !group.isEmpty {
+                let started = Self.monotonicNanoseconds()
                 let results = backend.perform(group)
                 statistics.recordGroup(
                     writes: group.count { $0.data.readableBytes > 0 },
                     bytes: group.reduce(0) { $0 + $1.data.readableBytes },
-                    syncs: filesToSync(group).count)
+                    syncs: filesToSync(group).count,
+                    nanoseconds: Self.monotonicNanoseconds() &- started)
                 for (request, result) in zip(group, results) {
                     request.completion(result)
                 }

@@ -107,3 +107,30 @@ def test_failures_exit_non_zero_with_a_clear_message(sluice_bin, bootstrap):
     assert big.returncode != 0 and b"MESSAGE_TOO_LARGE" in big.stderr, big.stderr.decode()
     unreachable = run(sluice_bin, ["topic", "list", "--bootstrap", "127.0.0.1:1"], timeout=60)
     assert unreachable.returncode != 0 and unreachable.stdout == b""
+
+
+def test_bench_scenarios_report_json_and_clean_up(sluice_bin, bootstrap):
+    """`sluice bench produce|consume|e2e` (small runs): one JSON object on stdout with the
+    figures, progress only on stderr, and the topic each run created is gone afterwards."""
+    before = set(C.admin(bootstrap).list_topics(timeout=10).topics)
+    produced = run(sluice_bin, ["bench", "produce", "--bootstrap", bootstrap, "--records", "20000", "--record-size", "64",
+                                "--acks", "1", "--json"])
+    assert produced.returncode == 0, produced.stderr.decode()
+    p = json.loads(produced.stdout)
+    assert p["mode"] == "produce" and p["records"] == 20000 and p["failed"] == 0 and p["recordSize"] == 64
+    assert p["recordsPerSecond"] > 0 and p["latencyMs"]["p50"] <= p["latencyMs"]["p99"] <= p["latencyMs"]["max"]
+    assert p["settings"]["acks"] == "1"
+    consumed = run(sluice_bin, ["bench", "consume", "--bootstrap", bootstrap, "--records", "20000", "--json"])
+    assert consumed.returncode == 0, consumed.stderr.decode()
+    c = json.loads(consumed.stdout)
+    assert c["mode"] == "consume" and c["records"] == 20000 and c["megabytesPerSecond"] > 0
+    e2e = run(sluice_bin, ["bench", "e2e", "--bootstrap", bootstrap, "--rate", "2000", "--duration", "2", "--json"])
+    assert e2e.returncode == 0, e2e.stderr.decode()
+    e = json.loads(e2e.stdout)
+    assert e["mode"] == "e2e" and e["records"] == 4000 and e["failed"] == 0
+    assert 0 < e["latencyMs"]["p50"] < 1000
+    table = run(sluice_bin, ["bench", "produce", "--bootstrap", bootstrap, "--records", "1000"])
+    assert table.returncode == 0 and b"records/s" in table.stdout and b"latency p99" in table.stdout
+    C.forget(bootstrap)
+    after = set(C.admin(bootstrap).list_topics(timeout=10).topics)
+    assert not [t for t in after - before if t.startswith("sluice-bench-")], "bench topics left behind"

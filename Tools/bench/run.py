@@ -281,7 +281,7 @@ def chart(data, path):
                                 (limits.get("loopbackTcpMBps"), "loopback TCP", "-.")):
         if value:
             left.axvline(value, linestyle=style, color="grey", linewidth=1)
-            left.text(value, len(scenarios) - 0.3, label, rotation=90, fontsize=7, va="top", ha="right", color="grey")
+            left.text(value, -0.45, label, rotation=90, fontsize=7, va="top", ha="right", color="grey")
     left.set_yticks([y + width / 2 for y in range(len(scenarios))])
     left.set_yticklabels(scenarios, fontsize=8)
     left.invert_yaxis()

@@ -61,10 +61,13 @@ enum FetchHandler {
         let eventLoop = request.eventLoop
         let fired = NIOLoopBoundBox(false, eventLoop: eventLoop)
         let token = NIOLoopBoundBox(0, eventLoop: eventLoop)
+        let started = NIODeadline.now()
+        let fetchWait = request.broker.metrics.fetchWait
         let timeout = eventLoop.scheduleTask(deadline: deadline) {
             guard !fired.value else { return }
             fired.value = true
             waiters.cancel(token.value)
+            fetchWait.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
             retry()
         }
         token.value = waiters.register(on: partitions) {
@@ -72,6 +75,7 @@ enum FetchHandler {
                 guard !fired.value else { return }
                 fired.value = true
                 timeout.cancel()
+                fetchWait.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
                 retry()
             }
         }

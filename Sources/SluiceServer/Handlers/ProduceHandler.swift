@@ -58,6 +58,7 @@ enum ProduceHandler {
                         }
                     }
                 }
+                broker.metrics.recordsIn.increment(by: Int64(batch.header.recordCount))
                 appends.append(append(batch.bytes, to: partition, now: broker.nowMs(), on: eventLoop))
             }
         }

@@ -1,0 +1,121 @@
+import CoreMetrics
+import KafkaProtocol
+import NIOConcurrencyHelpers
+import NIOCore
+import Prometheus
+import SluiceCore
+import SluiceStorage
+import Synchronization
+
+/// The broker's metrics, exported in Prometheus text format by `MetricsServer`.
+///
+/// Counters and timers on the request path are swift-metrics handles made once, up front,
+/// against this broker's own Prometheus registry (so brokers in one process, as in tests, do
+/// not share figures and nothing depends on a global bootstrap). Values that are read rather
+/// than counted (partitions, log end offsets and sizes, groups) are gathered when scraped.
+public final class BrokerMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let requestCounters: [Int16: CoreMetrics.Counter]
+    private let requestTimers: [Int16: CoreMetrics.Timer]
+    let bytesIn: CoreMetrics.Counter
+    let bytesOut: CoreMetrics.Counter
+    let recordsIn: CoreMetrics.Counter
+    let fetchWait: CoreMetrics.Timer
+    let storageRounds: CoreMetrics.Timer
+    let fdatasyncRounds: CoreMetrics.Timer
+    private let connections: CoreMetrics.Gauge
+    private let connectionCount = Atomic<Int>(0)
+    /// Per-partition gauges from the last scrape, so partitions that went away can be removed.
+    private let partitionGauges = NIOLockedValueBox<[String: (Prometheus.Gauge, Prometheus.Gauge)]>([:])
+
+    public init() {
+        let registry = PrometheusCollectorRegistry()
+        self.registry = registry
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Kafka request latencies span sub-millisecond appends to 30 s long polls.
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
+        ]
+        var counters: [Int16: CoreMetrics.Counter] = [:]
+        var timers: [Int16: CoreMetrics.Timer] = [:]
+        for (key, _) in SupportedApis.ranges {
+            let name = key.spec?.name ?? "\(key.rawValue)"
+            counters[key.rawValue] = CoreMetrics.Counter(label: "sluice_requests_total", dimensions: [("api", name)], factory: factory)
+            timers[key.rawValue] = CoreMetrics.Timer(label: "sluice_request_duration_seconds", dimensions: [("api", name)],
+                                                     preferredDisplayUnit: .seconds, factory: factory)
+        }
+        requestCounters = counters
+        requestTimers = timers
+        bytesIn = CoreMetrics.Counter(label: "sluice_bytes_in_total", factory: factory)
+        bytesOut = CoreMetrics.Counter(label: "sluice_bytes_out_total", factory: factory)
+        recordsIn = CoreMetrics.Counter(label: "sluice_records_in_total", factory: factory)
+        fetchWait = CoreMetrics.Timer(label: "sluice_fetch_wait_seconds", preferredDisplayUnit: .seconds, factory: factory)
+        storageRounds = CoreMetrics.Timer(label: "sluice_storage_round_seconds", dimensions: [("sync", "false")],
+                                          preferredDisplayUnit: .seconds, factory: factory)
+        fdatasyncRounds = CoreMetrics.Timer(label: "sluice_storage_round_seconds", dimensions: [("sync", "true")],
+                                            preferredDisplayUnit: .seconds, factory: factory)
+        connections = CoreMetrics.Gauge(label: "sluice_connections", factory: factory)
+    }
+
+    func request(_ key: ApiKey, nanoseconds: Int64) {
+        requestCounters[key.rawValue]?.increment()
+        requestTimers[key.rawValue]?.recordNanoseconds(nanoseconds)
+    }
+
+    func connectionOpened() {
+        connections.record(connectionCount.wrappingAdd(1, ordering: .relaxed).newValue)
+    }
+
+    func connectionClosed() {
+        connections.record(connectionCount.wrappingSubtract(1, ordering: .relaxed).newValue)
+    }
+
+    /// Exports the storage thread's rounds: with fdatasync (the durable path's latency) and without.
+    public func observe(_ statistics: LogWriterStatistics) {
+        let synced = fdatasyncRounds
+        let buffered = storageRounds
+        statistics.observeRounds { round in
+            (round.syncs > 0 ? synced : buffered).recordNanoseconds(Int64(clamping: round.nanoseconds))
+        }
+    }
+
+    /// One partition's figures, read on its owner.
+    struct PartitionFigures: Sendable {
+        var topic: String
+        var partition: Int32
+        var logEndOffset: Int64
+        var sizeBytes: Int64
+    }
+
+    /// Updates the read-on-scrape gauges and renders everything.
+    func render(partitions: [PartitionFigures], groups: Int) -> [UInt8] {
+        registry.makeGauge(name: "sluice_partitions", help: "Partitions hosted by this broker.").set(Double(partitions.count))
+        registry.makeGauge(name: "sluice_groups", help: "Consumer groups the coordinator knows.").set(Double(groups))
+        partitionGauges.withLockedValue { gauges in
+            var seen = Set<String>()
+            for figures in partitions {
+                let key = "\(figures.topic)\u{0}\(figures.partition)"
+                seen.insert(key)
+                let pair = gauges[key] ?? {
+                    let labels = [("topic", figures.topic), ("partition", "\(figures.partition)")]
+                    let made = (registry.makeGauge(name: "sluice_log_end_offset", labels: labels),
+                                registry.makeGauge(name: "sluice_log_size_bytes", labels: labels))
+                    gauges[key] = made
+                    return made
+                }()
+                pair.0.set(Double(figures.logEndOffset))
+                pair.1.set(Double(figures.sizeBytes))
+            }
+            for (key, pair) in gauges where !seen.contains(key) {
+                registry.unregisterGauge(pair.0)
+                registry.unregisterGauge(pair.1)
+                gauges[key] = nil
+            }
+        }
+        var out: [UInt8] = []
+        registry.emit(into: &out)
+        return out
+    }
+}
