@@ -53,7 +53,11 @@ struct ConsumerTests {
         let next = try #require(await resumedIterator.next())
         #expect(next.offset == half)
         #expect(String(buffer: next.value!) == sent[first]![Int(half)])
+        // A background commit returns at once; close waits for it, and it is stored.
+        resumed.commitInBackground([first: half + 7])
         await resumed.close()
+        let committed = try await admin.committedOffsets(group: try #require(config.groupId), partitions: [first])
+        #expect(committed[first]?.offset == half + 7)
         await admin.close()
     }
 }

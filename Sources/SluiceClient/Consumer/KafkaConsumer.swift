@@ -92,6 +92,8 @@ public final class KafkaConsumer: Sendable {
     private let fetcher = Mutex<Task<Void, Never>?>(nil)
     private let logger: Logger
     private let membership = Mutex<(GroupMembership, Task<Void, Never>)?>(nil)
+    /// The last background commit; the next one waits for it, so commits keep their order.
+    private let backgroundCommit = Mutex<Task<Void, Never>?>(nil)
     /// Rebalances of a subscribed consumer: partitions revoked and assigned.
     public let events: AsyncStream<ConsumerEvent>
     private let eventContinuation: AsyncStream<ConsumerEvent>.Continuation
@@ -229,10 +231,30 @@ public final class KafkaConsumer: Sendable {
         try await KafkaAdminCalls(cluster: cluster).commit(group: group, toCommit)
     }
 
+    /// Commits in the background (Java's `commitAsync`): returns at once; a failure arrives on
+    /// `events` as `.error`. Commits made this way are sent in the order they were asked for.
+    public func commitInBackground(_ offsets: [TopicPartition: Int64]? = nil) {
+        let positions = offsets ?? consumedPositions()
+        backgroundCommit.withLock { last in
+            let previous = last
+            last = Task { [self] in
+                await previous?.value
+                do {
+                    try await commit(positions)
+                } catch let error as KafkaClientError {
+                    eventContinuation.yield(.error(error))
+                } catch {
+                    eventContinuation.yield(.error(KafkaClientError(kind: .connection, message: "\(error)")))
+                }
+            }
+        }
+    }
+
     /// The records of the assigned partitions, in order per partition. One task should iterate.
     public var records: ConsumerRecords { ConsumerRecords(consumer: self) }
 
     public func close() async {
+        await backgroundCommit.withLock({ $0 })?.value
         if let (member, task) = membership.withLock({ $0 }) {
             await Self.end(member, task, within: config.client.requestTimeout)
         }
