@@ -64,9 +64,12 @@ bench: deps venv
 	$(VENV)/bin/python Tools/bench/run.py --sluice .build/release/sluice --storage-tool .build/release/sluice-storage-tool \
 	  --loadgen .build/rdkafka-bench --out bench-results $(BENCH_ARGS)
 
-## perftests: micro-benchmarks (CRC-32C, record batches, codecs) with ordo-one/benchmark.
+## perftests: micro-benchmarks: CRC-32C, record batches and codecs (PerfTests, ordo-one/benchmark),
+## then the storage engine's append throughput against the disk's limits (sluice-storage-tool bench).
 perftests: deps
 	cd PerfTests && $(SWIFT) package --allow-writing-to-package-directory benchmark
+	$(SWIFT) build -c release --product sluice-storage-tool
+	.build/release/sluice-storage-tool bench --dir $${TMPDIR:-/tmp} --seconds 3
 
 ## generate: regenerate the protocol types from ../shared/kafka-protocol/message.
 generate:
