@@ -89,9 +89,6 @@ public final class KafkaServer: Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            // Reads grow up to 1 MiB for connections that send large produce requests, so a
-            // request arrives in a few reads instead of being pieced together from 64 KiB ones.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 1 << 20))
             .childChannelInitializer { channel in
                 let open = connections.wrappingAdd(1, ordering: .relaxed).newValue
                 metrics.connectionOpened()
