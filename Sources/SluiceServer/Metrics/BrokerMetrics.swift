@@ -21,8 +21,6 @@ public final class BrokerMetrics: Sendable {
     let bytesOut: CoreMetrics.Counter
     let recordsIn: CoreMetrics.Counter
     let fetchWait: CoreMetrics.Timer
-    let storageRounds: CoreMetrics.Timer
-    let fdatasyncRounds: CoreMetrics.Timer
     private let connections: CoreMetrics.Gauge
     private let connectionCount = Atomic<Int>(0)
     /// Per-partition gauges from the last scrape, so partitions that went away can be removed.
@@ -52,10 +50,6 @@ public final class BrokerMetrics: Sendable {
         bytesOut = CoreMetrics.Counter(label: "sluice_bytes_out_total", factory: factory)
         recordsIn = CoreMetrics.Counter(label: "sluice_records_in_total", factory: factory)
         fetchWait = CoreMetrics.Timer(label: "sluice_fetch_wait_seconds", preferredDisplayUnit: .seconds, factory: factory)
-        storageRounds = CoreMetrics.Timer(label: "sluice_storage_round_seconds", dimensions: [("sync", "false")],
-                                          preferredDisplayUnit: .seconds, factory: factory)
-        fdatasyncRounds = CoreMetrics.Timer(label: "sluice_storage_round_seconds", dimensions: [("sync", "true")],
-                                            preferredDisplayUnit: .seconds, factory: factory)
         connections = CoreMetrics.Gauge(label: "sluice_connections", factory: factory)
     }
 
@@ -72,12 +66,26 @@ public final class BrokerMetrics: Sendable {
         connections.record(connectionCount.wrappingSubtract(1, ordering: .relaxed).newValue)
     }
 
+    /// The storage thread's statistics, rendered at scrape time (see `LogWriterStatistics`).
+    private let storage = NIOLockedValueBox<LogWriterStatistics?>(nil)
+
     /// Exports the storage thread's rounds: with fdatasync (the durable path's latency) and without.
     public func observe(_ statistics: LogWriterStatistics) {
-        let synced = fdatasyncRounds
-        let buffered = storageRounds
-        statistics.observeRounds { round in
-            (round.syncs > 0 ? synced : buffered).recordNanoseconds(Int64(clamping: round.nanoseconds))
+        storage.withLockedValue { $0 = statistics }
+    }
+
+    private func renderStorageRounds(into out: inout String) {
+        guard let statistics = storage.withLockedValue({ $0 }) else { return }
+        let (synced, buffered) = statistics.roundDurations
+        out += "# HELP sluice_storage_round_seconds Storage-thread rounds (a group of writes, and with sync=\"true\" their fdatasyncs).\n"
+        out += "# TYPE sluice_storage_round_seconds histogram\n"
+        for (label, histogram) in [("true", synced), ("false", buffered)] {
+            for (index, bound) in RoundHistogram.boundsNanoseconds.enumerated() {
+                out += "sluice_storage_round_seconds_bucket{sync=\"\(label)\",le=\"\(Double(bound) / 1e9)\"} \(histogram.cumulativeCounts[index])\n"
+            }
+            out += "sluice_storage_round_seconds_bucket{sync=\"\(label)\",le=\"+Inf\"} \(histogram.count)\n"
+            out += "sluice_storage_round_seconds_sum{sync=\"\(label)\"} \(Double(histogram.sumNanoseconds) / 1e9)\n"
+            out += "sluice_storage_round_seconds_count{sync=\"\(label)\"} \(histogram.count)\n"
         }
     }
 
@@ -116,6 +124,9 @@ public final class BrokerMetrics: Sendable {
         }
         var out: [UInt8] = []
         registry.emit(into: &out)
+        var storageText = ""
+        renderStorageRounds(into: &storageText)
+        out += Array(storageText.utf8)
         return out
     }
 }
