@@ -31,6 +31,9 @@ public protocol LogWriter: Sendable {
     var backendName: String { get }
     var statistics: LogWriterStatistics { get }
     func submit(_ request: WriteRequest)
+    /// Queues requests so they are carried out in one group (one vectored write where they
+    /// are contiguous, one outcome for their file).
+    func submit(_ requests: [WriteRequest])
     /// Finishes what is queued, then stops; later submissions fail with `StorageError.shutDown`.
     func shutdown()
 }

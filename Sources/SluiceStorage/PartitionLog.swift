@@ -184,10 +184,16 @@ public final class PartitionLog: @unchecked Sendable {
         }
         let baseOffset = logEndOffset
         let start = bytes.readerIndex
-        bytes.setInteger(baseOffset, at: start)
-        bytes.setInteger(leaderEpoch, at: start + 12)
         var appendTime: Int64 = -1
+        // What goes to the file: the producer's bytes as they are, behind a fresh 16-byte
+        // prefix (base offset, length, leader epoch: outside the CRC), written as one vectored
+        // write. Stamping the offset into the request's own buffer would copy the whole batch
+        // (the request still references it). LogAppendTime changes bytes under the CRC, so
+        // that rare case stamps a copy.
+        var pieces: [ByteBuffer]
         if config.timestampType == .logAppendTime {
+            bytes.setInteger(baseOffset, at: start)
+            bytes.setInteger(leaderEpoch, at: start + 12)
             appendTime = nowMs
             var attributes = header.attributes
             attributes.timestampType = .logAppendTime
@@ -196,8 +202,21 @@ public final class PartitionLog: @unchecked Sendable {
             let crc = bytes.crc32c(at: start + RecordBatchHeader.attributesOffset,
                                    length: header.totalSize - RecordBatchHeader.attributesOffset)
             bytes.setInteger(crc, at: start + RecordBatchHeader.crcOffset)
+            header = try RecordBatchHeader(peekingAt: bytes)
+            pieces = [bytes]
+        } else {
+            var prefix = ByteBuffer()
+            prefix.reserveCapacity(Self.stampedPrefixSize)
+            prefix.writeInteger(baseOffset)
+            prefix.writeInteger(header.batchLength)
+            prefix.writeInteger(leaderEpoch)
+            guard let rest = bytes.getSlice(at: start + Self.stampedPrefixSize, length: header.totalSize - Self.stampedPrefixSize) else {
+                throw StorageError.invalidBatch("batch shorter than its header")
+            }
+            header.baseOffset = baseOffset
+            header.partitionLeaderEpoch = leaderEpoch
+            pieces = [prefix, rest]
         }
-        header = try RecordBatchHeader(peekingAt: bytes)
 
         try rollIfNeeded(incoming: header, nowMs: nowMs)
         let segment = segments.last!
@@ -218,12 +237,24 @@ public final class PartitionLog: @unchecked Sendable {
                                       synced: durable, completion: completion, info: info, producerBefore: producerBefore))
         let file = try segment.file()
         let owner = self.owner
-        writer.submit(WriteRequest(file: file, position: position, data: bytes, sync: durable) { [self] result in
-            owner.execute { self.writeCompleted(id: id, result: result) }
-        })
+        // One group for all pieces: a failure of any fails the last, which completes the append.
+        var requests: [WriteRequest] = []
+        var piecePosition = position
+        for (index, piece) in pieces.enumerated() {
+            let last = index == pieces.count - 1
+            requests.append(WriteRequest(file: file, position: piecePosition, data: piece, sync: durable && last) { [self] result in
+                guard last else { return }
+                owner.execute { self.writeCompleted(id: id, result: result) }
+            })
+            piecePosition += Int64(piece.readableBytes)
+        }
+        writer.submit(requests)
         if !durable { maybeScheduleBackgroundFlush(nowMs: nowMs) }
         return info
     }
+
+    /// Base offset, batch length and partition leader epoch: the header bytes before the CRC.
+    static let stampedPrefixSize = 16
 
     /// A retried batch: its original offsets, once the original is readable.
     private func answerDuplicate(_ original: ProducerStateTable.Batch,

@@ -42,6 +42,17 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
         condition.unlock(withValue: Self.hasWork)
     }
 
+    func submit(_ requests: [WriteRequest]) {
+        condition.lock()
+        if stopping {
+            condition.unlock()
+            for request in requests { request.completion(.failure(.shutDown)) }
+            return
+        }
+        pending.append(contentsOf: requests)
+        condition.unlock(withValue: Self.hasWork)
+    }
+
     private static func monotonicNanoseconds() -> UInt64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
