@@ -272,22 +272,33 @@ public final class KafkaConsumer: Sendable {
     /// per-record cost is the iterator's, not the stream's.
     struct Delivery: Sendable {
         let partition: TopicPartition
-        let records: [ConsumerRecord]
+        /// The fetch response's record batches for this partition.
+        let bytes: ByteBuffer
+        /// The fetch offset: records before it (in the first batch) are skipped.
+        let from: Int64
         let epoch: UInt64
+        /// Records counted from the batch headers: what `prefetched` was charged.
+        let estimatedRecords: Int
     }
 
     /// Called by the iterator for each record: drops records a seek made stale, and moves the
     /// consumed position.
     fileprivate func take(_ record: ConsumerRecord, of delivery: Delivery) -> Bool {
-        let (fresh, wake) = state.withLock { state -> (Bool, Bool) in
-            state.prefetched -= 1
-            let wake = state.prefetched == config.maxPrefetchedRecords / 2
-            guard state.partitions[delivery.partition]?.epoch == delivery.epoch else { return (false, wake) }
+        state.withLock { state in
+            guard state.partitions[delivery.partition]?.epoch == delivery.epoch else { return false }
             state.partitions[delivery.partition]?.consumed = record.offset + 1
-            return (true, wake)
+            return true
+        }
+    }
+
+    /// Called by the iterator once a delivery's records are all handed out (or dropped).
+    fileprivate func finished(_ delivery: Delivery) {
+        let wake = state.withLock { state -> Bool in
+            let before = state.prefetched
+            state.prefetched -= delivery.estimatedRecords
+            return before >= config.maxPrefetchedRecords / 2 && state.prefetched < config.maxPrefetchedRecords / 2
         }
         if wake { wakeups.yield() }
-        return fresh
     }
 
     fileprivate var deliveryStream: AsyncStream<Delivery> { stream }
@@ -413,27 +424,18 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// Hands a partition's fetched bytes to the application side. Only batch headers are read
+    /// here (for the next fetch position); records are decoded by the iterator, on the
+    /// application's thread, so their buffers are retained and released by one thread rather
+    /// than bounced between two.
     private func deliver(_ partition: TopicPartition, _ data: FetchResponse.PartitionData, from offset: Int64, epoch: UInt64) throws {
-        var records: [ConsumerRecord] = []
         var next = offset
+        var estimated = 0
         if var bytes = data.records {
             while let batch = try RecordBatch.next(from: &bytes, allowPartialTail: true) {
                 let header = batch.header
                 guard header.lastOffset >= next else { continue }
-                if header.attributes.isControl {
-                    next = header.lastOffset + 1
-                    continue
-                }
-                let appendTime = header.attributes.timestampType == .logAppendTime
-                try batch.forEachRecord(decompressionLimit: 256 << 20) { record in
-                    let recordOffset = header.baseOffset + Int64(record.offsetDelta)
-                    guard recordOffset >= next else { return }
-                    records.append(ConsumerRecord(
-                        topic: partition.topic, partition: partition.partition, offset: recordOffset, key: record.key,
-                        value: record.value, headers: record.headers,
-                        timestamp: appendTime ? header.maxTimestamp : header.baseTimestamp + record.timestampDelta,
-                        timestampType: header.attributes.timestampType))
-                }
+                if !header.attributes.isControl { estimated += Int(header.recordCount) }
                 next = header.lastOffset + 1
             }
         }
@@ -442,11 +444,55 @@ public final class KafkaConsumer: Sendable {
             entry.fetchPosition = next
             entry.highWatermark = data.highWatermark
             state.partitions[partition] = entry
-            state.prefetched += records.count
+            state.prefetched += estimated
             return true
         }
-        guard accepted else { return }
-        if !records.isEmpty { deliveries.yield(Delivery(partition: partition, records: records, epoch: epoch)) }
+        guard accepted, next > offset, let records = data.records else { return }
+        deliveries.yield(Delivery(partition: partition, bytes: records, from: offset, epoch: epoch, estimatedRecords: estimated))
+    }
+
+    /// The records of a delivery at or after its start offset, control batches skipped. A batch
+    /// that cannot be decoded moves the partition back to it (it is fetched again).
+    fileprivate func decode(_ delivery: Delivery) -> [ConsumerRecord] {
+        var records: [ConsumerRecord] = []
+        records.reserveCapacity(delivery.estimatedRecords)
+        var next = delivery.from
+        var bytes = delivery.bytes
+        let partition = delivery.partition
+        do {
+            while let batch = try RecordBatch.next(from: &bytes, allowPartialTail: true) {
+                let header = batch.header
+                guard header.lastOffset >= next else { continue }
+                if header.attributes.isControl {
+                    next = header.lastOffset + 1
+                    continue
+                }
+                let appendTime = header.attributes.timestampType == .logAppendTime
+                let start = next
+                try batch.forEachRecord(decompressionLimit: 256 << 20) { record in
+                    let recordOffset = header.baseOffset + Int64(record.offsetDelta)
+                    guard recordOffset >= start else { return }
+                    records.append(ConsumerRecord(
+                        topic: partition.topic, partition: partition.partition, offset: recordOffset, key: record.key,
+                        value: record.value, headers: record.headers,
+                        timestamp: appendTime ? header.maxTimestamp : header.baseTimestamp + record.timestampDelta,
+                        timestampType: header.attributes.timestampType))
+                }
+                next = header.lastOffset + 1
+            }
+        } catch {
+            logger.warning("undecodable batch; fetching it again", metadata: ["partition": "\(partition)", "offset": "\(next)",
+                                                                             "error": "\(error)"])
+            let failedAt = records.last.map { $0.offset + 1 } ?? delivery.from
+            state.withLock { state in
+                guard var entry = state.partitions[partition], entry.epoch == delivery.epoch else { return }
+                entry.pendingSeek = .offset(failedAt)
+                entry.epoch &+= 1
+                state.partitions[partition] = entry
+            }
+            wakeups.yield()
+        }
+        return records
     }
 }
 
@@ -459,18 +505,25 @@ public struct ConsumerRecords: AsyncSequence, Sendable {
         let consumer: KafkaConsumer
         var inner: AsyncStream<KafkaConsumer.Delivery>.AsyncIterator
         var pending: KafkaConsumer.Delivery?
+        var decoded: [ConsumerRecord] = []
         var index = 0
 
         public mutating func next() async -> ConsumerRecord? {
             while true {
-                if let delivery = pending, index < delivery.records.count {
-                    let record = delivery.records[index]
-                    index += 1
-                    if consumer.take(record, of: delivery) { return record }
-                    continue
+                if let delivery = pending {
+                    if index < decoded.count {
+                        let record = decoded[index]
+                        index += 1
+                        if consumer.take(record, of: delivery) { return record }
+                        continue
+                    }
+                    consumer.finished(delivery)
+                    pending = nil
+                    decoded = []
                 }
                 guard let delivery = await inner.next() else { return nil }
                 pending = delivery
+                decoded = consumer.decode(delivery)
                 index = 0
             }
         }
