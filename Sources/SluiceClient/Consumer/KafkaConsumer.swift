@@ -162,7 +162,11 @@ public final class KafkaConsumer: Sendable {
         }
         state.withLock { state in
             let wanted = Set(partitions)
-            for partition in state.partitions.keys where !wanted.contains(partition) { state.partitions[partition] = nil }
+            for partition in state.partitions.keys where !wanted.contains(partition) {
+                // Records of it already fetched and not yet taken are dropped.
+                state.partitions[partition]?.epoch &+= 1
+                state.partitions[partition] = nil
+            }
             for partition in partitions where state.partitions[partition] == nil {
                 var entry = PartitionState()
                 entry.pendingSeek = starts[partition] ?? self.resetPosition()
@@ -279,14 +283,17 @@ public final class KafkaConsumer: Sendable {
         let epoch: UInt64
         /// Records counted from the batch headers: what `prefetched` was charged.
         let estimatedRecords: Int
+        /// The partition's position, so taking a record needs no lookup by name.
+        let cursor: PartitionCursor
     }
 
     /// Called by the iterator for each record: drops records a seek made stale, and moves the
     /// consumed position.
     fileprivate func take(_ record: ConsumerRecord, of delivery: Delivery) -> Bool {
-        state.withLock { state in
-            guard state.partitions[delivery.partition]?.epoch == delivery.epoch else { return false }
-            state.partitions[delivery.partition]?.consumed = record.offset + 1
+        state.withLock { _ in
+            // The cursor is guarded by the consumer's lock, held here.
+            guard delivery.cursor.epoch == delivery.epoch else { return false }
+            delivery.cursor.consumed = record.offset + 1
             return true
         }
     }
@@ -439,16 +446,17 @@ public final class KafkaConsumer: Sendable {
                 next = header.lastOffset + 1
             }
         }
-        let accepted = state.withLock { state -> Bool in
-            guard var entry = state.partitions[partition], entry.epoch == epoch, entry.fetchPosition == offset else { return false }
+        let accepted = state.withLock { state -> PartitionCursor? in
+            guard var entry = state.partitions[partition], entry.epoch == epoch, entry.fetchPosition == offset else { return nil }
             entry.fetchPosition = next
             entry.highWatermark = data.highWatermark
             state.partitions[partition] = entry
             state.prefetched += estimated
-            return true
+            return entry.cursor
         }
-        guard accepted, next > offset, let records = data.records else { return }
-        deliveries.yield(Delivery(partition: partition, bytes: records, from: offset, epoch: epoch, estimatedRecords: estimated))
+        guard let cursor = accepted, next > offset, let records = data.records else { return }
+        deliveries.yield(Delivery(partition: partition, bytes: records, from: offset, epoch: epoch, estimatedRecords: estimated,
+                                  cursor: cursor))
     }
 
     /// The records of a delivery at or after its start offset, control batches skipped. A batch
@@ -534,16 +542,32 @@ public struct ConsumerRecords: AsyncSequence, Sendable {
     }
 }
 
+/// A partition's seek epoch and consumed position, in a class so records in flight to the
+/// application can carry it and taking one needs no dictionary lookup. Guarded by the
+/// consumer's lock: touched only inside `state.withLock`.
+final class PartitionCursor: @unchecked Sendable {
+    var epoch: UInt64 = 0
+    var consumed: Int64?
+}
+
 struct PartitionState {
+    let cursor = PartitionCursor()
     var pendingSeek: SeekPosition?
     /// The next offset to fetch (ahead of the application).
     var fetchPosition: Int64?
     /// The next offset the application will get: what `commit` stores.
-    var consumed: Int64?
+    var consumed: Int64? {
+        get { cursor.consumed }
+        nonmutating set { cursor.consumed = newValue }
+    }
     var highWatermark: Int64 = -1
     var paused = false
-    /// Bumped by every seek, so records fetched before it are dropped.
-    var epoch: UInt64 = 0
+    /// Bumped by every seek (and when the partition is unassigned), so records fetched before
+    /// it are dropped.
+    var epoch: UInt64 {
+        get { cursor.epoch }
+        nonmutating set { cursor.epoch = newValue }
+    }
 }
 
 struct ConsumerState {
