@@ -214,8 +214,8 @@ struct ProduceCommand: AsyncParsableCommand {
                 key = ByteBuffer(string: String(line[..<range.lowerBound]))
                 value = String(line[range.upperBound...])
             }
-            try await producer.enqueue(ProducerRecord(topic: topic, partition: partition, key: key, value: ByteBuffer(string: value),
-                                                      headers: recordHeaders))
+            let record = ProducerRecord(topic: topic, partition: partition, key: key, value: ByteBuffer(string: value), headers: recordHeaders)
+            if try producer.tryEnqueue(record) == nil { try await producer.enqueue(record) }
             count += 1
             progress.tick("produced", count: count)
         }

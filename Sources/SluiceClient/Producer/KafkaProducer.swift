@@ -57,8 +57,23 @@ public final class KafkaProducer: Sendable {
         }
     }
 
+    /// Queues a record without waiting, like librdkafka's `produce()`: its id, or nil when the
+    /// buffer is full or the topic's partition count is not known yet (then `enqueue`, which
+    /// waits for both). A synchronous call costs less than an `async` one in a tight loop.
+    public func tryEnqueue(_ record: ProducerRecord) throws -> UInt64? {
+        switch state.withLock({ $0.append(record, completion: nil, config: config) }) {
+        case .appended(let id, let wake):
+            if wake { wakeups.yield() }
+            return id
+        case .failed(let error):
+            throw error
+        case .unknownTopic, .full:
+            return nil
+        }
+    }
+
     /// Queues a record and returns its id; its outcome arrives on `deliveryReports`. Ids are
-    /// consecutive from 1 in the order `enqueue` calls return.
+    /// consecutive from 1 in the order `enqueue` (or `tryEnqueue`) calls return.
     @discardableResult
     public func enqueue(_ record: ProducerRecord) async throws -> UInt64 {
         while true {

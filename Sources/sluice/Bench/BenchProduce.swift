@@ -149,8 +149,8 @@ struct ProduceLoad: Sendable {
             }
             if let deadline, intended >= deadline { break }
             times[UInt64(sent + 1)] = intended
-            let value = makeValue?(intended) ?? shared
-            try await producer.enqueue(ProducerRecord(topic: topic, value: value))
+            let record = ProducerRecord(topic: topic, value: makeValue?(intended) ?? shared)
+            if try producer.tryEnqueue(record) == nil { try await producer.enqueue(record) }
             sent += 1
         }
         await producer.close()
