@@ -117,7 +117,8 @@ def test_bench_scenarios_report_json_and_clean_up(sluice_bin, bootstrap):
                                 "--acks", "1", "--json"])
     assert produced.returncode == 0, produced.stderr.decode()
     p = json.loads(produced.stdout)
-    assert p["mode"] == "produce" and p["records"] == 20000 and p["failed"] == 0 and p["recordSize"] == 64
+    assert p["mode"] == "produce" and p["records"] == 20000 and p["failed"] == 0 and p["recordSize"] == 64, \
+        "%r\n%s" % (p, produced.stderr.decode()[-2000:])
     assert p["recordsPerSecond"] > 0 and p["latencyMs"]["p50"] <= p["latencyMs"]["p99"] <= p["latencyMs"]["max"]
     assert p["settings"]["acks"] == "1"
     consumed = run(sluice_bin, ["bench", "consume", "--bootstrap", bootstrap, "--records", "20000", "--json"])

@@ -375,11 +375,9 @@ public final class KafkaProducer: Sendable {
             if case .retry(let error) = outcome, ContinuousClock.now - item.batch.createdAt >= deliveryTimeout {
                 outcome = .failure(KafkaClientError(kind: .timeout, message: "delivery timed out; last error: \(error)"))
             }
-            var completedCount = 0
             switch outcome {
             case .success:
                 queue.retrying = queue.ready.contains { $0.attempts > 0 }
-                completedCount = item.batch.records.count
             case .retry:
                 var batch = item.batch
                 batch.attempts += 1
@@ -393,16 +391,7 @@ public final class KafkaProducer: Sendable {
                 state.statistics.batchesRetried += 1
                 if config.enableIdempotence { queue.retrying = true }
             case .failure:
-                completedCount = item.batch.records.count
-            }
-            state.buffered -= completedCount
-            if state.buffered < config.maxBufferedRecords {
-                resumeSpace = state.spaceWaiters
-                state.spaceWaiters.removeAll()
-            }
-            if state.buffered == 0 {
-                resumeFlush = state.flushWaiters
-                state.flushWaiters.removeAll()
+                break
             }
             if case .retry = outcome { return nil }
             return outcome
@@ -435,6 +424,21 @@ public final class KafkaProducer: Sendable {
                 }
             }
             if !delivered.isEmpty { reports.yield(delivered) }
+        }
+        // Only now, with the reports out, do these records stop counting as buffered: a flush
+        // (and close, which ends the report stream) must not finish while another task is
+        // still building its reports.
+        let completedCount = final == nil ? 0 : item.batch.records.count
+        state.withLock { state in
+            state.buffered -= completedCount
+            if state.buffered < config.maxBufferedRecords {
+                resumeSpace = state.spaceWaiters
+                state.spaceWaiters.removeAll()
+            }
+            if state.buffered == 0 {
+                resumeFlush = state.flushWaiters
+                state.flushWaiters.removeAll()
+            }
         }
         resumeSpace.forEach { $0.resume(returning: true) }
         resumeFlush.forEach { $0.resume() }
