@@ -62,6 +62,46 @@ struct ConsumerTests {
     }
 }
 
+extension ConsumerTests {
+    /// `batches`: the same records, a fetched batch at a time, in order per partition; each
+    /// batch moves the position past its last record, and a seek drops what was fetched before.
+    @Test func batchesHandOutEveryRecordInOrderAndMovePositions() async throws {
+        let broker = try BrokerFixture()
+        let admin = KafkaAdmin(config: try broker.clientConfig())
+        try await admin.createTopic(NewTopic(name: "bulk", partitions: 2))
+        var producerConfig = KafkaProducerConfig(client: try broker.clientConfig())
+        producerConfig.batchSize = 4_000
+        let producer = try KafkaProducer(config: producerConfig)
+        for index in 0..<6_000 {
+            try await producer.enqueue(ProducerRecord(topic: "bulk", partition: Int32(index % 2), value: "\(index)"))
+        }
+        await producer.close()
+        var config = KafkaConsumerConfig(client: try broker.clientConfig())
+        config.autoOffsetReset = .earliest
+        let consumer = KafkaConsumer(config: config)
+        try await consumer.assign(topic: "bulk")
+        var seen: [Int32: [Int]] = [:]
+        var count = 0
+        for await batch in consumer.batches {
+            let partition = try #require(batch.first?.partition)
+            #expect(batch.allSatisfy { $0.partition == partition }, "a batch is one partition's share of a fetch")
+            seen[partition, default: []] += batch.map { Int(String(buffer: $0.value ?? ByteBuffer())) ?? -1 }
+            #expect(consumer.position(TopicPartition("bulk", partition)) == (batch.last?.offset ?? -2) + 1)
+            count += batch.count
+            if count == 6_000 { break }
+        }
+        #expect(seen[0] == Array(stride(from: 0, to: 6_000, by: 2)))
+        #expect(seen[1] == Array(stride(from: 1, to: 6_000, by: 2)))
+        let first = TopicPartition("bulk", 0)
+        consumer.seek(first, to: .offset(10))
+        var iterator = consumer.batches.makeAsyncIterator()
+        let again = try #require(await iterator.next())
+        #expect(again.first?.offset == 10 && again.first?.partition == 0, "after a seek, the next batch starts there")
+        await consumer.close()
+        await admin.close()
+    }
+}
+
 extension KafkaProducer {
     /// Sends one record and waits: for tests that need the offset of each.
     func enqueueAndWait(_ record: ProducerRecord) async throws -> RecordMetadata {

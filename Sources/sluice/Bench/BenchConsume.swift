@@ -47,15 +47,17 @@ struct BenchConsume: AsyncParsableCommand {
         var bytes = 0
         var first: UInt64 = 0
         let deadline = duration.map { monotonicNanos() + UInt64($0 * 1e9) }
-        for await record in consumer.records {
+        // A batch at a time (`batches`, like Java's poll()); librdkafka's load consumes in
+        // batches too.
+        reading: for await batch in consumer.batches {
             if first == 0 { first = monotonicNanos() }
-            count += 1
-            bytes += record.value?.readableBytes ?? 0
-            if count & 1023 == 0 {
-                progress.update(count: count, latency: nil)
-                if let deadline, monotonicNanos() >= deadline { break }
+            for record in batch {
+                count += 1
+                bytes += record.value?.readableBytes ?? 0
+                if count >= records { break reading }
             }
-            if count >= records { break }
+            progress.update(count: count, latency: nil)
+            if let deadline, monotonicNanos() >= deadline { break }
         }
         let seconds = first == 0 ? 0 : Double(monotonicNanos() - first) / 1e9
         await consumer.close()
