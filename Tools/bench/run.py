@@ -298,7 +298,8 @@ def chart(data, path):
                ha="right", va="bottom")
     right.set_xticks([i + 0.27 for i in range(len(rows))])
     right.set_xticklabels(labels, fontsize=7)
-    right.set_ylabel("ms")
+    right.set_yscale("log")  # a single slow p99.9 would otherwise flatten every other bar
+    right.set_ylabel("ms (log scale)")
     right.set_title("End-to-end latency at 10k msg/s, 100 B")
     right.legend(fontsize=8)
     fig.suptitle("Sluice %s, %d cores (%s)" % (data["machine"]["arch"], data["machine"]["cores"], data["time"]))
@@ -315,6 +316,12 @@ def main():
     p.add_argument("--out", default="bench-results")
     p.add_argument("--data-root", default=None, help="where brokers keep their data (default: the system's temp dir)")
     p.add_argument("--quick", action="store_true", help="a fifth of the records and shorter e2e runs")
+    p.add_argument("--chart-only", metavar="RESULTS_JSON", help="only redraw the chart from a results file")
+    if "--chart-only" in sys.argv:
+        only = sys.argv[sys.argv.index("--chart-only") + 1]
+        with open(only) as f:
+            chart(json.load(f), os.path.join(os.path.dirname(only) or ".", "bench.png"))
+        return
     args = p.parse_args()
     args.data_root = args.data_root or tempfile.gettempdir()
     Suite(args).run()
