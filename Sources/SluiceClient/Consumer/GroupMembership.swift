@@ -95,7 +95,9 @@ actor GroupMembership {
                 continue
             case .unknownMemberId, .illegalGeneration:
                 memberId = ""
+                lost = true
                 await revokeAll()
+                lost = false
                 continue
             case .rebalanceInProgress:
                 continue
@@ -121,7 +123,9 @@ actor GroupMembership {
             case .rebalanceInProgress: continue
             case .unknownMemberId, .illegalGeneration:
                 if syncCode == .unknownMemberId { memberId = "" }
+                lost = true
                 await revokeAll()
+                lost = false
                 continue
             default:
                 throw KafkaClientError.broker(syncCode, "SyncGroup \(group)")

@@ -77,18 +77,10 @@ public final class KafkaProducer: Sendable {
     @discardableResult
     public func enqueue(_ record: ProducerRecord) async throws -> UInt64 {
         while true {
-            // The usual case is one lock: partition, id, batch.
-            switch state.withLock({ $0.append(record, completion: nil, config: config) }) {
-            case .appended(let id, let wake):
-                if wake { wakeups.yield() }
-                return id
-            case .failed(let error):
-                throw error
-            case .unknownTopic:
-                try await learnPartitionCount(of: record.topic)
-            case .full:
-                try await waitForSpace()
-            }
+            if let id = try tryEnqueue(record) { return id }
+            // Not queued: the topic's partition count is unknown, or the buffer is full.
+            try await learnPartitionCount(of: record.topic)
+            try await waitForSpace()
         }
     }
 
