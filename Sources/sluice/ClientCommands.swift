@@ -43,27 +43,6 @@ func parsePairs(_ pairs: [String], what: String) throws -> [String: String] {
     return result
 }
 
-/// Prints a progress line at most once a second.
-struct ProgressLine {
-    private let clock = ContinuousClock()
-    private let start: ContinuousClock.Instant
-    private var last: ContinuousClock.Instant
-
-    init() {
-        start = clock.now
-        last = start
-    }
-
-    mutating func tick(_ what: String, count: Int, force: Bool = false) {
-        let now = clock.now
-        guard force || now - last >= .seconds(1) else { return }
-        last = now
-        let elapsed = Double((now - start).components.seconds) + Double((now - start).components.attoseconds) / 1e18
-        let rate = elapsed > 0 ? Double(count) / elapsed : 0
-        note("\(what): \(count) records, \(Int(rate)) records/s")
-    }
-}
-
 // MARK: - topic
 
 struct TopicCommand: AsyncParsableCommand {
@@ -205,7 +184,7 @@ struct ProduceCommand: AsyncParsableCommand {
             }
             return (failed, firstError)
         }
-        var progress = ProgressLine()
+        var progress = ProgressLine("produced", recordSize: 0)
         var count = 0
         while let line = readInputLine(input) {
             var key: ByteBuffer?
@@ -217,11 +196,11 @@ struct ProduceCommand: AsyncParsableCommand {
             let record = ProducerRecord(topic: topic, partition: partition, key: key, value: ByteBuffer(string: value), headers: recordHeaders)
             if try producer.tryEnqueue(record) == nil { try await producer.enqueue(record) }
             count += 1
-            progress.tick("produced", count: count)
+            progress.update(count: count, latency: nil)
         }
         await producer.close()
         let (failed, firstError) = await failures.value
-        if count >= 10_000 { progress.tick("produced", count: count, force: true) }
+        if count >= 10_000 { progress.update(count: count, latency: nil, force: true) }
         if failed > 0 {
             note("\(failed) of \(count) records failed; first error: \(firstError.map { "\($0)" } ?? "?")")
             throw ExitCode(1)
@@ -331,12 +310,12 @@ struct ConsumeCommand: AsyncParsableCommand {
         }
         await admin.close()
         var printed = 0
-        var progress = ProgressLine()
+        var progress = ProgressLine("consumed", recordSize: 0)
         if !(exitAtEnd && remainingEnds.isEmpty) && count != 0 {
             for await record in consumer.records {
                 output(record)
                 printed += 1
-                progress.tick("consumed", count: printed)
+                progress.update(count: printed, latency: nil)
                 if let count, printed >= count { break }
                 let tp = TopicPartition(record.topic, record.partition)
                 if exitAtEnd, let end = remainingEnds[tp], record.offset + 1 >= end {

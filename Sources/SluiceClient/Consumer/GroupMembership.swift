@@ -73,7 +73,7 @@ actor GroupMembership {
     /// Joins and syncs; true when the member must rejoin at once (it revoked partitions under
     /// the cooperative protocol, and their new owners wait for the next rebalance).
     private func joinAndSync() async throws -> Bool {
-        if !cooperative || lost { await revokeAll() }
+        if !cooperative || lost { await revokeAll(committing: !lost) }
         lost = false
         let strategies = config.assignmentStrategies.isEmpty ? [PartitionAssignmentStrategy.range] : config.assignmentStrategies
         while !stopping {
@@ -95,9 +95,7 @@ actor GroupMembership {
                 continue
             case .unknownMemberId, .illegalGeneration:
                 memberId = ""
-                lost = true
-                await revokeAll()
-                lost = false
+                await revokeAll(committing: false)
                 continue
             case .rebalanceInProgress:
                 continue
@@ -123,9 +121,7 @@ actor GroupMembership {
             case .rebalanceInProgress: continue
             case .unknownMemberId, .illegalGeneration:
                 if syncCode == .unknownMemberId { memberId = "" }
-                lost = true
-                await revokeAll()
-                lost = false
+                await revokeAll(committing: false)
                 continue
             default:
                 throw KafkaClientError.broker(syncCode, "SyncGroup \(group)")
@@ -205,11 +201,11 @@ actor GroupMembership {
         }
     }
 
-    /// Eager protocol (and lost partitions): commit where still possible, and give up
-    /// everything before rejoining.
-    private func revokeAll() async {
+    /// Eager protocol (and lost partitions): give up everything before rejoining, committing
+    /// first unless the generation is gone (such a commit is refused).
+    private func revokeAll(committing: Bool) async {
         guard !owned.isEmpty else { return }
-        if config.enableAutoCommit && !lost { try? await commitPositions() }
+        if config.enableAutoCommit && committing { try? await commitPositions() }
         let revoked = owned
         owned = []
         try? await consumer.assign([])

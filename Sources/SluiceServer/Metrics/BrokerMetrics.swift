@@ -26,7 +26,8 @@ public final class BrokerMetrics: Sendable {
     /// Per-partition gauges from the last scrape, so partitions that went away can be removed.
     private let partitionGauges = NIOLockedValueBox<[String: (Prometheus.Gauge, Prometheus.Gauge)]>([:])
 
-    public init() {
+    public init(storage: LogWriterStatistics? = nil) {
+        self.storage = storage
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -66,16 +67,12 @@ public final class BrokerMetrics: Sendable {
         connections.record(connectionCount.wrappingSubtract(1, ordering: .relaxed).newValue)
     }
 
-    /// The storage thread's statistics, rendered at scrape time (see `LogWriterStatistics`).
-    private let storage = NIOLockedValueBox<LogWriterStatistics?>(nil)
-
-    /// Exports the storage thread's rounds: with fdatasync (the durable path's latency) and without.
-    public func observe(_ statistics: LogWriterStatistics) {
-        storage.withLockedValue { $0 = statistics }
-    }
+    /// The storage thread's rounds, with fdatasync (the durable path's latency) and without:
+    /// kept by the writer and rendered at scrape time (see `LogWriterStatistics`).
+    private let storage: LogWriterStatistics?
 
     private func renderStorageRounds(into out: inout String) {
-        guard let statistics = storage.withLockedValue({ $0 }) else { return }
+        guard let statistics = storage else { return }
         let (synced, buffered) = statistics.roundDurations
         out += "# HELP sluice_storage_round_seconds Storage-thread rounds (a group of writes, and with sync=\"true\" their fdatasyncs).\n"
         out += "# TYPE sluice_storage_round_seconds histogram\n"

@@ -42,7 +42,7 @@ struct BenchConsume: AsyncParsableCommand {
         config.maxPrefetchedRecords = 200_000
         let consumer = KafkaConsumer(config: config, logger: quietLogger())
         try await consumer.assign(topic: topic)
-        var progress = BenchProgress("consumed", recordSize: options.recordSize)
+        var progress = ProgressLine("consumed", recordSize: options.recordSize)
         var count = 0
         var bytes = 0
         var first: UInt64 = 0

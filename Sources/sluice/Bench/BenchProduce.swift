@@ -92,7 +92,7 @@ struct ProduceLoad: Sendable {
         let start = monotonicNanos()
         let deadline = duration.map { start + UInt64($0 * 1e9) }
         let progress = Task {
-            var line = BenchProgress(progressLabel, recordSize: recordSize)
+            var line = ProgressLine(progressLabel, recordSize: recordSize)
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(100))
                 line.update(count: counters.acknowledged.load(ordering: .relaxed), latency: latency)

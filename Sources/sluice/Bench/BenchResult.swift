@@ -27,7 +27,7 @@ final class LatencyRecorder: Sendable {
     }
 }
 
-struct LatencySummary: Codable {
+struct LatencySummary {
     var p50: Double
     var p99: Double
     var p999: Double
@@ -35,7 +35,7 @@ struct LatencySummary: Codable {
 }
 
 /// One scenario's outcome, as the table and `--json` show it.
-struct BenchResult: Codable {
+struct BenchResult {
     var client = "sluice (Swift)"
     var mode: String
     var topic: String
@@ -79,29 +79,4 @@ func format(_ value: Double, _ decimals: Int) -> String {
         if have < decimals { text += String(repeating: "0", count: decimals - have) }
     }
     return text
-}
-
-/// The live line, once a second: throughput over the last second and latency so far.
-struct BenchProgress {
-    private var lastNanos = monotonicNanos()
-    private var lastCount = 0
-    let what: String
-    let recordSize: Int
-
-    init(_ what: String, recordSize: Int) {
-        self.what = what
-        self.recordSize = recordSize
-    }
-
-    mutating func update(count: Int, latency: LatencyRecorder?, force: Bool = false) {
-        let now = monotonicNanos()
-        guard force || now - lastNanos >= 1_000_000_000 else { return }
-        let seconds = Double(now - lastNanos) / 1e9
-        let rate = Double(count - lastCount) / seconds
-        var line = "\(what) \(count) records, \(format(rate, 0)) records/s, \(format(rate * Double(recordSize) / 1e6, 1)) MB/s"
-        if let latency, latency.count > 0 { line += ", p99 \(format(latency.percentile(99), 2)) ms so far" }
-        note(line)
-        lastNanos = now
-        lastCount = count
-    }
 }
