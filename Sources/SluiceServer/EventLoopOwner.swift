@@ -16,6 +16,15 @@ struct EventLoopOwner: LogOwnerExecutor {
         return RepeatedTaskHandle(task: task)
     }
 
+    func schedule(afterMs delayMs: Int64, _ work: @escaping @Sendable () -> Void) -> any LogScheduledTask {
+        ScheduledTaskHandle(task: eventLoop.scheduleTask(in: .milliseconds(max(0, delayMs)), work))
+    }
+
+    private struct ScheduledTaskHandle: LogScheduledTask {
+        let task: Scheduled<Void>
+        func cancel() { task.cancel() }
+    }
+
     private struct RepeatedTaskHandle: LogScheduledTask {
         let task: RepeatedTask
         func cancel() { task.cancel() }

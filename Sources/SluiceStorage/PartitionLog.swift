@@ -8,9 +8,12 @@ public protocol LogOwnerExecutor: Sendable {
     func execute(_ work: @escaping @Sendable () -> Void)
     /// Runs `work` on the owner every `intervalMs` until the returned handle is cancelled.
     func scheduleRepeated(everyMs intervalMs: Int64, _ work: @escaping @Sendable () -> Void) -> any LogScheduledTask
+    /// Runs `work` on the owner once, `delayMs` from now, unless the returned handle is
+    /// cancelled first.
+    func schedule(afterMs delayMs: Int64, _ work: @escaping @Sendable () -> Void) -> any LogScheduledTask
 }
 
-/// A repeating task on the owner executor.
+/// A repeating or one-shot task on the owner executor.
 public protocol LogScheduledTask: Sendable {
     func cancel()
 }

@@ -28,6 +28,18 @@ public final class SerialQueueOwner: LogOwnerExecutor, @unchecked Sendable {
         return DispatchTimer(timer: timer)
     }
 
+    public func schedule(afterMs delayMs: Int64, _ work: @escaping @Sendable () -> Void) -> any LogScheduledTask {
+        let item = DispatchWorkItem(block: work)
+        queue.asyncAfter(deadline: .now() + .milliseconds(Int(max(0, delayMs))), execute: item)
+        return DispatchWork(item: item)
+    }
+
+    private struct DispatchWork: LogScheduledTask, @unchecked Sendable {
+        // @unchecked: DispatchWorkItem is thread-safe; cancel may be called from anywhere.
+        let item: DispatchWorkItem
+        func cancel() { item.cancel() }
+    }
+
     private struct DispatchTimer: LogScheduledTask, @unchecked Sendable {
         // @unchecked: DispatchSource is thread-safe; cancel may be called from anywhere.
         let timer: any DispatchSourceTimer

@@ -284,6 +284,99 @@ struct GroupCoordinatorTests {
     }
 }
 
+// MARK: - Deadlines
+
+/// Kafka expires sessions, join phases, sync phases and pending member ids with a timer at
+/// their deadline, not on a sweep: each is checked here one millisecond before and at it.
+@Suite("Group deadlines")
+struct GroupDeadlineTests {
+    @Test func aSessionExpiresAtItsDeadline() throws {
+        let harness = try CoordinatorHarness()
+        let (first, second) = try harness.stableGroup("g")
+        harness.advance(by: 9_999)
+        #expect(harness.coordinator.heartbeat(groupId: "g", generationId: 1, memberId: second, groupInstanceId: nil) == KafkaErrorCode.none)
+        #expect(harness.coordinator.describeGroup("g").members.map(\.memberId) == [first, second])
+        harness.advance(by: 1)
+        #expect(harness.coordinator.describeGroup("g").members.map(\.memberId) == [second], "10,000 ms after its last sync")
+        #expect(harness.coordinator.describeGroup("g").state == .preparingRebalance)
+    }
+
+    @Test func aStaticMemberExpiresAtItsDeadlineAndTheGroupCanBeDeleted() throws {
+        let harness = try CoordinatorHarness()
+        let join = harness.join("g", memberId: "", instanceId: "static-1", sessionTimeoutMs: 6_000)
+        harness.advance(by: 3_000)
+        let memberId = try #require(join.value?.memberId)
+        #expect(harness.sync("g", generation: 1, memberId: memberId, instanceId: "static-1",
+                             assignments: [memberId: ByteBuffer(bytes: [1])]).value?.error == KafkaErrorCode.none)
+        harness.advance(by: 5_999)
+        let early = ResultBox<[(String, KafkaErrorCode)]>()
+        harness.coordinator.deleteGroups(["g"]) { early.value = $0 }
+        #expect(early.value?.first?.1 == .nonEmptyGroup)
+        harness.advance(by: 1)
+        #expect(harness.coordinator.describeGroup("g").state == .empty)
+        let deleted = ResultBox<[(String, KafkaErrorCode)]>()
+        harness.coordinator.deleteGroups(["g"]) { deleted.value = $0 }
+        #expect(deleted.value?.first?.1 == KafkaErrorCode.none)
+    }
+
+    @Test func theJoinPhaseEndsAtTheRebalanceTimeout() throws {
+        let harness = try CoordinatorHarness()
+        let (first, second) = try harness.stableGroup("g")
+        // The first member rejoins; the second keeps heartbeating but never rejoins.
+        let rejoin = harness.join("g", memberId: first)
+        for _ in 0..<5 {
+            harness.advance(by: 5_000)
+            #expect(harness.coordinator.heartbeat(groupId: "g", generationId: 1, memberId: second, groupInstanceId: nil) == .rebalanceInProgress)
+        }
+        harness.advance(by: 4_999)
+        #expect(rejoin.value == nil, "30,000 ms rebalance timeout not yet over")
+        harness.advance(by: 1)
+        #expect(rejoin.value?.generationId == 2)
+        #expect(rejoin.value?.members.map(\.memberId) == [first], "the member that did not rejoin is out")
+    }
+
+    @Test func theSyncPhaseEndsAtTheRebalanceTimeout() throws {
+        let harness = try CoordinatorHarness()
+        let a = harness.join("g", memberId: "")
+        let b = harness.join("g", memberId: "")
+        harness.advance(by: 6_000)
+        let leader = try #require(a.value?.memberId)
+        let follower = try #require(b.value?.memberId)
+        _ = harness.sync("g", generation: 1, memberId: leader, assignments: [leader: ByteBuffer(bytes: [1])])
+        // The follower heartbeats but never sends SyncGroup.
+        for _ in 0..<5 {
+            harness.advance(by: 5_000)
+            _ = harness.coordinator.heartbeat(groupId: "g", generationId: 1, memberId: follower, groupInstanceId: nil)
+            _ = harness.coordinator.heartbeat(groupId: "g", generationId: 1, memberId: leader, groupInstanceId: nil)
+        }
+        harness.advance(by: 4_999)
+        #expect(harness.coordinator.describeGroup("g").members.count == 2)
+        harness.advance(by: 1)
+        #expect(harness.coordinator.describeGroup("g").members.map(\.memberId) == [leader])
+    }
+
+    @Test func aPendingMemberIdExpiresAtTheSessionTimeout() throws {
+        let harness = try CoordinatorHarness()
+        let early = try #require(harness.join("g1", memberId: "", requireKnownMemberId: true).value?.memberId)
+        let late = try #require(harness.join("g2", memberId: "", requireKnownMemberId: true).value?.memberId)
+        harness.advance(by: 9_999)
+        let accepted = harness.join("g1", memberId: early, requireKnownMemberId: true)
+        #expect(accepted.value == nil, "still pending: the join waits for the rebalance")
+        harness.advance(by: 1)
+        #expect(harness.join("g2", memberId: late, requireKnownMemberId: true).value?.error == .unknownMemberId)
+    }
+
+    @Test func timersAreArmedOnlyForTheEarliestDeadline() throws {
+        let harness = try CoordinatorHarness()
+        _ = try harness.stableGroup("g")
+        for _ in 0..<100 {
+            harness.advance(by: 50)
+            _ = harness.coordinator.heartbeat(groupId: "g", generationId: 1, memberId: "client-1", groupInstanceId: nil)
+        }
+        #expect(harness.owner.pendingTimers == 1, "one timer for all deadlines, however many heartbeats")
+    }
+}
+
 // MARK: - Harness
 
 private func bytes(_ values: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: values) }
@@ -292,11 +385,48 @@ final class ResultBox<T>: @unchecked Sendable {
     var value: T?
 }
 
-/// Runs work at once on the calling thread: the tests are the coordinator's only thread.
-struct InlineOwner: LogOwnerExecutor {
+/// Runs work at once on the calling thread (the tests are the coordinator's only thread) and
+/// keeps one-shot timers on the manual clock: `advance` fires each when the clock reaches its
+/// deadline, in deadline order, as the broker's event loop would, so expiry can be checked to
+/// the millisecond.
+final class ManualOwner: LogOwnerExecutor, @unchecked Sendable {
+    // @unchecked: used from the test's thread only.
+    let clock: ManualClock
+    private var timers: [(id: Int, atMs: Int64, work: @Sendable () -> Void)] = []
+    private var nextId = 0
+
+    init(clock: ManualClock) { self.clock = clock }
+
     func execute(_ work: @escaping @Sendable () -> Void) { work() }
     func scheduleRepeated(everyMs intervalMs: Int64, _ work: @escaping @Sendable () -> Void) -> any LogScheduledTask { NoTask() }
+
+    func schedule(afterMs delayMs: Int64, _ work: @escaping @Sendable () -> Void) -> any LogScheduledTask {
+        nextId += 1
+        timers.append((nextId, clock.value + max(0, delayMs), work))
+        return ManualTask(owner: self, id: nextId)
+    }
+
+    var pendingTimers: Int { timers.count }
+
+    /// Moves the clock forward by `ms`, firing every timer that comes due on the way.
+    func advance(by ms: Int64) {
+        let target = clock.value + ms
+        while let next = timers.min(by: { ($0.atMs, $0.id) < ($1.atMs, $1.id) }), next.atMs <= target {
+            timers.removeAll { $0.id == next.id }
+            if next.atMs > clock.value { clock.advance(by: next.atMs - clock.value) }
+            next.work()
+        }
+        if target > clock.value { clock.advance(by: target - clock.value) }
+    }
+
+    fileprivate func cancel(_ id: Int) { timers.removeAll { $0.id == id } }
+
     struct NoTask: LogScheduledTask { func cancel() {} }
+    private struct ManualTask: LogScheduledTask, @unchecked Sendable {
+        let owner: ManualOwner
+        let id: Int
+        func cancel() { owner.cancel(id) }
+    }
 }
 
 /// Keeps records in memory; completes appends at once unless told to hold them.
@@ -351,6 +481,7 @@ final class CoordinatorHarness {
     let store: MemoryGroupStore
     let config: GroupCoordinatorConfig
     let coordinator: GroupCoordinator
+    let owner: ManualOwner
     private var nextMember = 0
 
     init(config: GroupCoordinatorConfig = GroupCoordinatorConfig(), store: MemoryGroupStore = MemoryGroupStore(),
@@ -362,7 +493,9 @@ final class CoordinatorHarness {
         logger.logLevel = .critical
         let counter = ResultBox<Int>()
         counter.value = 0
-        coordinator = try GroupCoordinator(config: config, store: store, owner: InlineOwner(), clock: { clock.value }, logger: logger,
+        let owner = ManualOwner(clock: clock)
+        self.owner = owner
+        coordinator = try GroupCoordinator(config: config, store: store, owner: owner, clock: { clock.value }, logger: logger,
                                            newMemberId: { clientId in
                                                counter.value! += 1
                                                return "\(clientId)-\(counter.value!)"
@@ -374,16 +507,9 @@ final class CoordinatorHarness {
         try CoordinatorHarness(config: config, store: store, clock: clock)
     }
 
+    /// Moves the manual clock, firing the coordinator's timers as they come due.
     func advance(by ms: Int64) {
-        // Tick every 100 ms, as the broker does.
-        var left = ms
-        while left > 0 {
-            let step = min(100, left)
-            clock.advance(by: step)
-            left -= step
-            coordinator.tick()
-        }
-        if ms == 0 { coordinator.tick() }
+        owner.advance(by: ms)
     }
 
     static func subscription(_ topics: [String]) -> ByteBuffer {

@@ -64,6 +64,14 @@ final class GroupMember {
         if syncCallback != nil { return true }
         return lastHeartbeatMs + Int64(sessionTimeoutMs) > nowMs
     }
+
+    /// When `shouldKeepAlive` turns false unless the member is heard from first; nil while it
+    /// waits in JoinGroup (once through a rebalance) or in SyncGroup.
+    func expiryMs(newMemberJoinTimeoutMs: Int64) -> Int64? {
+        if joinCallback != nil { return isNew ? lastHeartbeatMs + newMemberJoinTimeoutMs : nil }
+        if syncCallback != nil { return nil }
+        return lastHeartbeatMs + Int64(sessionTimeoutMs)
+    }
 }
 
 /// A classic-protocol group: state machine data, members in join order, committed offsets.
@@ -97,6 +105,8 @@ final class ClassicGroup {
     var syncDeadlineMs: Int64?
     /// Topics the members subscribe to (consumer protocol), for offset expiry and OffsetDelete.
     var subscribedTopics: Set<String>?
+    /// The earliest deadline of this group waiting in the coordinator's `GroupDeadlines`.
+    var scheduledDeadlineMs: Int64?
 
     init(groupId: String, nowMs: Int64) {
         self.groupId = groupId
@@ -154,6 +164,20 @@ final class ClassicGroup {
         if leaderId == oldMemberId { leaderId = newMemberId }
         if pendingSyncMembers.remove(oldMemberId) != nil { pendingSyncMembers.insert(newMemberId) }
         return member
+    }
+
+    /// The earliest moment something about this group must be checked: a pending member id, a
+    /// member session, the join phase or the sync phase running out.
+    func nextDeadlineMs(newMemberJoinTimeoutMs: Int64) -> Int64? {
+        var next = pendingMembers.values.min()
+        func consider(_ deadline: Int64?) {
+            guard let deadline else { return }
+            next = min(next ?? deadline, deadline)
+        }
+        for member in members.values { consider(member.expiryMs(newMemberJoinTimeoutMs: newMemberJoinTimeoutMs)) }
+        if state == .preparingRebalance { consider(joinDeadlineMs) }
+        if state == .completingRebalance || state == .stable { consider(syncDeadlineMs) }
+        return next
     }
 
     var maxRebalanceTimeoutMs: Int64 {

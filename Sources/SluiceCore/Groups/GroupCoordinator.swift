@@ -8,8 +8,9 @@ import SluiceStorage
 /// rebalance timeouts, static membership, committed offsets and their retention.
 ///
 /// Ownership: every method must be called on `owner` (one event loop); the coordinator takes
-/// no locks. Callbacks run on `owner` too. Time comes from the injected clock and timers from
-/// `tick()`, so tests drive it with a manual clock and no sockets.
+/// no locks. Callbacks run on `owner` too. Time comes from the injected clock and deadlines
+/// fire through `owner`'s one-shot timers (`GroupDeadlines`), so tests drive it with a manual
+/// clock and scheduler and no sockets.
 public final class GroupCoordinator: @unchecked Sendable {
     // @unchecked: confined to `owner`, the documented contract above.
     public let owner: any LogOwnerExecutor
@@ -20,6 +21,10 @@ public final class GroupCoordinator: @unchecked Sendable {
     private let newMemberId: (String) -> String
     private var groups: [String: ClassicGroup] = [:]
     private var timers: [any LogScheduledTask] = []
+    private var deadlines = GroupDeadlines()
+    /// The one-shot timer armed for `deadlines.earliest`.
+    private var armedDeadline: (atMs: Int64, task: any LogScheduledTask)?
+    private var stopped = false
 
     /// Store writes not yet completed; a compaction waits for none to be in flight (its copy
     /// holds only completed values), and writes arriving meanwhile wait for it.
@@ -78,6 +83,7 @@ public final class GroupCoordinator: @unchecked Sendable {
             }
         }
         groups = groups.filter { !$0.value.offsets.isEmpty || $0.value.protocolType != nil }
+        for group in groups.values { scheduleExpiry(group) }
         compactionThreshold = max(config.compactionMinRecords, 2 * liveRecordCount())
         logger.info("group coordinator loaded", metadata: [
             "groups": "\(groups.count)", "offsets": "\(groups.values.reduce(0) { $0 + $1.offsets.count })",
@@ -93,16 +99,18 @@ public final class GroupCoordinator: @unchecked Sendable {
 
     // MARK: Timers
 
-    /// Starts the timers on `owner`: member sessions, join and sync deadlines every
-    /// `tickIntervalMs`, offset expiry every offsets.retention.check.interval.ms.
-    public func start(tickIntervalMs: Int64 = 100) {
-        timers.append(owner.scheduleRepeated(everyMs: tickIntervalMs) { [self] in tick() })
+    /// Starts offset expiry every offsets.retention.check.interval.ms (deadlines of members and
+    /// rebalances have their own timers from the start).
+    public func start() {
         timers.append(owner.scheduleRepeated(everyMs: max(1, config.offsetsRetentionCheckIntervalMs)) { [self] in expireOffsets() })
     }
 
     public func stop() {
+        stopped = true
         timers.forEach { $0.cancel() }
         timers.removeAll()
+        armedDeadline?.task.cancel()
+        armedDeadline = nil
     }
 
     /// Closes the store at shutdown (after `stop`).
@@ -110,30 +118,80 @@ public final class GroupCoordinator: @unchecked Sendable {
         try store.close()
     }
 
-    /// Expires what is due: pending member ids, member sessions, join phases, sync phases.
+    /// Expires whatever is due in every group, whether or not its timer has fired.
     public func tick() {
         let now = clock()
         for group in Array(groups.values) {
-            for (memberId, deadline) in group.pendingMembers where deadline <= now {
-                group.pendingMembers.removeValue(forKey: memberId)
-                forgetIfUnused(group)
-            }
-            for member in group.orderedMembers
-            where !member.shouldKeepAlive(nowMs: now, newMemberJoinTimeoutMs: config.newMemberJoinTimeoutMs) {
-                logger.info("member session expired", metadata: ["group": "\(group.groupId)", "member": "\(member.memberId)"])
-                removeMemberAndUpdateGroup(group, member.memberId, nowMs: now, reason: "session timeout")
-            }
-            if let deadline = group.syncDeadlineMs, now >= deadline {
-                group.syncDeadlineMs = nil
-                if group.state == .completingRebalance || group.state == .stable {
-                    for memberId in group.pendingSyncMembers {
-                        logger.info("member did not sync in time", metadata: ["group": "\(group.groupId)", "member": "\(memberId)"])
-                        removeMemberAndUpdateGroup(group, memberId, nowMs: now, reason: "no SyncGroup within the rebalance timeout")
-                    }
+            expire(group, nowMs: now)
+            scheduleExpiry(group)
+        }
+    }
+
+    /// Acts on the deadlines that have come due, then arms the timer for the next one.
+    func expireDue() {
+        let now = clock()
+        for groupId in deadlines.popDue(nowMs: now) {
+            guard let group = groups[groupId] else { continue }
+            if let scheduled = group.scheduledDeadlineMs, scheduled <= now { group.scheduledDeadlineMs = nil }
+            expire(group, nowMs: now)
+            scheduleExpiry(group)
+        }
+        armDeadlineTimer()
+    }
+
+    /// Queues the group's next deadline when it is earlier than the one already queued (a
+    /// deadline that moved later is found when the earlier entry comes due).
+    private func scheduleExpiry(_ group: ClassicGroup) {
+        guard groups[group.groupId] === group,
+              let next = group.nextDeadlineMs(newMemberJoinTimeoutMs: config.newMemberJoinTimeoutMs) else { return }
+        if let scheduled = group.scheduledDeadlineMs, scheduled <= next { return }
+        group.scheduledDeadlineMs = next
+        deadlines.insert(next, groupId: group.groupId)
+        armDeadlineTimer()
+    }
+
+    private func armDeadlineTimer() {
+        guard !stopped, let next = deadlines.earliest else { return }
+        if let armed = armedDeadline, armed.atMs <= next { return }
+        armedDeadline?.task.cancel()
+        let task = owner.schedule(afterMs: max(0, next - clock())) { [self] in
+            armedDeadline = nil
+            expireDue()
+        }
+        armedDeadline = (next, task)
+    }
+
+    /// Groups whose next deadline is not queued: always empty unless a state change forgot to
+    /// call `scheduleExpiry` (the simulation checks it after every step).
+    func groupsWithUnscheduledDeadlines() -> [String] {
+        groups.values.compactMap { group in
+            guard let next = group.nextDeadlineMs(newMemberJoinTimeoutMs: config.newMemberJoinTimeoutMs) else { return nil }
+            guard let scheduled = group.scheduledDeadlineMs, scheduled <= next else { return group.groupId }
+            return nil
+        }.sorted()
+    }
+
+    /// Expires what is due in one group: pending member ids, member sessions, its join or sync phase.
+    private func expire(_ group: ClassicGroup, nowMs now: Int64) {
+        for (memberId, deadline) in group.pendingMembers where deadline <= now {
+            group.pendingMembers.removeValue(forKey: memberId)
+            forgetIfUnused(group)
+        }
+        for member in group.orderedMembers
+        where !member.shouldKeepAlive(nowMs: now, newMemberJoinTimeoutMs: config.newMemberJoinTimeoutMs) {
+            logger.info("member session expired", metadata: ["group": "\(group.groupId)", "member": "\(member.memberId)"])
+            removeMemberAndUpdateGroup(group, member.memberId, nowMs: now, reason: "session timeout")
+        }
+        if let deadline = group.syncDeadlineMs, now >= deadline {
+            group.syncDeadlineMs = nil
+            if group.state == .completingRebalance || group.state == .stable {
+                for memberId in group.pendingSyncMembers {
+                    logger.info("member did not sync in time", metadata: ["group": "\(group.groupId)", "member": "\(memberId)"])
+                    removeMemberAndUpdateGroup(group, memberId, nowMs: now, reason: "no SyncGroup within the rebalance timeout")
                 }
             }
-            checkJoinCompletion(group, nowMs: now)
         }
+        checkJoinCompletion(group, nowMs: now)
     }
 
     // MARK: JoinGroup
@@ -161,6 +219,7 @@ public final class GroupCoordinator: @unchecked Sendable {
             joinKnownMember(group, request, nowMs: now, completion: completion)
         }
         checkJoinCompletion(group, nowMs: now)
+        scheduleExpiry(group)
     }
 
     private func joinUnknownMember(_ group: ClassicGroup, _ request: JoinGroupInput, nowMs now: Int64,
@@ -245,6 +304,7 @@ public final class GroupCoordinator: @unchecked Sendable {
             member.sessionTimeoutMs = request.sessionTimeoutMs
             let generation = group.generationId
             persist([.group(group.groupId, group.snapshot())]) { [self] result in
+                defer { scheduleExpiry(group) }
                 switch result {
                 case .success:
                     completion(currentGenerationResult(group, for: newMemberId))
@@ -413,6 +473,7 @@ public final class GroupCoordinator: @unchecked Sendable {
         if let type = request.protocolType, type != group.protocolType { return completion(SyncGroupResult(error: .inconsistentGroupProtocol)) }
         if let name = request.protocolName, name != group.protocolName { return completion(SyncGroupResult(error: .inconsistentGroupProtocol)) }
         member.lastHeartbeatMs = now
+        defer { scheduleExpiry(group) }
         switch group.state {
         case .empty:
             completion(SyncGroupResult(error: .unknownMemberId))
@@ -425,6 +486,7 @@ public final class GroupCoordinator: @unchecked Sendable {
             let generation = group.generationId
             let snapshot = snapshotWithAssignments(group, request.assignments)
             persist([.group(group.groupId, snapshot)]) { [self] result in
+                defer { scheduleExpiry(group) }
                 guard group.state == .completingRebalance, group.generationId == generation else { return }
                 switch result {
                 case .success:
@@ -514,6 +576,7 @@ public final class GroupCoordinator: @unchecked Sendable {
                 results.append((leaver, .none))
             }
         }
+        scheduleExpiry(group)
         return LeaveGroupResult(error: .none, members: results)
     }
 
