@@ -63,7 +63,8 @@ let package = Package(
                 "KafkaProtocol", "SluiceStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            exclude: ["Configs/README.md"]
         ),
         // The client depends on the protocol and codecs only: no broker code, no liburing.
         .target(

@@ -20,6 +20,18 @@ public final class Partition: @unchecked Sendable {
         self.owner = owner
         self.log = log
     }
+
+    /// Kafka's Partition.checkCurrentLeaderEpoch for the CurrentLeaderEpoch of Fetch (v9+),
+    /// ListOffsets (v4+) and OffsetForLeaderEpoch (v2+): a client whose metadata is behind this
+    /// broker's epoch is fenced (FENCED_LEADER_EPOCH), one ahead of it is told the epoch is
+    /// unknown here yet (UNKNOWN_LEADER_EPOCH); -1 skips the check. Call on `owner`.
+    public func leaderEpochError(current requested: Int32) -> KafkaErrorCode? {
+        guard requested != -1 else { return nil }
+        let epoch = log.leaderEpoch
+        if requested > epoch { return .unknownLeaderEpoch }
+        if requested < epoch { return .fencedLeaderEpoch }
+        return nil
+    }
 }
 
 /// A topic as the registry knows it.
@@ -27,28 +39,28 @@ public struct Topic: Sendable {
     public let name: String
     public let id: KafkaUUID
     public internal(set) var partitions: [Partition]
+    /// The topic's config overrides (DescribeConfigs' TOPIC_CONFIG entries).
     public private(set) var configs: [String: String]
-    /// `max.message.bytes` in force, resolved once when the configs change (the produce path reads it).
-    public private(set) var maxMessageBytes = 0
+    /// The settings in force, resolved when the overrides or the broker's settings change (the
+    /// produce and fetch paths read them).
+    public private(set) var resolved: TopicConfigs.Resolved
+
+    /// `max.message.bytes` in force.
+    public var maxMessageBytes: Int { resolved.maxMessageBytes }
     /// The codec `compression.type` asks for, or nil for `producer` (keep the producer's).
-    public private(set) var requiredCompression: CompressionCodec?
+    public var requiredCompression: CompressionCodec? { resolved.requiredCompression }
 
     init(name: String, id: KafkaUUID, configs: [String: String], broker: BrokerConfig) {
         self.name = name
         self.id = id
         self.partitions = []
-        self.configs = [:]
-        setConfigs(configs, broker: broker)
+        self.configs = configs
+        self.resolved = TopicConfigs.resolve(overrides: configs, broker: broker)
     }
 
     mutating func setConfigs(_ configs: [String: String], broker: BrokerConfig) {
         self.configs = configs
-        maxMessageBytes = Int(TopicConfigs.effectiveValue("max.message.bytes", overrides: configs, broker: broker).value) ?? 1_048_588
-        switch TopicConfigs.effectiveValue("compression.type", overrides: configs, broker: broker).value {
-        case "producer": requiredCompression = nil
-        case "uncompressed": requiredCompression = CompressionCodec.none
-        case let name: requiredCompression = CompressionCodec(name: name)
-        }
+        resolved = TopicConfigs.resolve(overrides: configs, broker: broker)
     }
 }
 
@@ -69,6 +81,10 @@ public final class TopicRegistry: Sendable {
     private let topics = Mutex<[String: Topic]>([:])
     private let changes = Mutex<Void>(())
     private let environment: Environment
+    private let broker: Mutex<BrokerConfig>
+
+    /// The broker's settings in force (static and dynamic).
+    public var brokerConfig: BrokerConfig { broker.withLock { $0 } }
 
     /// What the registry needs from the broker: settings, storage, and who owns partitions.
     public struct Environment: Sendable {
@@ -100,6 +116,7 @@ public final class TopicRegistry: Sendable {
     public init(dataDirectory: String, environment: Environment) throws {
         self.dataDirectory = dataDirectory
         self.environment = environment
+        self.broker = Mutex(environment.broker)
         let folder = dataDirectory + "/" + Self.metadataFolder
         mkdir(folder, 0o755)
         var loaded: [String: Topic] = [:]
@@ -118,7 +135,7 @@ public final class TopicRegistry: Sendable {
                 environment.logger.error("unreadable topic metadata; skipping", metadata: ["file": "\(file)"])
                 continue
             }
-            var topic = Topic(name: name, id: id, configs: configs, broker: environment.broker)
+            var topic = Topic(name: name, id: id, configs: configs, broker: brokerConfig)
             for index in 0..<count {
                 do {
                     topic.partitions.append(try openPartition(topic: name, id: id, index: index, configs: configs))
@@ -135,7 +152,7 @@ public final class TopicRegistry: Sendable {
         let owner = environment.ownerFor(topic, index)
         let log = try PartitionLog(
             directory: dataDirectory + "/\(topic)-\(index)",
-            config: TopicConfigs.logConfig(overrides: configs, broker: environment.broker),
+            config: TopicConfigs.logConfig(overrides: configs, broker: brokerConfig),
             writer: environment.writer, owner: owner, files: environment.files,
             cleanShutdown: environment.cleanShutdown, nowMs: environment.clock(), logger: environment.logger)
         let partition = Partition(topic: topic, topicId: id, index: index, owner: owner, log: log)
@@ -182,11 +199,12 @@ public final class TopicRegistry: Sendable {
                 throw TopicError(code: .invalidTopicException,
                                  message: "Topic '\(name)' collides with existing topic: \(clash)")
             }
-            let count = requested == -1 ? Int32(environment.broker.int("num.partitions")) : requested
+            let broker = brokerConfig
+            let count = requested == -1 ? Int32(broker.int("num.partitions")) : requested
             guard count >= 1 else {
                 throw TopicError(code: .invalidPartitions, message: "Number of partitions must be larger than 0.")
             }
-            let factor = replicationFactor == -1 ? Int16(environment.broker.int("default.replication.factor")) : replicationFactor
+            let factor = replicationFactor == -1 ? Int16(broker.int("default.replication.factor")) : replicationFactor
             guard factor >= 1 else {
                 throw TopicError(code: .invalidReplicationFactor, message: "Replication factor must be larger than 0.")
             }
@@ -194,13 +212,12 @@ public final class TopicRegistry: Sendable {
                 throw TopicError(code: .invalidReplicationFactor,
                                  message: "Replication factor: \(factor) larger than available brokers: 1.")
             }
-            for (key, value) in configs {
-                if let reason = TopicConfigs.validationError(name: key, value: value) {
-                    throw TopicError(code: .invalidConfig, message: reason)
-                }
+            if let reason = TopicConfigs.validationError(configs, broker: broker) {
+                throw TopicError(code: .invalidConfig, message: reason)
             }
+            let configs = TopicConfigs.normalized(configs)
             let id = KafkaUUID.random()
-            var topic = Topic(name: name, id: id, configs: configs, broker: environment.broker)
+            var topic = Topic(name: name, id: id, configs: configs, broker: broker)
             if validateOnly { return topic }
             do {
                 try persist(topic, partitionCount: count)
@@ -260,34 +277,61 @@ public final class TopicRegistry: Sendable {
         }
     }
 
-    /// Replaces a topic's config overrides (AlterConfigs) or merges changes (incremental:
-    /// `nil` values delete an override).
-    public func alterConfigs(name: String, changes configChanges: [String: String?], replace: Bool,
-                             validateOnly: Bool) throws(TopicError) {
+    /// Replaces a topic's config overrides with what `change` makes of them (AlterConfigs
+    /// replaces them all; IncrementalAlterConfigs applies its operations), after validating
+    /// the whole resulting set.
+    public func alterConfigs(name: String, validateOnly: Bool,
+                             change: ([String: String]) -> Result<[String: String], TopicError>) throws(TopicError) {
         try changes.withLock { _ throws(TopicError) in
             guard var topic = topics.withLock({ $0[name] }) else {
                 throw TopicError(code: .unknownTopicOrPartition, message: "The topic '\(name)' does not exist.")
             }
-            var configs = replace ? [:] : topic.configs
-            for (key, value) in configChanges {
-                if let reason = TopicConfigs.validationError(name: key, value: value) {
-                    throw TopicError(code: .invalidConfig, message: reason)
-                }
-                configs[key] = value
+            let configs: [String: String]
+            switch change(topic.configs) {
+            case .failure(let error): throw error
+            case .success(let updated): configs = updated
+            }
+            let broker = brokerConfig
+            if let reason = TopicConfigs.validationError(configs, broker: broker) {
+                throw TopicError(code: .invalidConfig, message: reason)
             }
             if validateOnly { return }
-            topic.setConfigs(configs, broker: environment.broker)
+            topic.setConfigs(TopicConfigs.normalized(configs), broker: broker)
             do {
                 try persist(topic, partitionCount: Int32(topic.partitions.count))
             } catch {
                 throw TopicError(code: .kafkaStorageError, message: "\(error)")
             }
-            let logConfig = TopicConfigs.logConfig(overrides: configs, broker: environment.broker)
+            let logConfig = topic.resolved.log
             for partition in topic.partitions {
                 partition.owner.execute { partition.log.updateConfig(logConfig) }
             }
             let updated = topic
             topics.withLock { $0[name] = updated }
+        }
+    }
+
+    /// Puts new broker settings in force (a dynamic change): every topic's configs are
+    /// resolved again, and partitions whose log settings changed get them at once, as Kafka's
+    /// DynamicLogConfig does (a topic's own overrides still win).
+    public func reconfigure(_ config: BrokerConfig) {
+        changes.withLock { _ in
+            broker.withLock { $0 = config }
+            let current = topics.withLock { $0 }
+            var updated: [String: Topic] = [:]
+            for (name, var topic) in current {
+                let before = topic.resolved
+                topic.setConfigs(topic.configs, broker: config)
+                updated[name] = topic
+                guard topic.resolved.log != before.log else { continue }
+                let logConfig = topic.resolved.log
+                for partition in topic.partitions {
+                    partition.owner.execute { partition.log.updateConfig(logConfig) }
+                }
+            }
+            topics.withLock { topics in
+                for (name, topic) in updated where topics[name] != nil { topics[name] = topic }
+            }
         }
     }
 

@@ -7,7 +7,8 @@ import SluiceStorage
 
 /// What every request handler may use: settings, identity, topics, and the advertised address.
 public final class BrokerContext: Sendable {
-    public let config: BrokerConfig
+    /// Dynamic broker settings: AlterConfigs on broker resources goes through it.
+    public let configs: BrokerConfigManager
     public let identity: ClusterIdentity
     public let registry: TopicRegistry
     public let advertisedHost: String
@@ -20,13 +21,13 @@ public final class BrokerContext: Sendable {
     public let groups: GroupCoordinator
     public let metrics: BrokerMetrics
 
-    init(config: BrokerConfig, identity: ClusterIdentity, registry: TopicRegistry, advertisedHost: String,
+    init(configs: BrokerConfigManager, identity: ClusterIdentity, registry: TopicRegistry, advertisedHost: String,
          advertisedPort: Int32, logger: Logger, fetchWaiters: FetchWaiters, producerIds: ProducerIdAllocator,
          groups: GroupCoordinator, metrics: BrokerMetrics) {
         self.metrics = metrics
         self.producerIds = producerIds
         self.groups = groups
-        self.config = config
+        self.configs = configs
         self.identity = identity
         self.registry = registry
         self.advertisedHost = advertisedHost
@@ -34,6 +35,9 @@ public final class BrokerContext: Sendable {
         self.logger = logger
         self.fetchWaiters = fetchWaiters
     }
+
+    /// The settings in force, static and dynamic.
+    public var config: BrokerConfig { registry.brokerConfig }
 
     var nodeId: Int32 { identity.nodeId }
 

@@ -16,6 +16,8 @@ final class FetchSessions: Sendable {
     struct Entry: Sendable {
         var fetchOffset: Int64
         var maxBytes: Int32
+        /// The client's view of the leader epoch (Fetch v9+; -1 when not given).
+        var currentLeaderEpoch: Int32 = -1
         var sentHighWatermark: Int64 = -2
         var sentLogStartOffset: Int64 = -2
     }
@@ -48,7 +50,7 @@ final class FetchSessions: Sendable {
     func plan(for request: FetchRequest, version: Int16, nowMs: Int64) -> Result<Plan, KafkaErrorCode> {
         let listed = request.topics.flatMap { topic in
             topic.partitions.map { (Key(topic: topic.topic, topicId: topic.topicId, partition: $0.partition),
-                                    Entry(fetchOffset: $0.fetchOffset, maxBytes: $0.partitionMaxBytes)) }
+                                    Entry(fetchOffset: $0.fetchOffset, maxBytes: $0.partitionMaxBytes, currentLeaderEpoch: $0.currentLeaderEpoch)) }
         }
         let epoch = version >= 7 ? request.sessionEpoch : -1
         let id = version >= 7 ? request.sessionId : 0
@@ -77,6 +79,7 @@ final class FetchSessions: Sendable {
                 if var existing = session.entries[key] {
                     existing.fetchOffset = entry.fetchOffset
                     existing.maxBytes = entry.maxBytes
+                    existing.currentLeaderEpoch = entry.currentLeaderEpoch
                     session.entries[key] = existing
                 } else {
                     session.entries[key] = entry
@@ -103,6 +106,7 @@ final class FetchSessions: Sendable {
         return state.withLock { state in
             guard var session = state.sessions[plan.sessionId] else { return reads }
             var kept: [FetchHandler.PartitionRead] = []
+            var served: [Key] = []
             for (read, key) in zip(reads, keys) {
                 guard var entry = session.entries[key] else { continue }
                 let changed = read.bytes > 0 || read.code != .none || entry.sentHighWatermark != read.highWatermark
@@ -111,6 +115,13 @@ final class FetchSessions: Sendable {
                 entry.sentLogStartOffset = read.logStartOffset
                 session.entries[key] = entry
                 if !plan.incremental || changed { kept.append(read) }
+                if read.bytes > 0 { served.append(key) }
+            }
+            if plan.incremental && !served.isEmpty {
+                // Partitions that returned records go to the back, so under a small MaxBytes the
+                // others get their turn first next time (Kafka's IncrementalFetchContext).
+                let moved = Set(served)
+                session.order = session.order.filter { !moved.contains($0) } + served
             }
             state.sessions[plan.sessionId] = session
             return kept

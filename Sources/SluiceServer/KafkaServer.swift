@@ -40,13 +40,15 @@ public final class KafkaServer: Sendable {
         }
     }
 
-    private init(config: BrokerConfig, group: MultiThreadedEventLoopGroup, logger: Logger) throws {
+    private init(config staticConfig: BrokerConfig, group: MultiThreadedEventLoopGroup, logger: Logger) throws {
         self.group = group
         self.logger = logger
-        let path = config.string("log.dirs")
+        let path = staticConfig.string("log.dirs")
         let data = try DataDirectory(path: path)
         self.dataDirectory = DataDirectoryBox(data)
-        let identity = try ClusterIdentity.loadOrCreate(dataDirectory: path, config: config)
+        let identity = try ClusterIdentity.loadOrCreate(dataDirectory: path, config: staticConfig)
+        let configFiles = DynamicConfigFiles(dataDirectory: path, nodeId: identity.nodeId)
+        let config = try Self.withStoredDynamicConfigs(staticConfig, from: configFiles, logger: logger)
         let backend = LogWriterBackend(rawValue: config.string("log.io.backend")) ?? .automatic
         let writer = makeLogWriter(backend: backend, logger: logger).writer
         self.writer = writer
@@ -71,6 +73,9 @@ public final class KafkaServer: Sendable {
                 }
             })
         let registry = try TopicRegistry(dataDirectory: path, environment: environment)
+        let configManager = BrokerConfigManager(initial: config, nodeId: identity.nodeId, store: configFiles) { changed in
+            registry.reconfigure(changed)
+        }
         let groups = try Self.openGroupCoordinator(config: config, dataDirectory: path, environment: environment,
                                                    owner: EventLoopOwner(eventLoop: loops[0]))
         self.groups = groups
@@ -80,7 +85,6 @@ public final class KafkaServer: Sendable {
         let advertised = config.string("advertised.listeners")
         let maxFrame = config.int("socket.request.max.bytes")
         let idleMs = config.long("connections.max.idle.ms")
-        let maxConnections = config.int("max.connections")
         let connections = Atomic<Int>(0)
         let contextBox = ContextBox()
         let metrics = BrokerMetrics(storage: writer.statistics)
@@ -95,7 +99,10 @@ public final class KafkaServer: Sendable {
                     connections.wrappingSubtract(1, ordering: .relaxed)
                     metrics.connectionClosed()
                 }
-                guard open <= maxConnections, let broker = contextBox.context else {
+                guard let broker = contextBox.context else { return channel.close() }
+                // Read per connection: max.connections is a dynamic setting.
+                let maxConnections = broker.config.int("max.connections")
+                guard open <= maxConnections else {
                     logger.warning("connection refused: max.connections reached", metadata: ["limit": "\(maxConnections)"])
                     return channel.close()
                 }
@@ -118,7 +125,7 @@ public final class KafkaServer: Sendable {
             advertisedHost = parsed.0
             advertisedPort = Int32(parsed.1 == 0 ? Int(boundPort) : parsed.1)
         }
-        self.context = BrokerContext(config: config, identity: identity, registry: registry, advertisedHost: advertisedHost,
+        self.context = BrokerContext(configs: configManager, identity: identity, registry: registry, advertisedHost: advertisedHost,
                                      advertisedPort: advertisedPort, logger: logger, fetchWaiters: waiters,
                                      producerIds: try ProducerIdAllocator(dataDirectory: path), groups: groups, metrics: metrics)
         contextBox.context = self.context
@@ -134,6 +141,22 @@ public final class KafkaServer: Sendable {
             "listener": "\(host):\(boundPort)", "advertised": "\(advertisedHost):\(advertisedPort)", "dataDir": "\(path)",
             "ioBackend": "\(writer.backendName)", "topics": "\(registry.allTopics.count)", "cluster": "\(identity.clusterId)",
             "node": "\(identity.nodeId)", "eventLoops": "\(loops.count)", "cleanStart": "\(data.wasCleanShutdown)"])
+    }
+
+    /// The static settings under the dynamic ones stored in the data directory; stored values
+    /// that are no longer acceptable are left out with a warning, as Kafka ignores them.
+    private static func withStoredDynamicConfigs(_ config: BrokerConfig, from files: DynamicConfigFiles, logger: Logger) throws -> BrokerConfig {
+        let stored = try files.load()
+        let defaults = DynamicBrokerConfigs.usable(stored.defaults)
+        let own = DynamicBrokerConfigs.usable(stored.broker)
+        for (name, reason) in defaults.dropped.merging(own.dropped, uniquingKeysWith: { first, _ in first }) {
+            logger.warning("ignoring a stored dynamic broker config", metadata: ["config": "\(name)", "reason": "\(reason)"])
+        }
+        if !defaults.kept.isEmpty || !own.kept.isEmpty {
+            logger.info("dynamic broker configs", metadata: [
+                "clusterDefault": "\(defaults.kept.sorted { $0.key < $1.key })", "broker": "\(own.kept.sorted { $0.key < $1.key })"])
+        }
+        return config.withDynamic(defaults: defaults.kept, values: own.kept)
     }
 
     /// The coordinator and its log (`__sluice_group_log` in the data directory), on one loop.

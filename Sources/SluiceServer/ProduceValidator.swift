@@ -3,17 +3,53 @@ import NIOCore
 import SluiceCore
 
 /// Checks a producer's records the way Kafka's LogValidator does for magic 2, without
-/// rebuilding them: one batch, its CRC, sizes, record count, and each record's offset delta.
-/// Compressed batches are read through their decompressed records (bounded), never re-encoded.
+/// rebuilding them: one batch, its CRC, sizes, record count, each record's offset delta and,
+/// where the topic bounds them, CreateTime timestamps. Compressed batches are read through
+/// their decompressed records (bounded), never re-encoded.
 enum ProduceValidator {
     struct Rejection: Error {
         let code: KafkaErrorCode
         let message: String
-        /// The record at fault, for Produce v8+'s per-record errors.
-        var recordIndex: Int32? = nil
+        /// The records at fault (index in the batch, why), for Produce v8+'s per-record errors.
+        var recordErrors: [(index: Int32, message: String)] = []
+
+        init(code: KafkaErrorCode, message: String, recordIndex: Int32? = nil) {
+            self.code = code
+            self.message = message
+            self.recordErrors = recordIndex.map { [($0, message)] } ?? []
+        }
     }
 
-    static func validate(_ records: ByteBuffer?, produceVersion: Int16, maxMessageBytes: Int) -> Result<RecordBatch, Rejection> {
+    /// message.timestamp.before.max.ms and .after.max.ms of a CreateTime topic, when either
+    /// is bounded: records outside [now - before, now + after] are refused.
+    struct TimestampBounds {
+        let beforeMs: Int64
+        let afterMs: Int64
+        let nowMs: Int64
+
+        init?(_ topic: Topic, nowMs: Int64) {
+            let resolved = topic.resolved
+            guard resolved.log.timestampType == .createTime,
+                  resolved.timestampBeforeMaxMs != Int64.max || resolved.timestampAfterMaxMs != Int64.max else { return nil }
+            beforeMs = resolved.timestampBeforeMaxMs
+            afterMs = resolved.timestampAfterMaxMs
+            self.nowMs = nowMs
+        }
+
+        /// Kafka's LogValidator text for a record out of range, or nil.
+        func violation(timestamp: Int64, offset: Int64) -> String? {
+            guard timestamp != -1 else { return nil }
+            let (earliest, lowOverflow) = nowMs.subtractingReportingOverflow(beforeMs)
+            let (latest, highOverflow) = nowMs.addingReportingOverflow(afterMs)
+            let tooOld = !lowOverflow && timestamp < earliest
+            let tooNew = !highOverflow && timestamp > latest
+            guard tooOld || tooNew else { return nil }
+            return "Timestamp \(timestamp) of message with offset \(offset) is out of range. The timestamp should be within [\(earliest), \(latest)]"
+        }
+    }
+
+    static func validate(_ records: ByteBuffer?, produceVersion: Int16, maxMessageBytes: Int,
+                         timestamps: TimestampBounds? = nil) -> Result<RecordBatch, Rejection> {
         guard var records, records.readableBytes > 0 else {
             return .failure(Rejection(code: .invalidRecord, message: "no records"))
         }
@@ -56,11 +92,16 @@ enum ProduceValidator {
                                       message: "record count \(header.recordCount) does not match last offset delta \(header.lastOffsetDelta)"))
         }
         var expectedDelta: Int32 = 0
+        var timestampErrors: [(index: Int32, message: String)] = []
         do {
             try batch.forEachRecord(decompressionLimit: max(maxMessageBytes * 8, 64 << 20)) { record in
                 guard record.offsetDelta == expectedDelta else {
                     throw Rejection(code: .invalidRecord, message: "record offset delta \(record.offsetDelta), expected \(expectedDelta)",
                                     recordIndex: expectedDelta)
+                }
+                if let timestamps, let violation = timestamps.violation(timestamp: header.baseTimestamp + record.timestampDelta,
+                                                                         offset: header.baseOffset + Int64(record.offsetDelta)) {
+                    timestampErrors.append((expectedDelta, violation))
                 }
                 expectedDelta += 1
             }
@@ -69,12 +110,18 @@ enum ProduceValidator {
         } catch {
             return .failure(Rejection(code: .corruptMessage, message: "cannot read the records: \(error)"))
         }
+        if !timestampErrors.isEmpty {
+            // Kafka refuses the whole batch and lists every record at fault.
+            var rejection = Rejection(code: .invalidTimestamp, message: "One or more records have been rejected due to invalid timestamp")
+            rejection.recordErrors = timestampErrors
+            return .failure(rejection)
+        }
         return .success(batch)
     }
 
     /// Recompresses a batch into `codec` (topic `compression.type` naming another codec than the
     /// producer's, Kafka's rule), keeping every record field and the batch's producer fields.
-    static func recompress(_ batch: RecordBatch, to codec: CompressionCodec) throws -> ByteBuffer {
+    static func recompress(_ batch: RecordBatch, to codec: CompressionCodec, level: Int32?) throws -> ByteBuffer {
         let header = batch.header
         var builder = RecordBatchBuilder(
             compression: codec, timestampType: header.attributes.timestampType, producerId: header.producerId,
@@ -83,6 +130,6 @@ enum ProduceValidator {
             builder.append(key: record.key, value: record.value, headers: record.headers,
                            timestamp: header.baseTimestamp + record.timestampDelta)
         }
-        return try builder.build()
+        return try builder.build(compressionLevel: level)
     }
 }

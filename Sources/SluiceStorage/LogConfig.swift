@@ -11,10 +11,16 @@ public struct LogConfig: Sendable, Hashable {
     public var segmentBytes: Int64 = 1 << 30
     /// `segment.ms`: roll a segment this old (by its first append time).
     public var segmentMs: Int64 = 7 * 24 * 3_600_000
+    /// `segment.jitter.ms`: each segment rolls up to this much earlier, chosen at random when it
+    /// is created, so that partitions created together do not all roll at once.
+    public var segmentJitterMs: Int64 = 0
     /// `retention.ms`: delete whole segments whose newest timestamp is older; -1 keeps forever.
     public var retentionMs: Int64 = 7 * 24 * 3_600_000
     /// `retention.bytes`: delete oldest segments while the log is larger; -1 means no limit.
     public var retentionBytes: Int64 = -1
+    /// `cleanup.policy` lists `delete`: time and size retention run. Without it (an empty
+    /// policy) the log keeps everything, as Kafka's does.
+    public var retentionEnabled = true
     /// `flush.messages`: 1 (the default here) acknowledges only after fdatasync; larger values
     /// fsync in the background once that many messages are unflushed.
     public var flushMessages: Int64 = 1

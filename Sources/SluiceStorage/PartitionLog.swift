@@ -99,6 +99,7 @@ public final class PartitionLog: @unchecked Sendable {
         self.leaderEpoch = leaderEpoch
         self.directory = directory
         self.config = config
+        self.rollJitterMs = Self.randomJitter(config)
         self.writer = writer
         self.owner = owner
         self.files = files
@@ -151,7 +152,18 @@ public final class PartitionLog: @unchecked Sendable {
     public var segmentBaseOffsets: [Int64] { segments.map(\.baseOffset) }
 
     public func updateConfig(_ config: LogConfig) {
+        let jitterChanged = config.segmentJitterMs != self.config.segmentJitterMs || config.segmentMs != self.config.segmentMs
         self.config = config
+        if jitterChanged { rollJitterMs = Self.randomJitter(config) }
+    }
+
+    /// How much earlier than segment.ms the active segment rolls (Kafka's randomSegmentJitter:
+    /// drawn per segment, below both segment.jitter.ms and segment.ms).
+    private var rollJitterMs: Int64 = 0
+
+    static func randomJitter(_ config: LogConfig) -> Int64 {
+        let bound = min(config.segmentJitterMs, config.segmentMs)
+        return bound > 0 ? Int64.random(in: 0..<bound) : 0
     }
 
     // MARK: Append
@@ -345,7 +357,7 @@ public final class PartitionLog: @unchecked Sendable {
         let active = segments.last!
         guard active.size > 0 else { return }
         let full = active.size + Int64(header.totalSize) > config.segmentBytes
-        let old = nowMs - active.createdMs >= config.segmentMs
+        let old = nowMs - active.createdMs >= config.segmentMs - rollJitterMs
         let offsetsOverflow = header.lastOffset - active.baseOffset > Int64(Int32.max)
         guard full || old || offsetsOverflow else { return }
         try roll(nowMs: nowMs)
@@ -360,6 +372,7 @@ public final class PartitionLog: @unchecked Sendable {
                                          indexIntervalBytes: config.indexIntervalBytes)
         previous.unpin()
         segments.append(next)
+        rollJitterMs = Self.randomJitter(config)
         if !config.isDurableOnAppend {
             // The rolled segment's tail may not be on disk yet; sync it in the background.
             scheduleFlush(of: previous, upTo: previous.nextOffset, nowMs: nowMs)
@@ -448,23 +461,28 @@ public final class PartitionLog: @unchecked Sendable {
     // MARK: Reading
 
     /// Reads from `offset`: the batch containing it and what follows, up to `maxBytes` and never
-    /// past the high watermark. The first batch is returned whole even when larger than
-    /// `maxBytes` (KIP-74); the last may be cut short, as Kafka's fetches are. Data comes only
-    /// from one segment; a fetch at the end of a segment continues in the next.
-    public func read(from offset: Int64, maxBytes: Int) throws -> LogReadResult {
+    /// past the high watermark. With `minOneMessage` the first batch is returned whole even when
+    /// larger than `maxBytes` (KIP-74); without it nothing is returned unless the first batch
+    /// fits, as Kafka's ReplicaManager does for a fetch's later partitions. The last batch may be
+    /// cut short either way, as Kafka's fetches are. Data comes only from one segment; a fetch at
+    /// the end of a segment continues in the next.
+    public func read(from offset: Int64, maxBytes: Int, minOneMessage: Bool = true) throws -> LogReadResult {
         if let failure { throw failure }
         let end = highWatermark
         guard offset >= logStartOffset, offset <= logEndOffset else {
             throw StorageError.offsetOutOfRange(requested: offset, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
         }
         var result = LogReadResult(slices: [], highWatermark: end, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
-        guard offset < end else { return result }
+        guard offset < end, minOneMessage || maxBytes > 0 else { return result }
         var index = segmentIndex(containing: offset)
         while index < segments.count {
             let segment = segments[index]
             let limit = segment.baseOffset == highWatermarkLocation.segmentBase ? highWatermarkLocation.position
                 : (segment.baseOffset > highWatermarkLocation.segmentBase ? 0 : segment.size)
             if limit > 0, let (position, header) = try segment.locate(offset: offset, before: limit) {
+                // A first batch that does not fit is left out whole rather than cut: Kafka answers
+                // fetches v3+ with an empty record set when the first entry would be incomplete.
+                guard minOneMessage || maxBytes >= header.totalSize else { return result }
                 let length = min(limit - position, Int64(max(maxBytes, header.totalSize)))
                 result = LogReadResult(
                     slices: [FileRegionSlice(file: try segment.file(), position: position, length: Int(length))],
@@ -568,10 +586,12 @@ public final class PartitionLog: @unchecked Sendable {
     }
 
     /// DeleteRecords: moves the log start offset forward (never past the high watermark) and
-    /// deletes segments that lie wholly below it. Returns the new log start offset.
+    /// deletes segments that lie wholly below it. Returns the new log start offset; an offset
+    /// below the log start changes nothing. A negative offset or one past the high watermark is
+    /// out of range, as in Kafka (the caller turns -1 into the high watermark first).
     @discardableResult
     public func deleteRecords(before offset: Int64) throws -> Int64 {
-        guard offset <= highWatermark else {
+        guard offset >= 0, offset <= highWatermark else {
             throw StorageError.offsetOutOfRange(requested: offset, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
         }
         guard offset > logStartOffset else { return logStartOffset }
@@ -589,6 +609,7 @@ public final class PartitionLog: @unchecked Sendable {
     @discardableResult
     public func applyRetention(nowMs: Int64) throws -> Int {
         var deleted = 0
+        guard config.retentionEnabled else { return 0 }
         if config.retentionMs >= 0 {
             let cutoff = nowMs - config.retentionMs
             if let active = segments.last, segments.count == 1 || segments.allSatisfy({ $0.maxTimestamp < cutoff }),

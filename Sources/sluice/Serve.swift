@@ -9,7 +9,11 @@ struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a broker (default: localhost:9092, data in ./data).",
         discussion: "Settings, by Kafka's names (defaults shown). Set them in a properties file (--config), as SLUICE_* environment variables (SLUICE_NUM_PARTITIONS=3), or with --set key=value; later sources win.\n\n"
-            + BrokerConfig.settings.map { "  \($0.name) = \($0.defaultValue.isEmpty ? "(empty)" : $0.defaultValue)\n      \($0.help)" }.joined(separator: "\n"))
+            + BrokerConfig.settings.map { setting in
+                let shown = setting.defaultValue.map { $0.isEmpty ? "(empty)" : $0 } ?? "(not set)"
+                return "  \(setting.name) = \(shown)\(setting.dynamic ? "  [dynamic]" : "")\n      \(setting.help)"
+            }.joined(separator: "\n")
+            + "\n\n[dynamic] settings can also be changed while the broker runs, with AlterConfigs or IncrementalAlterConfigs on the broker's id (or \"\" for every broker); they are kept in the data directory.")
 
     @Option(help: "HOST:PORT to listen on (port 0 picks a free port).") var listen: String?
     @Option(help: "Data directory.") var dataDir: String?

@@ -1385,3 +1385,34 @@ def test_raw_join_within_initial_delay_is_one_generation(broker):
         "the leader's member list: %r" % leader["members"]
     assert min(a["at"], b["at"]) - t0 >= 2.5, "answered %.1f s after the first join, before the 3 s delay" % (
         min(a["at"], b["at"]) - t0)
+
+
+def _delete_group(boot, group):
+    import kspec
+    with kspec.Connection(boot) as c:
+        r = c.call("DeleteGroups", 2, {"GroupsNames": [group]})
+    return r["Results"][0]["ErrorCode"]
+
+
+def test_a_static_member_expires_at_its_session_deadline(fast):
+    """Kafka expires a session with a timer at lastHeartbeat + session.timeout.ms, so a group
+    whose only (static) member went silent can be deleted right after that deadline, and not
+    before it (NON_EMPTY_GROUP, 68). Static members send no LeaveGroup: expiry is their only
+    way out."""
+    boot = fast.bootstrap
+    group = C.unique("raw-static-expiry")
+    with kwire.Conn(boot, timeout=20) as conn:
+        joined = join_group(conn, 5, group, session_ms=6000, instance_id="i-exp",
+                            protocols=[("range", subscription(["t"]))])
+        assert joined["error"] == 0, joined
+        member = joined["member_id"]
+        assert sync_group(conn, group, joined["generation"], member, [(member, b"")], instance_id="i-exp")[0] == 0
+        sent = time.monotonic()
+        assert heartbeat(conn, group, joined["generation"], member, "i-exp") == 0
+        answered = time.monotonic()
+    # Silence from here on, as from a static consumer that stopped.
+    time.sleep(max(0.0, sent + 5.7 - time.monotonic()))
+    assert _delete_group(boot, group) == 68, "5.7 s into a 6 s session the member must still be there"
+    time.sleep(max(0.0, answered + 6.0 + 0.25 - time.monotonic()))
+    assert _delete_group(boot, group) == 0, \
+        "250 ms after the 6 s session deadline the static member must have expired and the group be deletable"

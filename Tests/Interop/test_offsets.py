@@ -201,6 +201,26 @@ def test_delete_records_moves_log_start(bootstrap):
     assert C.watermarks(bootstrap, topic, 0) == (10, 20)
 
 
+@pytest.mark.parametrize("offset", [-1001, -2, "hw+1"])
+def test_delete_records_out_of_range_offsets_change_nothing(bootstrap, offset):
+    """Kafka (ReplicaManager.deleteRecordsOnLocalLog): -1 means the high watermark; any other
+    offset below 0, or one above the high watermark, is OFFSET_OUT_OF_RANGE and leaves the log
+    start where it was. An offset below the current log start is accepted and changes nothing."""
+    topic = C.create_topic(bootstrap, 1, "off-del-range")
+    C.produce_confluent(bootstrap, topic, [{"value": b"%d" % i, "partition": 0} for i in range(20)])
+    a = C.admin(bootstrap)
+    res = list(a.delete_records([TopicPartition(topic, 0, 6)], request_timeout=15).values())[0].result(timeout=20)
+    assert res.low_watermark == 6
+    wanted = 21 if offset == "hw+1" else offset
+    C.expect_error_code(list(a.delete_records([TopicPartition(topic, 0, wanted)], request_timeout=15).values())[0],
+                        [KafkaError.OFFSET_OUT_OF_RANGE], "DeleteRecords before %r" % wanted)
+    assert C.watermarks(bootstrap, topic, 0) == (6, 20), "a refused DeleteRecords moved the watermarks"
+    res = list(a.delete_records([TopicPartition(topic, 0, 3)], request_timeout=15).values())[0].result(timeout=20)
+    assert res.low_watermark == 6, "DeleteRecords below the log start: low watermark %d, expected 6" % res.low_watermark
+    got = C.consume_confluent(bootstrap, topic, partitions=[0])
+    assert [g["offset"] for g in got] == list(range(6, 20))
+
+
 def test_fetch_out_of_range_resets(bootstrap):
     """A fetch below the log start or above the end is OFFSET_OUT_OF_RANGE; with
     auto.offset.reset=earliest the client resets to the log start offset."""

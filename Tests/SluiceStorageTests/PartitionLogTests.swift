@@ -38,6 +38,23 @@ struct PartitionLogTests {
         #expect(result.byteCount == first.header.totalSize)
     }
 
+    /// A fetch's later partitions (Kafka's minOneMessage = false): a first batch that does not
+    /// fit is left out rather than cut, a budget of 0 reads nothing, and what fits is returned
+    /// up to the budget (the last batch may be cut short).
+    @Test func withoutMinOneMessageTheReadStaysWithinMaxBytes() throws {
+        let directory = TemporaryDirectory()
+        let harness = try LogHarness(directory: directory.path)
+        try harness.append(makeBatch(tag: 0, count: 50, timestamp: 1, valueSize: 200))
+        try harness.append(makeBatch(tag: 1, count: 50, timestamp: 2, valueSize: 200))
+        let first = try #require(try harness.read(from: 0, maxBytes: 100).first).header.totalSize
+        #expect(try harness.onOwner { try $0.read(from: 0, maxBytes: first - 1, minOneMessage: false) }.byteCount == 0)
+        #expect(try harness.onOwner { try $0.read(from: 0, maxBytes: 0, minOneMessage: false) }.byteCount == 0)
+        #expect(try harness.onOwner { try $0.read(from: 0, maxBytes: first + 10, minOneMessage: false) }.byteCount == first + 10)
+        #expect(try harness.onOwner { try $0.read(from: 0, maxBytes: first - 1, minOneMessage: true) }.byteCount == first)
+        // Out of range is still reported with nothing to read.
+        #expect(throws: StorageError.self) { _ = try harness.onOwner { try $0.read(from: 101, maxBytes: 0, minOneMessage: false) } }
+    }
+
     @Test func rollsBySizeAndSurvivesCleanAndUncleanRestarts() throws {
         let directory = TemporaryDirectory()
         var config = LogConfig()

@@ -24,6 +24,12 @@ enum CreateTopicsHandler {
                     continue
                 }
             }
+            let nulls = wanted.configs.filter { $0.value == nil }.map(\.name)
+            guard nulls.isEmpty else {
+                results.append(.init(name: wanted.name, errorCode: KafkaErrorCode.invalidConfig.rawValue,
+                                     errorMessage: "Null value not supported for topic configs: \(nulls.joined(separator: ","))"))
+                continue
+            }
             var configs: [String: String] = [:]
             for config in wanted.configs { configs[config.name] = config.value }
             let partitions = wanted.assignments.isEmpty ? wanted.numPartitions : Int32(wanted.assignments.count)
@@ -44,9 +50,8 @@ enum CreateTopicsHandler {
     /// v5+ echoes the topic's configs as they are in force.
     static func describeConfigs(_ overrides: [String: String], request: RequestContext) -> [CreateTopicsResponse.CreatableTopicConfigs]? {
         guard request.version >= 5 else { return nil }
-        return TopicConfigs.definitions.map { definition in
-            let (value, source) = TopicConfigs.effectiveValue(definition.name, overrides: overrides, broker: request.broker.config)
-            return .init(name: definition.name, value: value, readOnly: false, configSource: source.rawValue, isSensitive: false)
+        return ConfigDescriptions.createdTopic(overrides: TopicConfigs.normalized(overrides), broker: request.broker.config).map {
+            .init(name: $0.name, value: $0.value, readOnly: $0.readOnly, configSource: $0.source.rawValue, isSensitive: $0.isSensitive)
         }
     }
 }

@@ -81,15 +81,20 @@ enum FetchHandler {
         }
     }
 
-    /// Reads every requested partition in order, on each partition's own event loop, within the
-    /// request's MaxBytes (the first partition with data always gets its first batch whole).
+    /// Reads every requested partition in order, on each partition's own event loop, as Kafka's
+    /// ReplicaManager.readFromLog does: each partition gets at most its PartitionMaxBytes and what
+    /// is left of the request's MaxBytes; until some partition has returned data, the next one
+    /// gets its first batch whole even when that is larger (KIP-74), and after that a batch that
+    /// does not fit is cut short or left out, so the response stays within MaxBytes but for that
+    /// one first batch.
     private static func readAll(_ plan: FetchSessions.Plan, maxBytes requestMaxBytes: Int32, request: RequestContext) -> EventLoopFuture<[PartitionRead]> {
         let registry = request.broker.registry
         let byId = request.version >= 13
         var wanted: [(topic: String, id: KafkaUUID, partition: FetchRequest.FetchPartition, resolved: Partition?, code: KafkaErrorCode)] = []
         for (key, entry) in plan.wanted {
             let known = byId ? registry.topic(id: key.topicId) : registry.topic(named: key.topic)
-            let partition = FetchRequest.FetchPartition(partition: key.partition, fetchOffset: entry.fetchOffset, partitionMaxBytes: entry.maxBytes)
+            let partition = FetchRequest.FetchPartition(partition: key.partition, currentLeaderEpoch: entry.currentLeaderEpoch,
+                                                        fetchOffset: entry.fetchOffset, partitionMaxBytes: entry.maxBytes)
             let resolved = known.flatMap { known in
                 key.partition >= 0 && Int(key.partition) < known.partitions.count ? known.partitions[Int(key.partition)] : nil
             }
@@ -97,7 +102,7 @@ enum FetchHandler {
             wanted.append((known?.name ?? key.topic, key.topicId, partition, resolved, resolved == nil ? missing : .none))
         }
         var future = request.eventLoop.makeSucceededFuture([PartitionRead]())
-        let maxBytes = Int(requestMaxBytes <= 0 ? Int32.max : requestMaxBytes)
+        let requestLimit = Int(max(0, requestMaxBytes))
         for entry in wanted {
             future = future.flatMap { reads in
                 let template = PartitionRead(topic: entry.topic, topicId: entry.resolved?.topicId ?? entry.id, index: entry.partition.partition, code: entry.code)
@@ -105,17 +110,19 @@ enum FetchHandler {
                     return request.eventLoop.makeSucceededFuture(reads + [template])
                 }
                 let used = reads.reduce(0) { $0 + $1.bytes }
-                let budget = used == 0 ? Int(max(entry.partition.partitionMaxBytes, 1))
-                    : min(Int(entry.partition.partitionMaxBytes), maxBytes - used)
+                let minOneMessage = used == 0
+                let budget = min(Int(max(0, entry.partition.partitionMaxBytes)), max(0, requestLimit - used))
                 let owner = (partition.owner as? EventLoopOwner)?.eventLoop ?? request.eventLoop
                 return owner.submit {
                     var read = template
                     let log = partition.log
+                    if let fenced = partition.leaderEpochError(current: entry.partition.currentLeaderEpoch) {
+                        read.code = fenced
+                        return reads + [read]
+                    }
                     do {
-                        if budget > 0 || used == 0 {
-                            let result = try log.read(from: entry.partition.fetchOffset, maxBytes: max(budget, 1))
-                            read.slices = budget > 0 ? result.slices : []
-                        }
+                        let result = try log.read(from: entry.partition.fetchOffset, maxBytes: budget, minOneMessage: minOneMessage)
+                        read.slices = result.slices
                         read.highWatermark = log.highWatermark
                         read.logStartOffset = log.logStartOffset
                     } catch {

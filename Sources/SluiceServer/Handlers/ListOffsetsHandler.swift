@@ -3,12 +3,15 @@ import NIOCore
 import SluiceCore
 import SluiceStorage
 
-/// ListOffsets v1–8: earliest (-2), latest (-1), max timestamp (-3), and the first offset whose
-/// record timestamp is at or after a given time. Nothing past the high watermark is visible.
+/// ListOffsets v1–8: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4: the log
+/// start, without tiered storage), and the first offset whose record timestamp is at or after a
+/// given time. Nothing past the high watermark is visible. Answers that found an offset carry
+/// the leader epoch (v4+); those that found none carry -1 everywhere, as Kafka's do.
 enum ListOffsetsHandler {
     static let latest: Int64 = -1
     static let earliest: Int64 = -2
     static let maxTimestamp: Int64 = -3
+    static let earliestLocal: Int64 = -4
 
     static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(ListOffsetsRequest.self)
@@ -27,7 +30,10 @@ enum ListOffsetsHandler {
                 let name = topic.name
                 let version = request.version
                 lookups.append(owner.submit {
-                    (name, lookup(wanted, in: partition.log, version: version))
+                    if version >= 4, let fenced = partition.leaderEpochError(current: wanted.currentLeaderEpoch) {
+                        return (name, .init(partitionIndex: wanted.partitionIndex, errorCode: fenced.rawValue, timestamp: -1, offset: -1))
+                    }
+                    return (name, lookup(wanted, in: partition.log, version: version))
                 }.hop(to: eventLoop))
             }
         }
@@ -45,14 +51,13 @@ enum ListOffsetsHandler {
     /// Runs on the partition's owner.
     static func lookup(_ wanted: ListOffsetsRequest.ListOffsetsPartition, in log: PartitionLog,
                        version: Int16) -> ListOffsetsResponse.ListOffsetsPartitionResponse {
-        // The leader epoch is on the wire from v4; a single broker's partitions stay at epoch 0.
         var response = ListOffsetsResponse.ListOffsetsPartitionResponse(
-            partitionIndex: wanted.partitionIndex, errorCode: 0, timestamp: -1, offset: -1, leaderEpoch: version >= 4 ? 0 : -1)
+            partitionIndex: wanted.partitionIndex, errorCode: 0, timestamp: -1, offset: -1, leaderEpoch: -1)
         do {
             switch wanted.timestamp {
             case latest:
                 response.offset = log.highWatermark
-            case earliest:
+            case earliest, earliestLocal:
                 response.offset = log.logStartOffset
             case maxTimestamp:
                 if let batch = try log.batchWithMaxTimestamp() {
@@ -83,6 +88,8 @@ enum ListOffsetsHandler {
         } catch {
             response.errorCode = StorageErrorMapping.code(for: error).rawValue
         }
+        // The epoch is on the wire from v4; a single broker's partitions stay at epoch 0.
+        if version >= 4 && response.errorCode == 0 && response.offset >= 0 { response.leaderEpoch = log.leaderEpoch }
         return response
     }
 }

@@ -32,16 +32,26 @@ enum ProduceHandler {
                                         message: "This server does not host this topic-partition.")))
                     continue
                 }
+                // One broker is the whole ISR: acks=all cannot be met above one in-sync replica (Kafka
+                // checks this before validating the records).
+                if body.acks == -1 && topic.resolved.minInsyncReplicas > 1 {
+                    appends.append(eventLoop.makeSucceededFuture(PartitionResult(
+                        topic: topicData.name, index: partitionData.index, code: .notEnoughReplicas,
+                        message: "The size of the current ISR Set(\(broker.nodeId)) is insufficient to satisfy the min.isr requirement of \(topic.resolved.minInsyncReplicas) for partition \(topicData.name)-\(partitionData.index)")))
+                    continue
+                }
                 let partition = topic.partitions[Int(partitionData.index)]
                 var batch: RecordBatch
-                switch ProduceValidator.validate(partitionData.records, produceVersion: request.version, maxMessageBytes: topic.maxMessageBytes) {
+                let now = broker.nowMs()
+                switch ProduceValidator.validate(partitionData.records, produceVersion: request.version, maxMessageBytes: topic.maxMessageBytes,
+                                                 timestamps: ProduceValidator.TimestampBounds(topic, nowMs: now)) {
                 case .failure(let rejection):
                     broker.logger.warning("rejected produce", metadata: [
                         "topic": "\(topicData.name)", "partition": "\(partitionData.index)", "error": "\(rejection.code.rawValue)",
-                        "reason": "\(rejection.message)"])
+                        "reason": "\(rejection.recordErrors.first?.message ?? rejection.message)"])
                     appends.append(eventLoop.makeSucceededFuture(
                         PartitionResult(topic: topicData.name, index: partitionData.index, code: rejection.code, message: rejection.message,
-                                        recordIndex: rejection.recordIndex)))
+                                        recordErrors: rejection.recordErrors)))
                     continue
                 case .success(let valid):
                     batch = valid
@@ -49,7 +59,7 @@ enum ProduceHandler {
                 if let target = topic.requiredCompression {
                     if batch.header.attributes.compression != target {
                         do {
-                            var rebuilt = try ProduceValidator.recompress(batch, to: target)
+                            var rebuilt = try ProduceValidator.recompress(batch, to: target, level: topic.resolved.compressionLevel)
                             batch = try RecordBatch.next(from: &rebuilt)!
                         } catch {
                             appends.append(eventLoop.makeSucceededFuture(
@@ -59,7 +69,7 @@ enum ProduceHandler {
                     }
                 }
                 broker.metrics.recordsIn.increment(by: Int64(batch.header.recordCount))
-                appends.append(append(batch.bytes, to: partition, now: broker.nowMs(), on: eventLoop))
+                appends.append(append(batch.bytes, to: partition, now: now, on: eventLoop))
             }
         }
         if body.acks == 0 {
@@ -74,7 +84,7 @@ enum ProduceHandler {
                 byTopic[result.topic, default: []].append(.init(
                     index: result.index, errorCode: result.code.rawValue, baseOffset: result.baseOffset,
                     logAppendTimeMs: result.logAppendTimeMs, logStartOffset: result.logStartOffset,
-                    recordErrors: request.version >= 8 ? result.recordIndex.map { [.init(batchIndex: $0, batchIndexErrorMessage: result.message)] } ?? [] : [],
+                    recordErrors: request.version >= 8 ? result.recordErrors.map { .init(batchIndex: $0.index, batchIndexErrorMessage: $0.message) } : [],
                     errorMessage: result.code == .none || request.version < 8 ? nil : result.message))
             }
             let response = ProduceResponse(responses: order.map { .init(name: $0, partitionResponses: byTopic[$0]!) })
@@ -90,7 +100,7 @@ enum ProduceHandler {
         var baseOffset: Int64 = -1
         var logAppendTimeMs: Int64 = -1
         var logStartOffset: Int64 = -1
-        var recordIndex: Int32? = nil
+        var recordErrors: [(index: Int32, message: String)] = []
     }
 
     /// Appends on the partition's own event loop; the future completes there when the write

@@ -1,0 +1,106 @@
+/// Every broker setting Sluice knows, by Kafka's names, types and defaults (Kafka 3.9's where
+/// Kafka has the setting; a nil default is one Kafka leaves unset, such as log.retention.ms,
+/// which then falls back to log.retention.hours). `dynamic` marks what Kafka's
+/// DynamicBrokerConfig lets AlterConfigs change at run time and Sluice applies at once.
+public enum BrokerSettings {
+    static let long = "9223372036854775807"
+
+    public static let all: [BrokerSetting] = [
+        // Identity, listeners, data.
+        .init(key: ConfigKey("listeners", .string, "localhost:9092"), help: "HOST:PORT to listen on (port 0 picks a free port).", dynamic: false),
+        .init(key: ConfigKey("advertised.listeners", .string, ""), help: "HOST:PORT clients are told to connect to (default: the listener).", dynamic: false),
+        .init(key: ConfigKey("metrics.listener", .string, ""), help: "HOST:PORT serving GET /metrics in Prometheus text format (empty: off; make run uses localhost:9644).", dynamic: false),
+        .init(key: ConfigKey("log.dirs", .string, "./data"), help: "Data directory (created when missing, locked while the broker runs).", dynamic: false),
+        .init(key: ConfigKey("node.id", .int, "1", .atLeast(0)), help: "This broker's node id.", dynamic: false),
+        .init(key: ConfigKey("cluster.id", .string, ""), help: "Cluster id; generated on first start and kept in the data directory.", dynamic: false),
+
+        // Topics.
+        .init(key: ConfigKey("num.partitions", .int, "1", .atLeast(1)), help: "Partitions of auto-created topics and of CreateTopics asking for -1.", dynamic: false),
+        .init(key: ConfigKey("default.replication.factor", .int, "1"), help: "Replication factor of auto-created topics.", dynamic: false),
+        .init(key: ConfigKey("auto.create.topics.enable", .boolean, "true"), help: "Create a topic when a Metadata request names a missing one.", dynamic: false),
+        .init(key: ConfigKey("min.insync.replicas", .int, "1", .atLeast(1)), help: "acks=all produces fail with NOT_ENOUGH_REPLICAS while fewer replicas are in sync (topic: min.insync.replicas).", dynamic: true),
+        .init(key: ConfigKey("unclean.leader.election.enable", .boolean, "false"), help: "Let an out-of-sync replica become leader (topic: unclean.leader.election.enable; no effect with one broker).", dynamic: true),
+        .init(key: ConfigKey("remote.log.storage.system.enable", .boolean, "false"), help: "Tiered storage; Sluice has none, so only false is accepted.", dynamic: false),
+
+        // Requests and connections.
+        .init(key: ConfigKey("message.max.bytes", .int, "1048588", .atLeast(0)), help: "Largest record batch a producer may send (topic: max.message.bytes).", dynamic: true),
+        .init(key: ConfigKey("socket.request.max.bytes", .int, "104857600", .atLeast(1)), help: "Largest request frame; a larger size prefix closes the connection before anything is read.", dynamic: false),
+        .init(key: ConfigKey("connections.max.idle.ms", .long, "600000"), help: "Close connections idle this long.", dynamic: false),
+        .init(key: ConfigKey("max.connections", .int, "10000", .atLeast(0)), help: "Connections accepted at once; more are closed at accept (Kafka: unlimited).", dynamic: true),
+        .init(key: ConfigKey("num.network.threads", .int, "0", .atLeast(0)), help: "Event loops (0: one per core). Each partition is owned by one of them; fixed while the broker runs.", dynamic: false),
+        .init(key: ConfigKey("compression.type", .string, "producer", .oneOf(["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"])),
+              help: "producer (keep the producer's codec), uncompressed, gzip, snappy, lz4 or zstd (topic: compression.type).", dynamic: true),
+        .init(key: ConfigKey("compression.gzip.level", .int, "-1", .gzipLevel), help: "gzip level when the broker recompresses (-1: zlib's default).", dynamic: true),
+        .init(key: ConfigKey("compression.lz4.level", .int, "9", .between(1, 17)), help: "lz4 level when the broker recompresses (9: the fast compressor, as Kafka).", dynamic: true),
+        .init(key: ConfigKey("compression.zstd.level", .int, "3", .between(-131_072, 22)), help: "zstd level when the broker recompresses.", dynamic: true),
+
+        // Segments, retention, flushing: the defaults of the topic configs named after them.
+        .init(key: ConfigKey("log.segment.bytes", .int, "1073741824", .atLeast(14)), help: "Segment size before rolling (topic: segment.bytes).", dynamic: true),
+        .init(key: ConfigKey("log.roll.ms", .long, nil), help: "Segment age before rolling; unset: log.roll.hours (topic: segment.ms).", dynamic: true),
+        .init(key: ConfigKey("log.roll.hours", .int, "168", .atLeast(1)), help: "Segment age before rolling, in hours, when log.roll.ms is unset.", dynamic: false),
+        .init(key: ConfigKey("log.roll.jitter.ms", .long, nil), help: "Up to this much is taken off each segment's roll age at random; unset: log.roll.jitter.hours (topic: segment.jitter.ms).", dynamic: true),
+        .init(key: ConfigKey("log.roll.jitter.hours", .int, "0", .atLeast(0)), help: "Roll jitter in hours, when log.roll.jitter.ms is unset.", dynamic: false),
+        .init(key: ConfigKey("log.retention.ms", .long, nil), help: "Delete segments older than this; -1 keeps forever; unset: log.retention.minutes, then log.retention.hours (topic: retention.ms).", dynamic: true),
+        .init(key: ConfigKey("log.retention.minutes", .int, nil), help: "Retention in minutes, when log.retention.ms is unset.", dynamic: false),
+        .init(key: ConfigKey("log.retention.hours", .int, "168"), help: "Retention in hours, when log.retention.ms and log.retention.minutes are unset.", dynamic: false),
+        .init(key: ConfigKey("log.retention.bytes", .long, "-1"), help: "Delete oldest segments beyond this size per partition; -1: no limit (topic: retention.bytes).", dynamic: true),
+        .init(key: ConfigKey("log.retention.check.interval.ms", .long, "300000", .atLeast(1)), help: "How often retention and timed flushes run.", dynamic: false),
+        .init(key: ConfigKey("log.cleanup.policy", .list, "delete", .listOf(["compact", "delete"])),
+              help: "delete (retention applies) or empty (keep everything); compact is not supported yet (topic: cleanup.policy).", dynamic: true),
+        .init(key: ConfigKey("log.flush.interval.messages", .long, "1", .atLeast(1)),
+              help: "1 (Sluice's default): acknowledge only after fdatasync. Kafka's default 9223372036854775807: acknowledge after the write, fsync in the background (topic: flush.messages).", dynamic: true),
+        .init(key: ConfigKey("log.flush.interval.ms", .long, nil), help: "Background fsync interval when not durable per append; unset: log.flush.scheduler.interval.ms (topic: flush.ms).", dynamic: true),
+        .init(key: ConfigKey("log.flush.scheduler.interval.ms", .long, long), help: "Background fsync interval when log.flush.interval.ms is unset.", dynamic: false),
+        .init(key: ConfigKey("log.index.interval.bytes", .int, "4096", .atLeast(0)), help: "Bytes between offset-index entries (topic: index.interval.bytes).", dynamic: true),
+        .init(key: ConfigKey("log.index.size.max.bytes", .int, "10485760", .atLeast(4)), help: "Kafka's offset-index size; accepted for compatibility, Sluice's indexes grow as needed (topic: segment.index.bytes).", dynamic: true),
+        .init(key: ConfigKey("log.segment.delete.delay.ms", .long, "60000", .atLeast(0)), help: "Accepted for compatibility: Sluice unlinks deleted segments at once and closes them after their last reader (topic: file.delete.delay.ms).", dynamic: true),
+        .init(key: ConfigKey("log.preallocate", .boolean, "false"), help: "Accepted for compatibility; segments are not preallocated (topic: preallocate).", dynamic: true),
+        .init(key: ConfigKey("log.message.timestamp.type", .string, "CreateTime", .oneOf(["CreateTime", "LogAppendTime"])), help: "CreateTime or LogAppendTime (topic: message.timestamp.type).", dynamic: true),
+        .init(key: ConfigKey("log.message.timestamp.difference.max.ms", .long, long, .atLeast(0)), help: "Deprecated: the before/after bounds when those are unset (topic: message.timestamp.difference.max.ms).", dynamic: true),
+        .init(key: ConfigKey("log.message.timestamp.before.max.ms", .long, long, .atLeast(0)), help: "CreateTime records older than this are refused with INVALID_TIMESTAMP (topic: message.timestamp.before.max.ms).", dynamic: true),
+        .init(key: ConfigKey("log.message.timestamp.after.max.ms", .long, long, .atLeast(0)), help: "CreateTime records further in the future are refused with INVALID_TIMESTAMP (topic: message.timestamp.after.max.ms).", dynamic: true),
+        .init(key: ConfigKey("log.message.downconversion.enable", .boolean, "true"), help: "Accepted for compatibility: Sluice serves Fetch v4+ only, which needs no down-conversion (topic: message.downconversion.enable).", dynamic: true),
+        .init(key: ConfigKey("log.message.format.version", .string, "3.0-IV1", .metadataVersion), help: "Deprecated and ignored, as in Kafka 3.x: batches are always v2 (topic: message.format.version).", dynamic: true),
+        .init(key: ConfigKey("log.cleaner.delete.retention.ms", .long, "86400000", .atLeast(0)), help: "Tombstone retention of compacted topics (topic: delete.retention.ms; no effect until compaction).", dynamic: true),
+        .init(key: ConfigKey("log.cleaner.min.compaction.lag.ms", .long, "0", .atLeast(0)), help: "Topic: min.compaction.lag.ms (no effect until compaction).", dynamic: true),
+        .init(key: ConfigKey("log.cleaner.max.compaction.lag.ms", .long, long, .atLeast(1)), help: "Topic: max.compaction.lag.ms (no effect until compaction).", dynamic: true),
+        .init(key: ConfigKey("log.cleaner.min.cleanable.ratio", .double, "0.5", .fraction(0, 1)), help: "Topic: min.cleanable.dirty.ratio (no effect until compaction).", dynamic: true),
+        .init(key: ConfigKey("log.local.retention.ms", .long, "-2", .atLeast(-2)), help: "Tiered storage's local retention (topic: local.retention.ms; no effect without tiered storage).", dynamic: true),
+        .init(key: ConfigKey("log.local.retention.bytes", .long, "-2", .atLeast(-2)), help: "Tiered storage's local retention (topic: local.retention.bytes; no effect without tiered storage).", dynamic: true),
+        .init(key: ConfigKey("log.io.backend", .string, "automatic"), help: "automatic (io_uring when available), io_uring or pwrite.", dynamic: false),
+
+        // Groups and committed offsets.
+        .init(key: ConfigKey("group.min.session.timeout.ms", .int, "6000"), help: "Shortest session timeout a group member may ask for.", dynamic: false),
+        .init(key: ConfigKey("group.max.session.timeout.ms", .int, "1800000"), help: "Longest session timeout a group member may ask for.", dynamic: false),
+        .init(key: ConfigKey("group.initial.rebalance.delay.ms", .int, "3000"), help: "How long the first rebalance of an empty group waits for more members.", dynamic: false),
+        .init(key: ConfigKey("group.max.size", .int, "2147483647", .atLeast(1)), help: "Most members a consumer group may have.", dynamic: false),
+        .init(key: ConfigKey("offsets.retention.minutes", .int, "10080", .atLeast(1)), help: "Committed offsets of an empty group expire this long after it emptied.", dynamic: false),
+        .init(key: ConfigKey("offsets.retention.check.interval.ms", .long, "600000", .atLeast(1)), help: "How often expired offsets are removed.", dynamic: false),
+        .init(key: ConfigKey("offset.metadata.max.bytes", .int, "4096"), help: "Longest metadata string an offset commit may carry.", dynamic: false),
+        .init(key: ConfigKey("offsets.topic.segment.bytes", .int, "104857600", .atLeast(1)), help: "Segment size of the group metadata log.", dynamic: false),
+        .init(key: ConfigKey("offsets.compaction.min.records", .int, "100000", .atLeast(1)),
+              help: "Group-log records written before it is compacted (it is rewritten once it holds this many and twice the live records).", dynamic: false),
+    ]
+
+    private static let byName: [String: BrokerSetting] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+
+    public static func named(_ name: String) -> BrokerSetting? { byName[name] }
+
+    static let defaults: [String: String] = Dictionary(uniqueKeysWithValues: all.compactMap { setting in
+        setting.defaultValue.map { (setting.name, $0) }
+    })
+
+    /// Kafka's DynamicBrokerConfig.brokerConfigSynonyms: settings that are one setting in
+    /// different units, first the one that wins.
+    static let synonymGroups: [[String]] = [
+        ["log.roll.ms", "log.roll.hours"],
+        ["log.roll.jitter.ms", "log.roll.jitter.hours"],
+        ["log.flush.interval.ms", "log.flush.scheduler.interval.ms"],
+        ["log.retention.ms", "log.retention.minutes", "log.retention.hours"],
+    ]
+
+    /// The setting and its synonyms, in Kafka's order.
+    public static func synonyms(of name: String) -> [String] {
+        synonymGroups.first { $0.contains(name) } ?? [name]
+    }
+}

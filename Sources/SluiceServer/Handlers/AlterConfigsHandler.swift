@@ -1,0 +1,117 @@
+import KafkaProtocol
+import NIOCore
+import SluiceCore
+
+/// AlterConfigs v0–2 (a resource's configs replaced by exactly the given set) and
+/// IncrementalAlterConfigs v0–1 (SET, DELETE, APPEND and SUBTRACT on list configs), for topics
+/// and for broker resources ("" for the cluster default, or this broker's id). Requests are
+/// checked first as Kafka's brokers do (ConfigAdminManager.preprocess: a resource named twice,
+/// a config named twice, null values), then each resource is validated as a whole and applied,
+/// or only validated with validateOnly.
+enum AlterConfigsHandler {
+    /// One requested change, whichever API it came from.
+    struct Change {
+        let name: String
+        let operation: TopicConfigs.Operation
+        let value: String?
+    }
+
+    struct Outcome {
+        var code: KafkaErrorCode = .none
+        var message: String?
+    }
+
+    static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
+        let body = try request.decode(AlterConfigsRequest.self)
+        let resources = body.resources.map { resource in
+            (resource.resourceType, resource.resourceName, resource.configs.map { Change(name: $0.name, operation: .set, value: $0.value) })
+        }
+        let outcomes = apply(resources, replace: true, validateOnly: body.validateOnly, request: request)
+        return request.respond(AlterConfigsResponse(responses: zip(body.resources, outcomes).map { resource, outcome in
+            .init(errorCode: outcome.code.rawValue, errorMessage: outcome.message, resourceType: resource.resourceType,
+                  resourceName: resource.resourceName)
+        }))
+    }
+
+    static func handleIncremental(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
+        let body = try request.decode(IncrementalAlterConfigsRequest.self)
+        var unknownOperation: [Int: String] = [:]
+        let resources = body.resources.enumerated().map { index, resource in
+            let changes = resource.configs.compactMap { config -> Change? in
+                guard let operation = TopicConfigs.Operation(rawValue: config.configOperation) else {
+                    unknownOperation[index] = "Unknown operations type \(config.configOperation)"
+                    return nil
+                }
+                return Change(name: config.name, operation: operation, value: config.value)
+            }
+            return (resource.resourceType, resource.resourceName, changes)
+        }
+        var outcomes = apply(resources, replace: false, validateOnly: body.validateOnly, request: request, refused: unknownOperation)
+        for (index, message) in unknownOperation { outcomes[index] = Outcome(code: .invalidRequest, message: message) }
+        return request.respond(IncrementalAlterConfigsResponse(responses: zip(body.resources, outcomes).map { resource, outcome in
+            .init(errorCode: outcome.code.rawValue, errorMessage: outcome.message, resourceType: resource.resourceType,
+                  resourceName: resource.resourceName)
+        }))
+    }
+
+    private static func apply(_ resources: [(Int8, String, [Change])], replace: Bool, validateOnly: Bool, request: RequestContext,
+                              refused: [Int: String] = [:]) -> [Outcome] {
+        var seen: [String: Int] = [:]
+        for (type, name, _) in resources { seen["\(type)/\(name)", default: 0] += 1 }
+        return resources.enumerated().map { index, resource in
+            let (type, name, changes) = resource
+            if refused[index] != nil { return Outcome() }
+            if seen["\(type)/\(name)", default: 0] > 1 {
+                return Outcome(code: .invalidRequest, message: "Each resource must appear at most once.")
+            }
+            if Set(changes.map(\.name)).count != changes.count {
+                return Outcome(code: .invalidRequest, message: "Error due to duplicate config keys")
+            }
+            let nulls = changes.filter { $0.value == nil && $0.operation != .delete }.map(\.name)
+            if !nulls.isEmpty {
+                return Outcome(code: .invalidRequest, message: "Null value not supported for : \(nulls.joined(separator: ", "))")
+            }
+            switch type {
+            case ConfigResourceType.topic:
+                return alterTopic(name, changes, replace: replace, validateOnly: validateOnly, request: request)
+            case ConfigResourceType.broker:
+                return alterBroker(name, changes, replace: replace, validateOnly: validateOnly, request: request)
+            default:
+                return Outcome(code: .invalidRequest, message: "Unknown resource type \(type)")
+            }
+        }
+    }
+
+    private static func alterTopic(_ name: String, _ changes: [Change], replace: Bool, validateOnly: Bool,
+                                   request: RequestContext) -> Outcome {
+        let operations = changes.map { ($0.name, $0.operation, $0.value) }
+        do {
+            try request.broker.registry.alterConfigs(name: name, validateOnly: validateOnly) { current in
+                replace ? TopicConfigs.applying(operations, to: [:]) : TopicConfigs.applying(operations, to: current)
+            }
+            return Outcome()
+        } catch {
+            return Outcome(code: error.code, message: error.message)
+        }
+    }
+
+    private static func alterBroker(_ name: String, _ changes: [Change], replace: Bool, validateOnly: Bool,
+                                    request: RequestContext) -> Outcome {
+        let manager = request.broker.configs
+        let scope: BrokerConfigScope
+        switch DynamicBrokerConfigs.alterScope(name, nodeId: manager.nodeId) {
+        case .failure(let error): return Outcome(code: error.code, message: error.message)
+        case .success(let resolved): scope = resolved
+        }
+        let operations = changes.map { ($0.name, $0.operation, $0.value) }
+        let error = manager.alter(scope, validateOnly: validateOnly) { current in
+            DynamicBrokerConfigs.applying(operations, to: replace ? [:] : current)
+        }
+        if error == nil && !validateOnly {
+            request.broker.logger.info("dynamic broker configs changed", metadata: [
+                "resource": "\(name.isEmpty ? "cluster default" : "broker \(name)")",
+                "configs": "\(changes.map { "\($0.name)\($0.operation == .delete ? " deleted" : "")" })"])
+        }
+        return error.map { Outcome(code: $0.code, message: $0.message) } ?? Outcome()
+    }
+}
