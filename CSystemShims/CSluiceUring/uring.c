@@ -5,6 +5,7 @@
 #include <liburing.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include "CSluiceUring.h"
 
 const unsigned sluice_iosqe_io_link = IOSQE_IO_LINK;
@@ -75,4 +76,8 @@ int sluice_uring_reap(struct io_uring *ring, unsigned wait_for, uint64_t *user_d
     }
     io_uring_cq_advance(ring, count);
     return (int)count;
+}
+
+int sluice_syncfs(int fd) {
+    return syncfs(fd);
 }

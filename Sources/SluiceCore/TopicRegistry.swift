@@ -82,6 +82,9 @@ public final class TopicRegistry: Sendable {
     private let changes = Mutex<Void>(())
     private let environment: Environment
     private let broker: Mutex<BrokerConfig>
+    /// Topics whose deletion has not finished moving their partition directories aside, with
+    /// the work waiting for it (a CreateTopics of the same name).
+    private let deletions = Mutex<[String: [@Sendable () -> Void]]>([:])
 
     /// The broker's settings in force (static and dynamic).
     public var brokerConfig: BrokerConfig { broker.withLock { $0 } }
@@ -96,10 +99,14 @@ public final class TopicRegistry: Sendable {
         public var ownerFor: @Sendable (String, Int32) -> any LogOwnerExecutor
         public var logger: Logger
         public var onPartitionOpened: @Sendable (Partition) -> Void
+        /// Where the logs count the damage they find (shown on /metrics).
+        public var health: StorageHealth
 
         public init(broker: BrokerConfig, writer: any LogWriter, files: FileHandleCache, cleanShutdown: Bool,
                     clock: @escaping @Sendable () -> Int64, ownerFor: @escaping @Sendable (String, Int32) -> any LogOwnerExecutor,
-                    logger: Logger, onPartitionOpened: @escaping @Sendable (Partition) -> Void = { _ in }) {
+                    logger: Logger, onPartitionOpened: @escaping @Sendable (Partition) -> Void = { _ in },
+                    health: StorageHealth = StorageHealth()) {
+            self.health = health
             self.broker = broker
             self.writer = writer
             self.files = files
@@ -120,6 +127,7 @@ public final class TopicRegistry: Sendable {
         let folder = dataDirectory + "/" + Self.metadataFolder
         mkdir(folder, 0o755)
         var loaded: [String: Topic] = [:]
+        var partitionCounts: [String: Int32] = [:]
         for file in listDirectory(folder) ?? [] where file.hasSuffix(".topic") {
             guard let text = readText(folder + "/" + file) else { continue }
             var fields: [String: String] = [:]
@@ -136,6 +144,11 @@ public final class TopicRegistry: Sendable {
                 continue
             }
             var topic = Topic(name: name, id: id, configs: configs, broker: brokerConfig)
+            if file != Self.metadataFileName(id) {
+                // Written by an older Sluice under the topic's name: move it to the id's name.
+                try persist(topic, partitionCount: count)
+                unlink(folder + "/" + file)
+            }
             for index in 0..<count {
                 do {
                     topic.partitions.append(try openPartition(topic: name, id: id, index: index, configs: configs))
@@ -144,9 +157,49 @@ public final class TopicRegistry: Sendable {
                 }
             }
             loaded[name] = topic
+            partitionCounts[name] = count
         }
         topics.withLock { $0 = loaded }
+        removeStrayDirectories(known: partitionCounts)
     }
+
+    /// Partition directories that belong to no topic (a deletion cut short by a crash, between
+    /// removing the topic's metadata and moving its directories aside) and directories already
+    /// moved aside are removed at start, before any topic can be created under a stray name.
+    private func removeStrayDirectories(known: [String: Int32]) {
+        for entry in listDirectory(dataDirectory) ?? [] where !entry.hasPrefix("__sluice_") {
+            let path = dataDirectory + "/" + entry
+            if entry.hasSuffix(Self.deletedSuffix) {
+                removeDirectoryTree(path)
+                continue
+            }
+            guard let dash = entry.lastIndex(of: "-"), let index = Int32(entry[entry.index(after: dash)...]), index >= 0 else { continue }
+            var info = stat()
+            guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { continue }
+            let topic = String(entry[..<dash])
+            if let count = known[topic], index < count { continue }
+            environment.logger.warning("removing the directory of a partition no topic has (a deletion a crash cut short)",
+                                       metadata: ["directory": "\(entry)"])
+            let aside = dataDirectory + "/" + Self.deletedDirectoryName(topic: topic, partition: index)
+            if rename(path, aside) == 0 { removeDirectoryTree(aside) }
+        }
+    }
+
+    static let deletedSuffix = "-delete"
+
+    /// Kafka's LocalLog.logDeleteDirName: `<topic>-<partition>.<uuid>-delete`, the topic cut so
+    /// the name stays within 255 bytes.
+    static func deletedDirectoryName(topic: String, partition: Int32) -> String {
+        let id = KafkaUUID.random()
+        let hex = String(id.high, radix: 16).leftPaddedWithZeros(16) + String(id.low, radix: 16).leftPaddedWithZeros(16)
+        let suffix = "-\(partition).\(hex)\(deletedSuffix)"
+        let prefix = String(decoding: Array(topic.utf8).prefix(max(0, 255 - suffix.utf8.count)), as: UTF8.self)
+        return prefix + suffix
+    }
+
+    /// Topic metadata files are named by topic id: a 249-character topic name plus ".topic.tmp"
+    /// would pass the file system's 255-byte limit.
+    static func metadataFileName(_ id: KafkaUUID) -> String { "\(id).topic" }
 
     private func openPartition(topic: String, id: KafkaUUID, index: Int32, configs: [String: String]) throws -> Partition {
         let owner = environment.ownerFor(topic, index)
@@ -154,7 +207,8 @@ public final class TopicRegistry: Sendable {
             directory: dataDirectory + "/\(topic)-\(index)",
             config: TopicConfigs.logConfig(overrides: configs, broker: brokerConfig),
             writer: environment.writer, owner: owner, files: environment.files,
-            cleanShutdown: environment.cleanShutdown, nowMs: environment.clock(), logger: environment.logger)
+            cleanShutdown: environment.cleanShutdown, nowMs: environment.clock(), logger: environment.logger,
+            health: environment.health)
         let partition = Partition(topic: topic, topicId: id, index: index, owner: owner, log: log)
         environment.onPartitionOpened(partition)
         return partition
@@ -194,6 +248,9 @@ public final class TopicRegistry: Sendable {
             if existing[name] != nil {
                 throw TopicError(code: .topicAlreadyExists, message: "Topic '\(name)' already exists.")
             }
+            if isBeingDeleted(name) {
+                throw TopicError(code: .topicAlreadyExists, message: "Topic '\(name)' is marked for deletion.")
+            }
             let key = TopicName.collisionKey(name)
             if let clash = existing.keys.first(where: { TopicName.collisionKey($0) == key }) {
                 throw TopicError(code: .invalidTopicException,
@@ -204,6 +261,7 @@ public final class TopicRegistry: Sendable {
             guard count >= 1 else {
                 throw TopicError(code: .invalidPartitions, message: "Number of partitions must be larger than 0.")
             }
+            try checkPartitionLimit(adding: Int(count), to: existing, broker: broker)
             let factor = replicationFactor == -1 ? Int16(broker.int("default.replication.factor")) : replicationFactor
             guard factor >= 1 else {
                 throw TopicError(code: .invalidReplicationFactor, message: "Replication factor must be larger than 0.")
@@ -233,23 +291,64 @@ public final class TopicRegistry: Sendable {
         }
     }
 
-    /// Deletes a topic: its metadata at once, its partition directories after their logs close.
-    public func deleteTopic(name: String) throws(TopicError) {
+    /// Deletes a topic. Its metadata goes at once (the commit point: a crash after it leaves
+    /// only stray directories, removed at the next start) and the topic disappears from
+    /// lookups; then each partition's directory is moved aside and removed on the partition's
+    /// own executor. `completion` runs when every directory has been moved, so the name can be
+    /// reused without the new topic ever touching the old one's files.
+    public func deleteTopic(name: String, completion: @escaping @Sendable () -> Void) throws(TopicError) {
         try changes.withLock { _ throws(TopicError) in
             guard let topic = topics.withLock({ $0.removeValue(forKey: name) }) else {
                 throw TopicError(code: .unknownTopicOrPartition, message: "This server does not host this topic-partition.")
             }
-            unlink(dataDirectory + "/" + Self.metadataFolder + "/" + name + ".topic")
+            unlink(dataDirectory + "/" + Self.metadataFolder + "/" + Self.metadataFileName(topic.id))
+            deletions.withLock { $0[name, default: []].append(completion) }
+            let remaining = Mutex(topic.partitions.count)
+            let finish: @Sendable () -> Void = { [self] in
+                guard remaining.withLock({ count -> Bool in
+                    count -= 1
+                    return count <= 0
+                }) else { return }
+                let waiting = deletions.withLock { $0.removeValue(forKey: name) } ?? []
+                environment.logger.info("deleted topic", metadata: ["topic": "\(name)", "id": "\(topic.id)"])
+                waiting.forEach { $0() }
+            }
+            if topic.partitions.isEmpty { finish() }
             for partition in topic.partitions {
-                let directory = partition.log.directory
+                let aside = dataDirectory + "/" + Self.deletedDirectoryName(topic: name, partition: partition.index)
                 partition.owner.execute {
-                    partition.log.stopBackgroundMaintenance()
-                    // Segment files stay open for fetches in flight; the names go now.
-                    _ = system("rm -rf '\(directory)'")
+                    partition.log.detachForDeletion(renamingTo: aside)
+                    finish()
                 }
             }
-            environment.logger.info("deleted topic", metadata: ["topic": "\(name)"])
         }
+    }
+
+    /// max.broker.partitions (KIP-578's name): what one broker may host, so that no request can
+    /// take it past what it can open, serve and restart with.
+    private func checkPartitionLimit(adding count: Int, to existing: [String: Topic], broker: BrokerConfig) throws(TopicError) {
+        let limit = broker.int("max.broker.partitions")
+        let hosted = existing.values.reduce(0) { $0 + $1.partitions.count }
+        guard hosted + count <= limit else {
+            throw TopicError(code: .policyViolation,
+                             message: "Adding \(count) partitions would take this broker to \(hosted + count), over its max.broker.partitions of \(limit).")
+        }
+    }
+
+    /// A deleted topic whose directories are still being moved aside.
+    public func isBeingDeleted(_ name: String) -> Bool {
+        deletions.withLock { $0[name] != nil }
+    }
+
+    /// Runs `work` once no topic among `names` is still being deleted (at once when none is):
+    /// CreateTopics waits this way for a DeleteTopics of the same name sent just before it.
+    public func afterDeletions(of names: [String], _ work: @escaping @Sendable () -> Void) {
+        let pending = deletions.withLock { deletions -> String? in
+            guard let name = names.first(where: { deletions[$0] != nil }) else { return nil }
+            deletions[name, default: []].append { [self] in afterDeletions(of: names, work) }
+            return name
+        }
+        if pending == nil { work() }
     }
 
     /// Adds partitions to a topic (CreatePartitions).
@@ -263,6 +362,7 @@ public final class TopicRegistry: Sendable {
                 throw TopicError(code: .invalidPartitions,
                                  message: "Topic currently has \(current) partitions, which is higher than the requested \(totalCount).")
             }
+            try checkPartitionLimit(adding: Int(totalCount - current), to: topics.withLock { $0 }, broker: brokerConfig)
             if validateOnly { return }
             do {
                 try persist(topic, partitionCount: totalCount)
@@ -340,7 +440,7 @@ public final class TopicRegistry: Sendable {
         for (key, value) in topic.configs.sorted(by: { $0.key < $1.key }) {
             text += "config.\(key)=\(value)\n"
         }
-        try writeTextAtomically(dataDirectory + "/" + Self.metadataFolder + "/" + topic.name + ".topic", text)
+        try writeTextAtomically(dataDirectory + "/" + Self.metadataFolder + "/" + Self.metadataFileName(topic.id), text)
     }
 }
 
@@ -353,4 +453,10 @@ public func readText(_ path: String) -> String? {
 
 func writeTextAtomically(_ path: String, _ text: String) throws {
     try writeFileAtomically(path: path, bytes: Array(text.utf8), sync: true)
+}
+
+extension String {
+    fileprivate func leftPaddedWithZeros(_ length: Int) -> String {
+        count >= length ? self : String(repeating: "0", count: length - count) + self
+    }
 }

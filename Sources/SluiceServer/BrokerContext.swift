@@ -20,11 +20,20 @@ public final class BrokerContext: Sendable {
     /// The group coordinator; confined to its own event loop (`groups.owner`).
     public let groups: GroupCoordinator
     public let metrics: BrokerMetrics
+    let writer: any LogWriter
+
+    /// The storage writer has more queued than it should: produce requests wait.
+    var storageCongested: Bool { writer.isCongested }
+
+    func whenStorageUncongested(_ work: @escaping @Sendable () -> Void) {
+        writer.whenUncongested(work)
+    }
 
     init(configs: BrokerConfigManager, identity: ClusterIdentity, registry: TopicRegistry, advertisedHost: String,
          advertisedPort: Int32, logger: Logger, fetchWaiters: FetchWaiters, producerIds: ProducerIdAllocator,
-         groups: GroupCoordinator, metrics: BrokerMetrics) {
+         groups: GroupCoordinator, metrics: BrokerMetrics, writer: any LogWriter) {
         self.metrics = metrics
+        self.writer = writer
         self.producerIds = producerIds
         self.groups = groups
         self.configs = configs

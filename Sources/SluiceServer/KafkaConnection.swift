@@ -24,6 +24,14 @@ struct CloseConnection: Error {
 
 /// One Kafka connection: requests are handled as they arrive (pipelined) and answered in the
 /// order they came, whatever order their work finishes in.
+///
+/// Bounded: the connection stops reading from its socket while it has
+/// `connection.max.pending.requests` requests unanswered, while its unsent responses are past
+/// the channel's high water mark (a client that does not read), or while a produce request waits
+/// for a congested storage writer (a slow disk); it reads again once these drain. Frames already
+/// read when it stops (at most one socket read) wait in `held`, in order. So a client that
+/// pipelines requests and never reads its answers costs the broker a bounded amount of memory,
+/// as Kafka's muting of a channel per request does.
 final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = IOData
@@ -36,10 +44,17 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     private var closing = false
     /// The peer as Kafka reports it in DescribeGroups ("/127.0.0.1").
     private var clientHost = ""
+    private let maxPendingRequests: Int
+    /// Frames read but not yet dispatched because a limit was reached, oldest first.
+    private var held: [ByteBuffer] = []
+    private var heldStart = 0
+    private var readingPaused = false
+    private var waitingForWriter = false
 
-    init(broker: BrokerContext, logger: Logger) {
+    init(broker: BrokerContext, logger: Logger, maxPendingRequests: Int) {
         self.broker = broker
         self.logger = logger
+        self.maxPendingRequests = max(1, maxPendingRequests)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -52,7 +67,58 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
-        let body = Self.unwrapInboundIn(data)
+        held.append(Self.unwrapInboundIn(data))
+        dispatchHeld(context: context)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        dispatchHeld(context: context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Dispatches held frames while the limits allow, then reads from the socket only if
+    /// nothing is left waiting.
+    private func dispatchHeld(context: ChannelHandlerContext) {
+        while heldStart < held.count, !closing {
+            guard nextSequence - nextToWrite < maxPendingRequests, context.channel.isWritable else { break }
+            let frame = held[heldStart]
+            if KafkaRequestFrame.peekApiKey(frame) == .produce && broker.storageCongested {
+                waitForWriter(context: context)
+                break
+            }
+            heldStart += 1
+            dispatch(frame, context: context)
+        }
+        if heldStart == held.count {
+            held.removeAll(keepingCapacity: held.count <= 64)
+            heldStart = 0
+        }
+        setReading(heldStart == held.count && nextSequence - nextToWrite < maxPendingRequests && context.channel.isWritable,
+                   context: context)
+    }
+
+    private func setReading(_ reading: Bool, context: ChannelHandlerContext) {
+        guard reading == readingPaused, !closing else { return }
+        readingPaused = !reading
+        broker.metrics.connectionReadingPaused(!reading)
+        context.channel.setOption(ChannelOptions.autoRead, value: reading).whenFailure { _ in }
+    }
+
+    private func waitForWriter(context: ChannelHandlerContext) {
+        guard !waitingForWriter else { return }
+        waitingForWriter = true
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        broker.whenStorageUncongested {
+            eventLoop.execute {
+                let (handler, context) = loopBound.value
+                handler.waitingForWriter = false
+                handler.dispatchHeld(context: context)
+            }
+        }
+    }
+
+    private func dispatch(_ body: ByteBuffer, context: ChannelHandlerContext) {
         let frame: KafkaRequestFrame
         do {
             frame = try KafkaRequestFrame(frame: body)
@@ -115,7 +181,10 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             }
             wrote = true
         }
-        if wrote { context.flush() }
+        if wrote {
+            context.flush()
+            dispatchHeld(context: context)
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -131,7 +200,12 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if readingPaused {
+            readingPaused = false
+            broker.metrics.connectionReadingPaused(false)
+        }
         closing = true
+        held.removeAll()
         releasePending()
         context.fireChannelInactive()
     }

@@ -18,6 +18,7 @@ public final class KafkaServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
     private let dataDirectory: DataDirectoryBox
+    private let dataDirectoryPath: String
     private let writer: any LogWriter
     private let logger: Logger
     private let groups: GroupCoordinator
@@ -46,15 +47,18 @@ public final class KafkaServer: Sendable {
         let path = staticConfig.string("log.dirs")
         let data = try DataDirectory(path: path)
         self.dataDirectory = DataDirectoryBox(data)
+        self.dataDirectoryPath = path
         let identity = try ClusterIdentity.loadOrCreate(dataDirectory: path, config: staticConfig)
         let configFiles = DynamicConfigFiles(dataDirectory: path, nodeId: identity.nodeId)
         let config = try Self.withStoredDynamicConfigs(staticConfig, from: configFiles, logger: logger)
         let backend = LogWriterBackend(rawValue: config.string("log.io.backend")) ?? .automatic
-        let writer = makeLogWriter(backend: backend, logger: logger).writer
+        let writer = makeLogWriter(backend: backend, maxQueuedBytes: Int(clamping: config.long("log.writer.max.queued.bytes")),
+                                   logger: logger).writer
         self.writer = writer
         let loops = Array(group.makeIterator())
         let waiters = FetchWaiters()
         let retentionInterval = config.long("log.retention.check.interval.ms")
+        let health = StorageHealth()
         let environment = TopicRegistry.Environment(
             broker: config, writer: writer, files: FileHandleCache(capacity: FileHandleCache.capacityForCurrentLimit()),
             cleanShutdown: data.wasCleanShutdown, clock: wallClockMilliseconds,
@@ -71,7 +75,8 @@ public final class KafkaServer: Sendable {
                     partition.log.onHighWatermarkChange = { _ in waiters.highWatermarkMoved(partition) }
                     partition.log.startBackgroundMaintenance(intervalMs: retentionInterval, clock: wallClockMilliseconds)
                 }
-            })
+            },
+            health: health)
         let registry = try TopicRegistry(dataDirectory: path, environment: environment)
         let configManager = BrokerConfigManager(initial: config, nodeId: identity.nodeId, store: configFiles) { changed in
             registry.reconfigure(changed)
@@ -85,13 +90,16 @@ public final class KafkaServer: Sendable {
         let advertised = config.string("advertised.listeners")
         let maxFrame = config.int("socket.request.max.bytes")
         let idleMs = config.long("connections.max.idle.ms")
+        let maxPendingRequests = config.int("connection.max.pending.requests")
         let connections = Atomic<Int>(0)
         let contextBox = ContextBox()
-        let metrics = BrokerMetrics(storage: writer.statistics)
+        let metrics = BrokerMetrics(storage: writer.statistics, health: health)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // Past 1 MiB of unsent responses a connection stops reading (KafkaConnectionHandler).
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
             .childChannelInitializer { channel in
                 let open = connections.wrappingAdd(1, ordering: .relaxed).newValue
                 metrics.connectionOpened()
@@ -110,7 +118,7 @@ public final class KafkaServer: Sendable {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(allTimeout: .milliseconds(idleMs)))
                     try sync.addHandler(ByteToMessageHandler(KafkaFrameToMessageDecoder(frames: KafkaFrameDecoder(maximumFrameSize: maxFrame))))
-                    try sync.addHandler(KafkaConnectionHandler(broker: broker, logger: logger))
+                    try sync.addHandler(KafkaConnectionHandler(broker: broker, logger: logger, maxPendingRequests: maxPendingRequests))
                 }
             }
         let channel = try bootstrap.bind(host: host, port: port).wait()
@@ -127,7 +135,8 @@ public final class KafkaServer: Sendable {
         }
         self.context = BrokerContext(configs: configManager, identity: identity, registry: registry, advertisedHost: advertisedHost,
                                      advertisedPort: advertisedPort, logger: logger, fetchWaiters: waiters,
-                                     producerIds: try ProducerIdAllocator(dataDirectory: path), groups: groups, metrics: metrics)
+                                     producerIds: try ProducerIdAllocator(dataDirectory: path), groups: groups, metrics: metrics,
+                                     writer: writer)
         contextBox.context = self.context
         let metricsListener = config.string("metrics.listener")
         if metricsListener.isEmpty {
@@ -170,7 +179,7 @@ public final class KafkaServer: Sendable {
         let log = try PartitionLog(
             directory: dataDirectory + "/" + LogGroupStore.directoryName, config: logConfig, writer: environment.writer,
             owner: owner, files: environment.files, cleanShutdown: environment.cleanShutdown, nowMs: wallClockMilliseconds(),
-            logger: environment.logger)
+            logger: environment.logger, health: environment.health)
         // Only timed flushes run there (flush.ms under a Kafka-style flush policy): no retention.
         let maintenanceInterval = config.long("log.retention.check.interval.ms")
         owner.execute { log.startBackgroundMaintenance(intervalMs: maintenanceInterval, clock: wallClockMilliseconds) }
@@ -200,20 +209,33 @@ public final class KafkaServer: Sendable {
         // Give connections a moment to finish what they were answering.
         usleep(200_000)
         var clean = true
+        // Each log writes its files unsynced; one syncfs below makes them all durable at once
+        // (tens of thousands of partitions would otherwise cost several fdatasyncs each).
+        var closing: [EventLoopFuture<Void>] = []
         for topic in context.registry.allTopics {
             for partition in topic.partitions {
-                let owner = (partition.owner as? EventLoopOwner)?.eventLoop
-                do {
-                    if let owner {
-                        try owner.submit { try partition.log.closeCleanly() }.wait()
-                    } else {
-                        try partition.log.closeCleanly()
-                    }
-                } catch {
-                    clean = false
-                    logger.error("could not close a log cleanly", metadata: ["topic": "\(topic.name)", "partition": "\(partition.index)", "error": "\(error)"])
+                guard let owner = (partition.owner as? EventLoopOwner)?.eventLoop else {
+                    do { try partition.log.closeCleanly(sync: false) } catch { clean = false }
+                    continue
                 }
+                let name = topic.name
+                let logger = self.logger
+                closing.append(owner.submit {
+                    do {
+                        try partition.log.closeCleanly(sync: false)
+                    } catch {
+                        logger.error("could not close a log cleanly", metadata: ["topic": "\(name)", "partition": "\(partition.index)", "error": "\(error)"])
+                        throw error
+                    }
+                })
             }
+        }
+        for future in closing {
+            do { try future.wait() } catch { clean = false }
+        }
+        if !syncFileSystem(of: dataDirectoryPath) {
+            clean = false
+            logger.error("could not sync the data directory's file system", metadata: ["errno": "\(errno)"])
         }
         do {
             try groupsLoop.submit { [groups] in

@@ -1,11 +1,12 @@
 import Glibc
 import Synchronization
 
-/// Open descriptors for segments that are not active, least recently used first out, so that
-/// thousands of segments never exhaust file descriptors. Evicting only drops the cache's
-/// reference: a fetch still sending from a file keeps it open until it is done.
+/// Open descriptors for segments, least recently used first out, so that however many
+/// partitions and segments there are, open descriptors stay within `capacity`. Evicting only
+/// drops the cache's reference: a fetch still sending from a file, or a write in flight, keeps
+/// it open until done, and the next use reopens it by path.
 ///
-/// Shared by every partition; the lock is taken only when a fetch reads an older segment.
+/// Shared by every partition; the lock is held only for a dictionary lookup.
 public final class FileHandleCache: Sendable {
     private struct State {
         var files: [String: (file: SegmentFile, lastUse: UInt64)] = [:]
@@ -37,8 +38,15 @@ public final class FileHandleCache: Sendable {
             return cached
         }
         let file = try SegmentFile.open(path: path, create: false)
-        return state.withLock { state in
-            if let raced = state.files[path] { return raced.file }
+        return adopt(file, path: path)
+    }
+
+    /// Caches a file just opened, returning the cached one if another thread won the race. A
+    /// file just created (`replacing`) takes the place of whatever was cached for its path.
+    @discardableResult
+    func adopt(_ file: SegmentFile, path: String, replacing: Bool = false) -> SegmentFile {
+        state.withLock { state in
+            if !replacing, let raced = state.files[path] { return raced.file }
             state.clock += 1
             state.files[path] = (file, state.clock)
             if state.files.count > capacity {

@@ -1,3 +1,4 @@
+import CSluiceUring
 import Glibc
 
 // Small-file helpers shared by the log and the broker's metadata (no Foundation here).
@@ -47,4 +48,28 @@ public func listDirectory(_ path: String) -> [String]? {
         if name != "." && name != ".." { names.append(name) }
     }
     return names
+}
+
+/// Removes a directory and everything under it (unlink, then rmdir), without a shell. Files
+/// still open elsewhere live on until closed; that is what lets fetches in flight finish.
+public func removeDirectoryTree(_ path: String) {
+    for name in listDirectory(path) ?? [] {
+        let child = path + "/" + name
+        var info = stat()
+        if lstat(child, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+            removeDirectoryTree(child)
+        } else {
+            unlink(child)
+        }
+    }
+    rmdir(path)
+}
+
+/// syncfs(2) on the file system holding `path`: every file written there is made durable in
+/// one call. False when it failed.
+public func syncFileSystem(of path: String) -> Bool {
+    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    return sluice_syncfs(fd) == 0
 }

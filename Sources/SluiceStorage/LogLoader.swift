@@ -17,13 +17,16 @@ struct LogLoader {
     let logger: Logger
     /// The partition's current leader epoch; no stored batch can carry a larger one.
     let maximumLeaderEpoch: Int32
+    let health: StorageHealth
 
     struct Loaded {
         var segments: [LogSegment]
         var logStartOffset: Int64
     }
 
-    init(directory: String, config: LogConfig, files: FileHandleCache, maximumLeaderEpoch: Int32, logger: Logger) {
+    init(directory: String, config: LogConfig, files: FileHandleCache, maximumLeaderEpoch: Int32, logger: Logger,
+         health: StorageHealth = StorageHealth()) {
+        self.health = health
         self.directory = directory
         self.config = config
         self.files = files
@@ -77,13 +80,41 @@ struct LogLoader {
                 throw StorageError.corrupt(path: segment.logPath,
                                            reason: "\(outcome.reason ?? "invalid data") at byte \(outcome.validBytes)")
             }
-            logger.warning("recovery truncated the log tail",
-                           metadata: ["segment": "\(segment.logPath)", "position": "\(outcome.validBytes)",
-                                      "bytesCut": "\(cut)", "reason": "\(outcome.reason ?? "")"])
+            // Say exactly what goes: the offsets of the batches whose headers can still be read.
+            let lost = cutBatches(file: file, from: outcome.validBytes, fileSize: fileSize)
+            health.recordTruncation(bytes: cut, records: lost.records)
+            logger.error("recovery truncated the log tail: the first invalid batch and everything after it are cut",
+                         metadata: ["segment": "\(segment.logPath)", "position": "\(outcome.validBytes)",
+                                    "bytesCut": "\(cut)", "reason": "\(outcome.reason ?? "")",
+                                    "offsetsCut": "\(lost.offsets.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "unreadable")",
+                                    "batchesCut": "\(lost.batches)", "recordsCut": "\(lost.records)"])
             try file.truncate(to: outcome.validBytes)
             try file.sync()
         }
         try segment.rollBack(toPosition: outcome.validBytes)
+        segment.markVerified(0..<outcome.validBytes)
+    }
+
+    /// The batches from `start` on, as far as their headers still read (a damaged one may have
+    /// a wrong length, so this is what the file says, not a promise).
+    private func cutBatches(file: SegmentFile, from start: Int64, fileSize: Int64) -> (offsets: ClosedRange<Int64>?, batches: Int, records: Int64) {
+        var reader = ChunkedFileReader(file: file)
+        var position = start
+        var first: Int64?
+        var last: Int64?
+        var batches = 0
+        var records: Int64 = 0
+        while fileSize - position >= Int64(RecordBatchHeader.size),
+              let bytes = try? reader.bytes(at: position, count: RecordBatchHeader.size),
+              let header = try? RecordBatchHeader(peekingAt: bytes), header.totalSize > 0 {
+            first = first ?? header.baseOffset
+            last = header.lastOffset
+            batches += 1
+            records += Int64(max(0, header.recordCount))
+            position += Int64(header.totalSize)
+        }
+        let offsets = first.flatMap { first in last.map { first...max(first, $0) } }
+        return (offsets, batches, records)
     }
 
     struct Validation {

@@ -14,9 +14,10 @@ final class LogSegment {
     let logPath: String
     let indexPath: String
     let timeIndexPath: String
+    /// Every segment's descriptor, the active one's included, comes from this shared LRU cache,
+    /// so open descriptors stay bounded however many partitions there are (100,000 partitions
+    /// each pinning its active segment once ran the process out of descriptors).
     private let files: FileHandleCache
-    /// The active segment keeps its file open; older ones go through the shared cache.
-    private var pinnedFile: SegmentFile?
 
     /// Bytes of batches appended (in-flight writes included).
     private(set) var size: Int64
@@ -27,6 +28,14 @@ final class LogSegment {
     private(set) var offsetOfMaxTimestamp: Int64 = -1
     /// Wall-clock time of the first append, for `segment.ms`.
     private(set) var createdMs: Int64
+
+    /// Byte ranges known to hold valid batches: appended (validated when produced), checked by
+    /// recovery, or checked by `verify` before a fetch served them. Sorted, disjoint.
+    private var verified: [Range<Int64>] = []
+    /// Batches that failed their check when read: never served.
+    private(set) var damaged: [(range: Range<Int64>, reason: String)] = []
+    /// A header on the way to an offset could not be read (logged and counted once).
+    var headerDamageReported = false
 
     private var offsetIndex: OffsetIndex?
     private var timeIndex: TimeIndex?
@@ -58,7 +67,7 @@ final class LogSegment {
                                  nextOffset: baseOffset, createdMs: nowMs, indexIntervalBytes: indexIntervalBytes)
         let file = try SegmentFile.open(path: segment.logPath, create: true)
         try file.truncate(to: 0)
-        segment.pinnedFile = file
+        files.adopt(file, path: segment.logPath, replacing: true)
         segment.offsetIndex = OffsetIndex()
         segment.timeIndex = TimeIndex()
         return segment
@@ -78,16 +87,7 @@ final class LogSegment {
     // MARK: Files
 
     func file() throws -> SegmentFile {
-        if let pinnedFile { return pinnedFile }
-        return try files.file(path: logPath)
-    }
-
-    func pin() throws {
-        pinnedFile = try file()
-    }
-
-    func unpin() {
-        pinnedFile = nil
+        try files.file(path: logPath)
     }
 
     // MARK: Indexes
@@ -202,6 +202,8 @@ final class LogSegment {
             maxTimestamp = header.maxTimestamp
             offsetOfMaxTimestamp = header.baseOffset
         }
+        // Appended batches were checked (CRC included) before they got here.
+        markVerified(position..<(position + Int64(header.totalSize)))
         size += Int64(header.totalSize)
         nextOffset = header.lastOffset + 1
     }
@@ -255,6 +257,86 @@ final class LogSegment {
         }
     }
 
+    // MARK: Verification
+
+    func markVerified(_ range: Range<Int64>) {
+        guard !range.isEmpty else { return }
+        if let last = verified.last, last.upperBound == range.lowerBound {
+            // The append path: extend in place, no allocation.
+            verified[verified.count - 1] = last.lowerBound..<range.upperBound
+            return
+        }
+        var merged = range
+        var kept: [Range<Int64>] = []
+        for existing in verified {
+            if existing.upperBound < merged.lowerBound || existing.lowerBound > merged.upperBound {
+                kept.append(existing)
+            } else {
+                merged = min(existing.lowerBound, merged.lowerBound)..<max(existing.upperBound, merged.upperBound)
+            }
+        }
+        kept.append(merged)
+        verified = kept.sorted { $0.lowerBound < $1.lowerBound }
+    }
+
+    /// Checks every batch from `start` (a batch boundary) through `end` that no earlier check
+    /// covered — magic, length, CRC-32C — reading it once from the file (the page cache, usually).
+    /// Returns the damaged batches found now; they are remembered and never served. A batch
+    /// whose header cannot be read damages the rest of the segment: nothing after it can be
+    /// found without trusting a length that may be wrong.
+    func verify(from start: Int64, through end: Int64) throws -> [(range: Range<Int64>, reason: String)] {
+        var cursor = start
+        var found: [(range: Range<Int64>, reason: String)] = []
+        var reader: ChunkedFileReader?
+        while cursor < min(end, size) {
+            if let range = verified.first(where: { $0.contains(cursor) }) {
+                cursor = range.upperBound
+                continue
+            }
+            if let damage = damaged.first(where: { $0.range.contains(cursor) }) {
+                cursor = damage.range.upperBound
+                continue
+            }
+            if reader == nil { reader = ChunkedFileReader(file: try file()) }
+            let position = cursor
+            func damage(to upper: Int64, _ reason: String) {
+                let entry = (range: position..<upper, reason: reason)
+                damaged.append(entry)
+                found.append(entry)
+                cursor = upper
+            }
+            guard size - position >= Int64(RecordBatchHeader.size) else {
+                damage(to: size, "a batch header cut short at the end of the segment")
+                continue
+            }
+            let header: RecordBatchHeader
+            do {
+                header = try RecordBatchHeader(peekingAt: try reader!.bytes(at: position, count: RecordBatchHeader.size))
+            } catch {
+                damage(to: size, "unreadable batch header: \(error)")
+                continue
+            }
+            let total = Int64(header.totalSize)
+            guard position + total <= size else {
+                damage(to: size, "a batch of \(total) bytes runs past the end of the segment")
+                continue
+            }
+            let batch = RecordBatch(header: header, bytes: try reader!.bytes(at: position, count: Int(total)))
+            if batch.computedCRC != header.crc {
+                damage(to: position + total, "CRC mismatch in the batch of offsets \(header.baseOffset)-\(header.lastOffset)")
+                continue
+            }
+            markVerified(position..<(position + total))
+            cursor = position + total
+        }
+        return found
+    }
+
+    /// The first damaged batch that overlaps `range`, if any.
+    func firstDamage(overlapping range: Range<Int64>) -> (range: Range<Int64>, reason: String)? {
+        damaged.filter { $0.range.overlaps(range) }.min { $0.range.lowerBound < $1.range.lowerBound }
+    }
+
     // MARK: Truncation and deletion
 
     /// Removes the batch containing `offset` and everything after it; returns the new next offset.
@@ -268,12 +350,18 @@ final class LogSegment {
     func rollBack(toPosition position: Int64) throws {
         try file().truncate(to: position)
         size = position
+        verified = verified.compactMap { $0.lowerBound < position ? $0.lowerBound..<min($0.upperBound, position) : nil }
+        damaged = damaged.filter { $0.range.lowerBound < position }
         try rebuildIndexes()
+    }
+
+    /// Drops this segment's descriptor from the shared cache (its path is about to be reused).
+    func forgetCachedFile() {
+        files.forget(path: logPath)
     }
 
     func deleteFiles() {
         files.forget(path: logPath)
-        pinnedFile = nil
         unlink(logPath)
         unlink(indexPath)
         unlink(timeIndexPath)

@@ -36,6 +36,12 @@ public protocol LogWriter: Sendable {
     func submit(_ requests: [WriteRequest])
     /// Finishes what is queued, then stops; later submissions fail with `StorageError.shutDown`.
     func shutdown()
+    /// More bytes are queued or being written than the disk should be handed: the broker stops
+    /// taking new produce requests until it drains (a slow disk pushes back on producers).
+    var isCongested: Bool { get }
+    /// Runs `work` (on the storage thread) once the queue has drained below half its limit, or
+    /// at once when it is not congested.
+    func whenUncongested(_ work: @escaping @Sendable () -> Void)
 }
 
 /// Which I/O back end to use.
@@ -48,8 +54,9 @@ public enum LogWriterBackend: String, Sendable, CaseIterable {
 
 /// Creates the writer for `backend`; falls back from io_uring to pwrite when the ring cannot be
 /// created (old kernel, seccomp, sandbox). `fallbackReason` says why when that happened.
-public func makeLogWriter(backend: LogWriterBackend, depth: Int = 64, logger: Logger? = nil) -> (writer: any LogWriter, fallbackReason: String?) {
-    let made = makeWriter(backend: backend, depth: depth)
+public func makeLogWriter(backend: LogWriterBackend, depth: Int = 64, maxQueuedBytes: Int = 64 << 20,
+                          logger: Logger? = nil) -> (writer: any LogWriter, fallbackReason: String?) {
+    let made = makeWriter(backend: backend, depth: depth, maxQueuedBytes: maxQueuedBytes)
     if let reason = made.fallbackReason {
         logger?.warning("io_uring unavailable; log I/O uses pwrite", metadata: ["reason": "\(reason)"])
     } else {
@@ -58,16 +65,16 @@ public func makeLogWriter(backend: LogWriterBackend, depth: Int = 64, logger: Lo
     return made
 }
 
-private func makeWriter(backend: LogWriterBackend, depth: Int) -> (writer: any LogWriter, fallbackReason: String?) {
+private func makeWriter(backend: LogWriterBackend, depth: Int, maxQueuedBytes: Int) -> (writer: any LogWriter, fallbackReason: String?) {
     switch backend {
     case .pwrite:
-        return (StorageThreadWriter(backend: PwriteBackend(), name: "pwrite"), nil)
+        return (StorageThreadWriter(backend: PwriteBackend(), name: "pwrite", maxQueuedBytes: maxQueuedBytes), nil)
     case .ioUring, .automatic:
         switch URingBackend.make(depth: depth) {
         case .success(let uring):
-            return (StorageThreadWriter(backend: uring, name: "io_uring"), nil)
+            return (StorageThreadWriter(backend: uring, name: "io_uring", maxQueuedBytes: maxQueuedBytes), nil)
         case .failure(let unavailable):
-            return (StorageThreadWriter(backend: PwriteBackend(), name: "pwrite"), unavailable.reason)
+            return (StorageThreadWriter(backend: PwriteBackend(), name: "pwrite", maxQueuedBytes: maxQueuedBytes), unavailable.reason)
         }
     }
 }

@@ -53,6 +53,7 @@ public final class PartitionLog: @unchecked Sendable {
     private let owner: any LogOwnerExecutor
     private let files: FileHandleCache
     private let logger: Logger
+    private let health: StorageHealth
     private var segments: [LogSegment]
 
     public private(set) var logStartOffset: Int64
@@ -95,7 +96,9 @@ public final class PartitionLog: @unchecked Sendable {
     public var leaderEpoch: Int32
 
     public init(directory: String, config: LogConfig, writer: any LogWriter, owner: any LogOwnerExecutor,
-                files: FileHandleCache, leaderEpoch: Int32 = 0, cleanShutdown: Bool, nowMs: Int64, logger: Logger) throws {
+                files: FileHandleCache, leaderEpoch: Int32 = 0, cleanShutdown: Bool, nowMs: Int64, logger: Logger,
+                health: StorageHealth = StorageHealth()) throws {
+        self.health = health
         self.leaderEpoch = leaderEpoch
         self.directory = directory
         self.config = config
@@ -106,15 +109,15 @@ public final class PartitionLog: @unchecked Sendable {
         self.logger = logger
         self.lastFlushMs = nowMs
         try createDirectory(directory)
-        let loaded = try LogLoader(directory: directory, config: config, files: files,
-                                   maximumLeaderEpoch: leaderEpoch, logger: logger).load(cleanShutdown: cleanShutdown, nowMs: nowMs)
+        let loaded = try LogLoader(directory: directory, config: config, files: files, maximumLeaderEpoch: leaderEpoch,
+                                   logger: logger, health: health).load(cleanShutdown: cleanShutdown, nowMs: nowMs)
         self.segments = loaded.segments
         self.logStartOffset = loaded.logStartOffset
         let end = loaded.segments.last!
         self.highWatermark = end.nextOffset
         self.durableOffset = end.nextOffset
         self.highWatermarkLocation = (end.baseOffset, end.size)
-        try end.pin()
+        _ = try end.file()  // fail here, not on the first append, when it cannot be opened
         try loadProducerState()
     }
 
@@ -157,6 +160,10 @@ public final class PartitionLog: @unchecked Sendable {
         if jitterChanged { rollJitterMs = Self.randomJitter(config) }
     }
 
+    /// Anything appended, truncated or deleted since the log was opened (so a clean close has
+    /// something to write).
+    private var changedSinceOpen = false
+
     /// How much earlier than segment.ms the active segment rolls (Kafka's randomSegmentJitter:
     /// drawn per segment, below both segment.jitter.ms and segment.ms).
     private var rollJitterMs: Int64 = 0
@@ -179,6 +186,7 @@ public final class PartitionLog: @unchecked Sendable {
     public func append(_ batch: ByteBuffer, nowMs: Int64,
                        completion: @escaping (Result<LogAppendInfo, StorageError>) -> Void) throws -> LogAppendInfo {
         if let failure { throw failure }
+        changedSinceOpen = true
         var bytes = batch
         var header = try RecordBatchHeader(peekingAt: bytes)
         guard header.totalSize == bytes.readableBytes else {
@@ -331,7 +339,6 @@ public final class PartitionLog: @unchecked Sendable {
             }
             if let segment = segments.last, segment.baseOffset == first.segmentBase {
                 try segment.rollBack(toPosition: first.startPosition)
-                try segment.pin()
             }
         } catch let rollBackError as StorageError {
             logger.error("cannot roll back a failed append; taking the partition offline",
@@ -370,7 +377,6 @@ public final class PartitionLog: @unchecked Sendable {
         try previous.writeIndexes(sync: false)
         let next = try LogSegment.create(directory: directory, baseOffset: logEndOffset, files: files, nowMs: nowMs,
                                          indexIntervalBytes: config.indexIntervalBytes)
-        previous.unpin()
         segments.append(next)
         rollJitterMs = Self.randomJitter(config)
         if !config.isDurableOnAppend {
@@ -479,20 +485,60 @@ public final class PartitionLog: @unchecked Sendable {
             let segment = segments[index]
             let limit = segment.baseOffset == highWatermarkLocation.segmentBase ? highWatermarkLocation.position
                 : (segment.baseOffset > highWatermarkLocation.segmentBase ? 0 : segment.size)
-            if limit > 0, let (position, header) = try segment.locate(offset: offset, before: limit) {
-                // A first batch that does not fit is left out whole rather than cut: Kafka answers
-                // fetches v3+ with an empty record set when the first entry would be incomplete.
-                guard minOneMessage || maxBytes >= header.totalSize else { return result }
-                let length = min(limit - position, Int64(max(maxBytes, header.totalSize)))
-                result = LogReadResult(
-                    slices: [FileRegionSlice(file: try segment.file(), position: position, length: Int(length))],
-                    highWatermark: end, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
-                return result
+            if limit > 0 {
+                let located: (position: Int64, header: RecordBatchHeader)?
+                do {
+                    located = try segment.locate(offset: offset, before: limit)
+                } catch let error as RecordBatchError {
+                    throw damagedOnRead(segment, reason: "unreadable batch header on the way to offset \(offset): \(error)")
+                }
+                if let (position, header) = located {
+                    // A first batch that does not fit is left out whole rather than cut: Kafka answers
+                    // fetches v3+ with an empty record set when the first entry would be incomplete.
+                    guard minOneMessage || maxBytes >= header.totalSize else { return result }
+                    let wanted = min(limit - position, Int64(max(maxBytes, header.totalSize)))
+                    let length = try checkedLength(segment, position: position, length: wanted)
+                    result = LogReadResult(
+                        slices: [FileRegionSlice(file: try segment.file(), position: position, length: Int(length))],
+                        highWatermark: end, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
+                    return result
+                }
+                if offset < segment.nextOffset {
+                    // The offset is in this segment, yet no batch holds it: a length on the way is wrong.
+                    throw damagedOnRead(segment, reason: "no batch holds offset \(offset) although the segment ends at \(segment.nextOffset)")
+                }
             }
             if segment.baseOffset >= highWatermarkLocation.segmentBase { break }
             index += 1
         }
         return result
+    }
+
+    /// How much of `length` bytes from `position` may be served: every batch in it is checked
+    /// once (`LogSegment.verify`); a damaged one is logged, counted and never served, so the
+    /// read stops before it, or fails (KAFKA_STORAGE_ERROR) when it is the first batch asked
+    /// for. Everything before and after a damaged batch stays readable.
+    private func checkedLength(_ segment: LogSegment, position: Int64, length: Int64) throws -> Int64 {
+        for damage in try segment.verify(from: position, through: position + length) {
+            health.recordCorruptBatch()
+            logger.error("damaged batch found when read; it is not served", metadata: [
+                "segment": "\(segment.logPath)", "bytes": "\(damage.range.lowerBound)-\(damage.range.upperBound)",
+                "reason": "\(damage.reason)"])
+        }
+        guard let damage = segment.firstDamage(overlapping: position..<(position + length)) else { return length }
+        guard damage.range.lowerBound > position else {
+            throw StorageError.corrupt(path: segment.logPath, reason: "\(damage.reason) at byte \(damage.range.lowerBound)")
+        }
+        return damage.range.lowerBound - position
+    }
+
+    private func damagedOnRead(_ segment: LogSegment, reason: String) -> StorageError {
+        if !segment.headerDamageReported {
+            segment.headerDamageReported = true
+            health.recordCorruptBatch()
+            logger.error("damaged segment found when read; it is not served", metadata: ["segment": "\(segment.logPath)", "reason": "\(reason)"])
+        }
+        return StorageError.corrupt(path: segment.logPath, reason: reason)
     }
 
     private func segmentIndex(containing offset: Int64) -> Int {
@@ -558,6 +604,7 @@ public final class PartitionLog: @unchecked Sendable {
     public func truncate(to offset: Int64) throws {
         precondition(inFlight.isEmpty, "truncate with appends in flight")
         guard offset < logEndOffset else { return }
+        changedSinceOpen = true
         let target = max(offset, logStartOffset)
         while segments.count > 1, let last = segments.last, last.baseOffset >= target {
             segments.removeLast()
@@ -572,7 +619,6 @@ public final class PartitionLog: @unchecked Sendable {
                                                   nowMs: active.createdMs, indexIntervalBytes: config.indexIntervalBytes))
         } else {
             try active.truncate(toOffset: target)
-            try active.pin()
         }
         let end = segments.last!
         highWatermark = min(highWatermark, end.nextOffset)
@@ -595,6 +641,7 @@ public final class PartitionLog: @unchecked Sendable {
             throw StorageError.offsetOutOfRange(requested: offset, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
         }
         guard offset > logStartOffset else { return logStartOffset }
+        changedSinceOpen = true
         logStartOffset = offset
         try saveLogStartOffset()
         deleteSegments { index, segment in
@@ -636,6 +683,7 @@ public final class PartitionLog: @unchecked Sendable {
     private func deleteSegments(while shouldDelete: (Int, LogSegment) -> Bool) -> Int {
         var count = 0
         while segments.count > 1, shouldDelete(0, segments[0]) {
+            changedSinceOpen = true
             let segment = segments.removeFirst()
             segment.deleteFiles()
             count += 1
@@ -665,25 +713,47 @@ public final class PartitionLog: @unchecked Sendable {
 
     private var savedRecoveryPoint: Int64 = -1
 
-    private func saveLogStartOffset() throws {
+    private func saveLogStartOffset(sync: Bool = true) throws {
         var bytes = [UInt8]()
         bytes.appendBigEndian(UInt64(bitPattern: logStartOffset))
-        try writeFileAtomically(path: directory + "/" + LogLoader.logStartOffsetFile, bytes: bytes, sync: true)
+        try writeFileAtomically(path: directory + "/" + LogLoader.logStartOffsetFile, bytes: bytes, sync: sync)
     }
 
     // MARK: Shutdown
 
     /// Writes the active segment's indexes and syncs it; the caller then writes the clean-
     /// shutdown marker for the data directory. Appends must have completed.
-    public func closeCleanly() throws {
+    /// Takes the log out of service for a deleted topic: maintenance stops, every later call
+    /// fails (offline), its cached descriptors are forgotten, and its directory is renamed to
+    /// `deletedDirectory` at once, so a topic created next under the same name starts in a
+    /// directory of its own and never shares a path, a file or a cached descriptor with this
+    /// one. The renamed files are removed; fetches in flight keep their open files until done.
+    public func detachForDeletion(renamingTo deletedDirectory: String) {
+        stopBackgroundMaintenance()
+        failure = .offline(reason: "the topic was deleted")
+        for segment in segments { segment.forgetCachedFile() }
+        if rename(directory, deletedDirectory) == 0 {
+            removeDirectoryTree(deletedDirectory)
+        } else {
+            logger.error("could not move a deleted partition's directory aside", metadata: [
+                "directory": "\(directory)", "to": "\(deletedDirectory)", "errno": "\(errno)"])
+        }
+    }
+
+    /// Writes what a clean start needs (the active segment's indexes, the log start offset, the
+    /// producer snapshot) and stops maintenance. A log nothing changed since it was opened has
+    /// nothing to write: with tens of thousands of idle partitions that is what keeps shutdown
+    /// quick. With `sync: false` the caller makes it durable, for every log at once (syncfs).
+    public func closeCleanly(sync: Bool = true) throws {
         stopBackgroundMaintenance()
         if failure != nil { return }
+        guard changedSinceOpen else { return }
         let active = segments.last!
-        try active.file().sync()
-        try active.writeIndexes(sync: true)
-        try saveLogStartOffset()
+        if sync { try active.file().sync() }
+        try active.writeIndexes(sync: sync)
+        try saveLogStartOffset(sync: sync)
         try writeFileAtomically(path: directory + "/" + Self.producerStateFile,
-                                bytes: producerState.serialized(validUpTo: logEndOffset), sync: true)
+                                bytes: producerState.serialized(validUpTo: logEndOffset), sync: sync)
     }
 }
 

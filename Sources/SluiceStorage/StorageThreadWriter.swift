@@ -1,5 +1,6 @@
 import Glibc
 import NIOConcurrencyHelpers
+import Synchronization
 
 /// A `LogWriter` that owns one thread and one I/O back end (an io_uring ring, or pwrite).
 /// Submissions from any thread queue up; the thread takes everything queued as one group.
@@ -13,13 +14,19 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
     private let backend: any IOBackend
     let backendName: String
     let statistics = LogWriterStatistics()
+    /// Bytes submitted and not yet completed; past `maxQueuedBytes` the writer is congested.
+    private let queuedBytes = Atomic<Int>(0)
+    private let maxQueuedBytes: Int
+    /// Waiting for the queue to drain (guarded by `condition`).
+    private var uncongestedWaiters: [@Sendable () -> Void] = []
 
     private static let idle = 0
     private static let hasWork = 1
 
-    init(backend: any IOBackend, name: String) {
+    init(backend: any IOBackend, name: String, maxQueuedBytes: Int = 64 << 20) {
         self.backend = backend
         self.backendName = name
+        self.maxQueuedBytes = max(1, maxQueuedBytes)
         let box = Unmanaged.passRetained(self)
         var handle = pthread_t()
         let rc = pthread_create(&handle, nil, { argument in
@@ -39,6 +46,7 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
             return
         }
         pending.append(request)
+        queuedBytes.wrappingAdd(request.data.readableBytes, ordering: .relaxed)
         condition.unlock(withValue: Self.hasWork)
     }
 
@@ -50,7 +58,21 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
             return
         }
         pending.append(contentsOf: requests)
+        queuedBytes.wrappingAdd(requests.reduce(0) { $0 + $1.data.readableBytes }, ordering: .relaxed)
         condition.unlock(withValue: Self.hasWork)
+    }
+
+    var isCongested: Bool { queuedBytes.load(ordering: .relaxed) > maxQueuedBytes }
+
+    func whenUncongested(_ work: @escaping @Sendable () -> Void) {
+        condition.lock()
+        guard isCongested && !stopping else {
+            condition.unlock()
+            work()
+            return
+        }
+        uncongestedWaiters.append(work)
+        condition.unlock()
     }
 
     private static func monotonicNanoseconds() -> UInt64 {
@@ -86,6 +108,14 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
                     nanoseconds: Self.monotonicNanoseconds() &- started)
                 for (request, result) in zip(group, results) {
                     request.completion(result)
+                }
+                let left = queuedBytes.wrappingSubtract(group.reduce(0) { $0 + $1.data.readableBytes }, ordering: .relaxed).newValue
+                if left <= maxQueuedBytes / 2 || stop {
+                    condition.lock()
+                    let waiters = uncongestedWaiters
+                    uncongestedWaiters.removeAll()
+                    condition.unlock()
+                    waiters.forEach { $0() }
                 }
             }
             if stop {

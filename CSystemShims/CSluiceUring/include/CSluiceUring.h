@@ -41,6 +41,10 @@ int sluice_uring_submit(struct io_uring *ring);
 int sluice_uring_reap(struct io_uring *ring, unsigned wait_for, uint64_t *user_data, int32_t *results,
                       unsigned capacity);
 
+/* syncfs(2), which glibc declares only under _GNU_SOURCE (set for this target): makes every file
+   written on fd's file system durable. Returns 0 or -1 with errno. */
+int sluice_syncfs(int fd);
+
 #ifdef __cplusplus
 }
 #endif

@@ -25,6 +25,11 @@ public struct KafkaRequestFrame: Sendable {
         self.body = buffer
     }
 
+    /// The API key of a frame body without parsing anything else, or nil when it is too short.
+    public static func peekApiKey(_ frame: ByteBuffer) -> ApiKey? {
+        frame.getInteger(at: frame.readerIndex, endianness: .big, as: Int16.self).map(ApiKey.init(rawValue:))
+    }
+
     public init(header: RequestHeader, body: ByteBuffer) {
         self.header = header
         self.body = body

@@ -8,6 +8,15 @@ enum CreatePartitionsHandler {
     static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(CreatePartitionsRequest.self)
         let node = request.broker.nodeId
+        let added = body.topics.reduce(0) { total, topic in
+            total + max(0, Int(topic.count) - (request.broker.registry.topic(named: topic.name)?.partitions.count ?? 0))
+        }
+        if added > CreateTopicsHandler.maxRecordsPerRequest {
+            return request.respond(CreatePartitionsResponse(results: body.topics.map {
+                .init(name: $0.name, errorCode: KafkaErrorCode.policyViolation.rawValue,
+                      errorMessage: "Unable to perform excessively large batch operation.")
+            }))
+        }
         let results = body.topics.map { topic -> CreatePartitionsResponse.CreatePartitionsTopicResult in
             if let assignments = topic.assignments, assignments.contains(where: { $0.brokerIds != [node] }) {
                 return .init(name: topic.name, errorCode: KafkaErrorCode.invalidReplicaAssignment.rawValue,

@@ -3,11 +3,38 @@ import NIOCore
 import SluiceCore
 
 /// CreateTopics v2–7: names, partition counts, replication factor (at most the one broker),
-/// configs; validate-only; per-topic errors as Kafka gives them.
+/// configs; validate-only; per-topic errors as Kafka gives them. A topic still being deleted
+/// (DeleteTopics of the same name just before, on this or another connection) is created once
+/// its old directories are out of the way.
 enum CreateTopicsHandler {
     static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(CreateTopicsRequest.self)
+        let promise = request.eventLoop.makePromise(of: OutgoingResponse?.self)
+        request.broker.registry.afterDeletions(of: body.topics.map(\.name)) {
+            promise.completeWith(request.respond(create(body, request: request)))
+        }
+        return promise.futureResult
+    }
+
+    /// Kafka's controller refuses an operation that would write more metadata records than
+    /// this (QuorumController's MAX_RECORDS_PER_USER_OP): every topic of the request fails.
+    static let maxRecordsPerRequest = 10_000
+
+    private static func create(_ body: CreateTopicsRequest, request: RequestContext) -> CreateTopicsResponse {
         let registry = request.broker.registry
+        let defaultPartitions = request.broker.config.int("num.partitions")
+        // A topic record, a record per partition and one per config, as the controller writes them.
+        let records = body.topics.reduce(0) { total, topic in
+            let partitions = topic.assignments.isEmpty ? (topic.numPartitions == -1 ? defaultPartitions : Int(max(0, topic.numPartitions)))
+                : topic.assignments.count
+            return total + 1 + partitions + topic.configs.count
+        }
+        if records > maxRecordsPerRequest {
+            return CreateTopicsResponse(topics: body.topics.map {
+                .init(name: $0.name, errorCode: KafkaErrorCode.policyViolation.rawValue,
+                      errorMessage: "Unable to perform excessively large batch operation.")
+            })
+        }
         var results: [CreateTopicsResponse.CreatableTopicResult] = []
         var seen = Set<String>()
         for wanted in body.topics {
@@ -44,7 +71,7 @@ enum CreateTopicsHandler {
                 results.append(.init(name: wanted.name, errorCode: error.code.rawValue, errorMessage: error.message))
             }
         }
-        return request.respond(CreateTopicsResponse(topics: results))
+        return CreateTopicsResponse(topics: results)
     }
 
     /// v5+ echoes the topic's configs as they are in force.

@@ -17,7 +17,8 @@ enum MetadataHandler {
         } else {
             let autoCreate = body.allowAutoTopicCreation && broker.config.bool("auto.create.topics.enable")
             for wanted in body.topics ?? [] {
-                if wanted.name == nil || wanted.name == "" {
+                // v10+ may name a topic by id alone (a null name); "" is a name, and an invalid one.
+                if wanted.name == nil {
                     if wanted.topicId != .zero, let topic = registry.topic(id: wanted.topicId) {
                         topics.append(describe(topic, broker: broker))
                     } else {
@@ -38,6 +39,9 @@ enum MetadataHandler {
                         // Another connection may have created it in between.
                         if let topic = registry.topic(named: name) {
                             topics.append(describe(topic, broker: broker))
+                        } else if registry.isBeingDeleted(name) {
+                            // The old topic's files are still being moved aside: ask the client to retry.
+                            topics.append(.init(errorCode: KafkaErrorCode.leaderNotAvailable.rawValue, name: name))
                         } else {
                             topics.append(.init(errorCode: error.code.rawValue, name: name))
                         }

@@ -23,11 +23,15 @@ public final class BrokerMetrics: Sendable {
     let fetchWait: CoreMetrics.Timer
     private let connections: CoreMetrics.Gauge
     private let connectionCount = Atomic<Int>(0)
+    /// Connections not being read from because they have too much outstanding (back pressure).
+    private let pausedConnections: CoreMetrics.Gauge
+    private let pausedCount = Atomic<Int>(0)
     /// Per-partition gauges from the last scrape, so partitions that went away can be removed.
     private let partitionGauges = NIOLockedValueBox<[String: (Prometheus.Gauge, Prometheus.Gauge)]>([:])
 
-    public init(storage: LogWriterStatistics? = nil) {
+    public init(storage: LogWriterStatistics? = nil, health: StorageHealth? = nil) {
         self.storage = storage
+        self.health = health
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -52,6 +56,7 @@ public final class BrokerMetrics: Sendable {
         recordsIn = CoreMetrics.Counter(label: "sluice_records_in_total", factory: factory)
         fetchWait = CoreMetrics.Timer(label: "sluice_fetch_wait_seconds", preferredDisplayUnit: .seconds, factory: factory)
         connections = CoreMetrics.Gauge(label: "sluice_connections", factory: factory)
+        pausedConnections = CoreMetrics.Gauge(label: "sluice_connections_paused", factory: factory)
     }
 
     func request(_ key: ApiKey, nanoseconds: Int64) {
@@ -67,9 +72,16 @@ public final class BrokerMetrics: Sendable {
         connections.record(connectionCount.wrappingSubtract(1, ordering: .relaxed).newValue)
     }
 
+    func connectionReadingPaused(_ paused: Bool) {
+        let now = paused ? pausedCount.wrappingAdd(1, ordering: .relaxed).newValue : pausedCount.wrappingSubtract(1, ordering: .relaxed).newValue
+        pausedConnections.record(now)
+    }
+
     /// The storage thread's rounds, with fdatasync (the durable path's latency) and without:
     /// kept by the writer and rendered at scrape time (see `LogWriterStatistics`).
     private let storage: LogWriterStatistics?
+    /// Damage the logs found (read at scrape time).
+    private let health: StorageHealth?
 
     private func renderStorageRounds(into out: inout String) {
         guard let statistics = storage else { return }
@@ -123,6 +135,14 @@ public final class BrokerMetrics: Sendable {
         registry.emit(into: &out)
         var storageText = ""
         renderStorageRounds(into: &storageText)
+        if let health {
+            storageText += "# HELP sluice_corrupt_batches_total Batches that failed their CRC or size check when first read; never served.\n"
+            storageText += "# TYPE sluice_corrupt_batches_total counter\nsluice_corrupt_batches_total \(health.corruptBatchesFound)\n"
+            storageText += "# HELP sluice_recovery_truncated_bytes_total Bytes recovery cut from damaged or torn log tails after an unclean stop.\n"
+            storageText += "# TYPE sluice_recovery_truncated_bytes_total counter\nsluice_recovery_truncated_bytes_total \(health.recoveryTruncatedBytes)\n"
+            storageText += "# HELP sluice_recovery_truncated_records_total Records in the batches recovery cut, as far as their headers could be read.\n"
+            storageText += "# TYPE sluice_recovery_truncated_records_total counter\nsluice_recovery_truncated_records_total \(health.recoveryTruncatedRecords)\n"
+        }
         out += Array(storageText.utf8)
         return out
     }
