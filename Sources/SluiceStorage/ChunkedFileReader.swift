@@ -17,7 +17,9 @@ struct ChunkedFileReader {
     mutating func bytes(at position: Int64, count: Int) throws -> ByteBuffer {
         let inWindow = position >= windowStart && position + Int64(count) <= windowStart + Int64(window.readableBytes)
         if !inWindow {
-            window = ByteBuffer(bytes: try file.read(at: position, count: max(count, chunkSize)))
+            // Refill in place: the buffer's storage is reused when nothing else holds it.
+            window.clear()
+            try file.read(at: position, count: max(count, chunkSize), appendingTo: &window)
             windowStart = position
         }
         let offset = Int(position - windowStart)

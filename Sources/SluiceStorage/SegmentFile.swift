@@ -1,4 +1,5 @@
 import Glibc
+import NIOCore
 
 /// An open segment file. Reads hand this object out with each file region, so the descriptor
 /// stays open for as long as any fetch still sends from it: retention unlinks the path, and the
@@ -51,6 +52,23 @@ public final class SegmentFile: @unchecked Sendable {
         }
         if done < count { bytes.removeLast(count - done) }
         return bytes
+    }
+
+    /// Appends up to `count` bytes read at `offset` to `buffer` (fewer at end of file), with no
+    /// intermediate array: the scans that check every batch read through this.
+    public func read(at offset: Int64, count: Int, appendingTo buffer: inout ByteBuffer) throws {
+        var done = 0
+        while done < count {
+            let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count - done) { raw in
+                pread(descriptor, raw.baseAddress, count - done, off_t(offset) + off_t(done))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StorageError.io(errno: errno, operation: "pread", path: path)
+            }
+            if n == 0 { break }
+            done += n
+        }
     }
 
     public func truncate(to size: Int64) throws {
