@@ -17,6 +17,8 @@ What this file proves, as users rely on it:
     every produced message is consumed, and nothing below a committed offset is read twice;
   - the initial rebalance delay batches members that join within it into one generation; a
     member that stops heartbeating is expired after its session timeout and its partitions move;
+    a silent static member is gone right at its session deadline (the group deletable 250 ms
+    after it, not before);
   - admin: ListGroups (with state filters), DescribeGroups, DeleteGroups (NON_EMPTY_GROUP while
     members remain), OffsetFetch through both admin clients, OffsetDelete
     (GROUP_SUBSCRIBED_TO_TOPIC while subscribed), kafka-python and librdkafka sharing a group;
