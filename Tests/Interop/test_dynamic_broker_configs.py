@@ -163,6 +163,9 @@ def test_other_broker_ids_and_bad_names_are_refused(bootstrap):
     assert (err, msg) == (INVALID_REQUEST, "Unexpected broker id, expected %s or empty string, but received %s" % (bid, other))
     assert raw_incremental(bootstrap, bid, [("log.retention.ms", 2, "1")]) == \
         (40, "Config value append is not allowed for config key: log.retention.ms")
+    assert raw_incremental(bootstrap, bid, [("log.retention.ms", 7, "1")]) == (INVALID_REQUEST, "Unknown operations type 7")
+    assert raw_incremental(bootstrap, bid, [("log.retention.ms", 0, "1"), ("log.retention.ms", 0, "2")]) == \
+        (INVALID_REQUEST, "Error due to duplicate config keys")
 
 
 def test_validate_only_changes_nothing(bootstrap):

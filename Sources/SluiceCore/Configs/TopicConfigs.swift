@@ -147,17 +147,14 @@ public enum TopicConfigs {
             return own != long ? own : broker.value("log.message.timestamp.difference.max.ms")
         default:
             guard let synonyms = byName[name]?.brokerSynonyms else { return nil }
-            for synonym in synonyms {
-                guard let raw = broker.value(synonym.name), let number = Int64(raw) else {
-                    if let raw = broker.value(synonym.name) { return raw }
-                    continue
-                }
-                let (scaled, overflow) = number.multipliedReportingOverflow(by: synonym.factor)
-                let value = overflow ? Int64.max : scaled
-                // Kafka turns any negative retention into -1 (keep forever).
-                return name == "retention.ms" && value < 0 ? "-1" : String(value)
-            }
-            return nil
+            // The first synonym with a value wins (log.retention.ms, then .minutes, then .hours).
+            guard let synonym = synonyms.first(where: { broker.value($0.name) != nil }),
+                  let raw = broker.value(synonym.name) else { return nil }
+            guard let number = Int64(raw), synonym.factor != 1 || name == "retention.ms" else { return raw }
+            let (scaled, overflow) = number.multipliedReportingOverflow(by: synonym.factor)
+            let value = overflow ? Int64.max : scaled
+            // Kafka turns any negative retention into -1 (keep forever).
+            return name == "retention.ms" && value < 0 ? "-1" : String(value)
         }
     }
 

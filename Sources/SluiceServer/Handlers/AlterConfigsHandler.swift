@@ -14,6 +14,20 @@ enum AlterConfigsHandler {
         let name: String
         let operation: TopicConfigs.Operation
         let value: String?
+        /// An operation number Kafka does not define (the resource fails as a whole).
+        var unknownOperation: Int8? = nil
+
+        init(name: String, operation: TopicConfigs.Operation, value: String?) {
+            self.name = name
+            self.operation = operation
+            self.value = value
+        }
+
+        static func unknown(_ operation: Int8) -> Change {
+            var change = Change(name: "", operation: .set, value: "")
+            change.unknownOperation = operation
+            return change
+        }
     }
 
     struct Outcome {
@@ -35,34 +49,30 @@ enum AlterConfigsHandler {
 
     static func handleIncremental(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(IncrementalAlterConfigsRequest.self)
-        var unknownOperation: [Int: String] = [:]
-        let resources = body.resources.enumerated().map { index, resource in
-            let changes = resource.configs.compactMap { config -> Change? in
-                guard let operation = TopicConfigs.Operation(rawValue: config.configOperation) else {
-                    unknownOperation[index] = "Unknown operations type \(config.configOperation)"
-                    return nil
-                }
-                return Change(name: config.name, operation: operation, value: config.value)
-            }
-            return (resource.resourceType, resource.resourceName, changes)
+        let resources = body.resources.map { resource in
+            (resource.resourceType, resource.resourceName, resource.configs.map { config in
+                TopicConfigs.Operation(rawValue: config.configOperation).map { Change(name: config.name, operation: $0, value: config.value) }
+                    ?? .unknown(config.configOperation)
+            })
         }
-        var outcomes = apply(resources, replace: false, validateOnly: body.validateOnly, request: request, refused: unknownOperation)
-        for (index, message) in unknownOperation { outcomes[index] = Outcome(code: .invalidRequest, message: message) }
+        let outcomes = apply(resources, replace: false, validateOnly: body.validateOnly, request: request)
         return request.respond(IncrementalAlterConfigsResponse(responses: zip(body.resources, outcomes).map { resource, outcome in
             .init(errorCode: outcome.code.rawValue, errorMessage: outcome.message, resourceType: resource.resourceType,
                   resourceName: resource.resourceName)
         }))
     }
 
-    private static func apply(_ resources: [(Int8, String, [Change])], replace: Bool, validateOnly: Bool, request: RequestContext,
-                              refused: [Int: String] = [:]) -> [Outcome] {
+    private static func apply(_ resources: [(Int8, String, [Change])], replace: Bool, validateOnly: Bool,
+                              request: RequestContext) -> [Outcome] {
         var seen: [String: Int] = [:]
         for (type, name, _) in resources { seen["\(type)/\(name)", default: 0] += 1 }
-        return resources.enumerated().map { index, resource in
+        return resources.map { resource in
             let (type, name, changes) = resource
-            if refused[index] != nil { return Outcome() }
             if seen["\(type)/\(name)", default: 0] > 1 {
                 return Outcome(code: .invalidRequest, message: "Each resource must appear at most once.")
+            }
+            if let unknown = changes.first(where: { $0.unknownOperation != nil })?.unknownOperation {
+                return Outcome(code: .invalidRequest, message: "Unknown operations type \(unknown)")
             }
             if Set(changes.map(\.name)).count != changes.count {
                 return Outcome(code: .invalidRequest, message: "Error due to duplicate config keys")
