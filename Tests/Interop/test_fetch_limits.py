@@ -191,3 +191,36 @@ def test_librdkafka_with_fetch_max_bytes_below_the_partition_limit_reads_everyth
     finally:
         c.close()
     assert sorted(got) == [(p, o, BATCH_VALUE) for p in range(PARTITIONS) for o in range(BATCHES_PER_PARTITION)]
+
+
+@pytest.fixture(scope="module")
+def many_topic(_session_broker):
+    """200 partitions of ten ~1 KB batches each."""
+    bootstrap = _session_broker.bootstrap
+    topic = C.create_topic(bootstrap, 200, "fetch-many")
+    with kwire.Conn(bootstrap, timeout=30) as c:
+        for p in range(200):
+            for i in range(10):
+                assert kwire.produce(c, 8, topic, p, kwire.build_batch([(b"k", b"%03d-%d" % (p, i) + b"x" * 1000, None)]))["error"] == 0
+    with kspec.Connection(bootstrap) as c:
+        md = c.call("Metadata", 12, {"Topics": [{"Name": topic}], "AllowAutoTopicCreation": False})
+    return topic, md["Topics"][0]["TopicId"]
+
+
+@pytest.mark.parametrize("version", [4, 12, 16], ids=lambda v: "Fetch-v%d" % v)
+def test_many_partitions_share_max_bytes(bootstrap, many_topic, version):
+    """One fetch of 200 partitions stays within MaxBytes, fills it with whole first batches in
+    request order, and answers every partition."""
+    topic, tid = many_topic
+    with kspec.Connection(bootstrap) as c:
+        resp = c.call("Fetch", version, fetch_request(version, topic, tid, [(p, 0) for p in range(200)], max_bytes=50_000,
+                                                       partition_max_bytes=3_000))
+    got = partitions_of(resp)
+    assert sorted(got) == list(range(200)), "every partition answered"
+    total = sum(len(r) for r in got.values())
+    assert total <= 50_000, "%d bytes of records for MaxBytes 50,000" % total
+    served = [p for p in range(200) if got[p]]
+    assert served == list(range(len(served))) and len(served) >= 15, \
+        "partitions are filled in request order until MaxBytes runs out: %r" % served[:30]
+    for p in served:
+        assert whole_batches(got[p])[0][:1] == [0]
