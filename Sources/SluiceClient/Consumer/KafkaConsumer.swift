@@ -87,8 +87,8 @@ public final class KafkaConsumer: Sendable {
     private let state = Mutex(ConsumerState())
     private let stream: AsyncStream<Delivery>
     private let deliveries: AsyncStream<Delivery>.Continuation
-    private let wakeups: AsyncStream<Void>.Continuation
-    private let wakeupStream: AsyncStream<Void>
+    /// Wakes the fetcher when there may be new work (an assignment, a seek, room to prefetch).
+    private let wakeup = WakeupSignal()
     private let fetcher = Mutex<Task<Void, Never>?>(nil)
     private let logger: Logger
     private let membership = Mutex<(GroupMembership, Task<Void, Never>)?>(nil)
@@ -105,7 +105,6 @@ public final class KafkaConsumer: Sendable {
         self.logger = logger
         cluster = KafkaCluster(config: config.client, logger: logger)
         (stream, deliveries) = AsyncStream.makeStream(of: Delivery.self)
-        (wakeupStream, wakeups) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (events, eventContinuation) = AsyncStream.makeStream(of: ConsumerEvent.self)
         let task = Task { [self] in await runFetcher() }
         fetcher.withLock { $0 = task }
@@ -134,11 +133,9 @@ public final class KafkaConsumer: Sendable {
         await member.stop()
         task.cancel()
         // Not a task group: its end would wait for both children, and the join may not answer.
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resume = ResumeOnce(continuation)
-            Task { await task.value; resume() }
-            Task { try? await Task.sleep(for: limit); resume() }
-        }
+        let finished = WakeupSignal()
+        Task { await task.value; finished.signal() }
+        await finished.wait(timeout: limit)
         await member.leave()
     }
 
@@ -173,7 +170,7 @@ public final class KafkaConsumer: Sendable {
                 state.partitions[partition] = entry
             }
         }
-        wakeups.yield()
+        wakeup.signal()
     }
 
     /// Every partition of `topic`.
@@ -196,7 +193,7 @@ public final class KafkaConsumer: Sendable {
             entry.epoch &+= 1
             state.partitions[partition] = entry
         }
-        wakeups.yield()
+        wakeup.signal()
     }
 
     /// The offset of the next record the application will get, once known.
@@ -218,7 +215,7 @@ public final class KafkaConsumer: Sendable {
 
     public func resume(_ partitions: [TopicPartition]) {
         state.withLock { state in for partition in partitions { state.partitions[partition]?.paused = false } }
-        wakeups.yield()
+        wakeup.signal()
     }
 
     /// Commits the positions the application has reached (or `offsets`) for `groupId`.
@@ -269,7 +266,7 @@ public final class KafkaConsumer: Sendable {
         }
         eventContinuation.finish()
         state.withLock { $0.closed = true }
-        wakeups.yield()
+        wakeup.signal()
         await fetcher.withLock { $0 }?.value
         deliveries.finish()
         await cluster.close()
@@ -321,7 +318,7 @@ public final class KafkaConsumer: Sendable {
             state.prefetched -= delivery.estimatedRecords
             return before >= config.maxPrefetchedRecords / 2 && state.prefetched < config.maxPrefetchedRecords / 2
         }
-        if wake { wakeups.yield() }
+        if wake { wakeup.signal() }
     }
 
     fileprivate var deliveryStream: AsyncStream<Delivery> { stream }
@@ -341,7 +338,9 @@ public final class KafkaConsumer: Sendable {
                     return plan
                 }
                 guard let plan, !plan.isEmpty else {
-                    await waitForWakeup(timeout: .milliseconds(200))
+                    // Nothing to fetch: wait for an assignment, seek, resume or room; the
+                    // timeout only bounds how late a missed case would be noticed.
+                    await wakeup.wait(timeout: .milliseconds(200))
                     continue
                 }
                 try await fetch(plan)
@@ -349,19 +348,6 @@ public final class KafkaConsumer: Sendable {
                 logger.debug("fetch failed; retrying", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: config.client.retryBackoff)
             }
-        }
-    }
-
-    private func waitForWakeup(timeout: Duration) async {
-        let stream = wakeupStream
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                var iterator = stream.makeAsyncIterator()
-                _ = await iterator.next()
-            }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            _ = await group.next()
-            group.cancelAll()
         }
     }
 
@@ -514,7 +500,7 @@ public final class KafkaConsumer: Sendable {
                 entry.epoch &+= 1
                 state.partitions[partition] = entry
             }
-            wakeups.yield()
+            wakeup.signal()
         }
         return records
     }
@@ -670,17 +656,5 @@ struct KafkaAdminCalls {
                 throw KafkaClientError.broker(KafkaErrorCode(rawValue: partition.errorCode), "\(topic.name)[\(partition.partitionIndex)]")
             }
         }
-    }
-}
-
-/// Resumes a continuation the first time it is called; later calls do nothing.
-final class ResumeOnce: Sendable {
-    private let continuation: Mutex<CheckedContinuation<Void, Never>?>
-    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = Mutex(continuation) }
-    func callAsFunction() {
-        continuation.withLock { pending in
-            defer { pending = nil }
-            return pending
-        }?.resume()
     }
 }
