@@ -62,6 +62,13 @@ public struct KafkaConsumerConfig: Sendable {
     /// committed periodically, before partitions are revoked, and at close.
     public var enableAutoCommit = true
     public var autoCommitInterval: Duration = .seconds(5)
+    /// `enable.auto.offset.store` (librdkafka's name): when true, what a commit stores for a
+    /// partition is the position the application has reached (a record counts once it is handed
+    /// out). When false, only offsets the application passes to `storeOffsets` are committed —
+    /// by auto-commit, before a revoke, at close and by `commit()` without offsets — so that an
+    /// application whose work is not done when it takes a record (buffered output, say) commits
+    /// only what it has finished.
+    public var enableAutoOffsetStore = true
 
     public init(client: KafkaClientConfig) {
         self.client = client
@@ -139,8 +146,21 @@ public final class KafkaConsumer: Sendable {
         await member.leave()
     }
 
-    func consumedPositions() -> [TopicPartition: Int64] {
-        state.withLock { state in state.partitions.compactMapValues { $0.consumed } }
+    /// What a commit without explicit offsets stores: the positions reached, or, without
+    /// `enableAutoOffsetStore`, the offsets the application stored.
+    func committablePositions() -> [TopicPartition: Int64] {
+        state.withLock { state in
+            config.enableAutoOffsetStore ? state.partitions.compactMapValues { $0.consumed } : state.partitions.compactMapValues { $0.stored }
+        }
+    }
+
+    /// With `enableAutoOffsetStore` off: what the next commits store for these partitions (the
+    /// offset to resume from: the last finished record's offset + 1). Partitions not assigned
+    /// are ignored, as their commits would be refused or overwrite a new owner's.
+    public func storeOffsets(_ offsets: [TopicPartition: Int64]) {
+        state.withLock { state in
+            for (partition, offset) in offsets { state.partitions[partition]?.stored = offset }
+        }
     }
 
     // MARK: Assignment and positions
@@ -227,7 +247,7 @@ public final class KafkaConsumer: Sendable {
             try await member.commitPositions(offsets)
             return
         }
-        let toCommit = offsets ?? consumedPositions()
+        let toCommit = offsets ?? committablePositions()
         guard !toCommit.isEmpty else { return }
         try await KafkaAdminCalls(cluster: cluster).commit(group: group, toCommit)
     }
@@ -235,7 +255,7 @@ public final class KafkaConsumer: Sendable {
     /// Commits in the background (Java's `commitAsync`): returns at once; a failure arrives on
     /// `events` as `.error`. Commits made this way are sent in the order they were asked for.
     public func commitInBackground(_ offsets: [TopicPartition: Int64]? = nil) {
-        let positions = offsets ?? consumedPositions()
+        let positions = offsets ?? committablePositions()
         backgroundCommit.withLock { last in
             let previous = last
             last = Task { [self] in
@@ -588,6 +608,8 @@ struct PartitionState {
     }
     var highWatermark: Int64 = -1
     var paused = false
+    /// The offset `storeOffsets` set, committed instead of `consumed` without auto-store.
+    var stored: Int64?
     /// Bumped by every seek (and when the partition is unassigned), so records fetched before
     /// it are dropped.
     var epoch: UInt64 {
