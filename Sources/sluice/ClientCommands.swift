@@ -26,6 +26,11 @@ func note(_ text: String) {
     _ = line.withCString { write(2, $0, strlen($0)) }
 }
 
+/// Writes out whatever stdout (and any other stdio stream) holds in its buffer.
+func flushOutput() {
+    fflush(nil)
+}
+
 func quietLogger() -> Logger {
     var logger = Logger(label: "sluice.cli")
     logger.logLevel = .error

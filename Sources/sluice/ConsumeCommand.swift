@@ -12,7 +12,10 @@ struct ConsumeCommand: AsyncParsableCommand {
             joins the group like kafka-console-consumer: partitions are shared with the group's other members, reading \
             starts at the group's committed offsets (--from-beginning applies where there are none), and positions are \
             committed as it goes and on exit. With --group and an explicit start, it reads the partitions itself and \
-            commits to the group on exit.
+            commits to the group on exit. What is committed is exactly what was printed.
+
+            The first SIGINT or SIGTERM stops reading: what was received is printed, its offsets are committed (with \
+            --group), the group is left, and the exit status is 0. A second signal exits at once (130, 143).
             """)
     @OptionGroup var connection: ConnectionOptions
     @Option(help: "Topic to consume.") var topic: String
@@ -28,20 +31,72 @@ struct ConsumeCommand: AsyncParsableCommand {
 
     private var joinsGroup: Bool { group != nil && partition == nil && offset == nil && timestamp == nil }
 
-    func run() async throws {
+    func validate() throws {
         guard ["value", "key-value", "json"].contains(format) else { throw ValidationError("--format must be value, key-value or json") }
-        guard let strategy = PartitionAssignmentStrategy(rawValue: assignmentStrategy) else {
+        guard PartitionAssignmentStrategy(rawValue: assignmentStrategy) != nil else {
             throw ValidationError("--assignment-strategy must be range or cooperative-sticky")
         }
+        if let count, count < 0 { throw ValidationError("--count must not be negative") }
+    }
+
+    func run() async throws {
+        // First, so that a signal during start-up also ends the command gracefully.
+        let signals = ShutdownSignals.install()
         let clientConfig = try connection.clientConfig()
         var config = KafkaConsumerConfig(client: clientConfig)
         config.groupId = group
         config.autoOffsetReset = fromBeginning ? .earliest : .latest
-        config.assignmentStrategies = [strategy]
+        config.assignmentStrategies = [PartitionAssignmentStrategy(rawValue: assignmentStrategy) ?? .range]
         config.heartbeatInterval = .seconds(1)
         config.sessionTimeout = .seconds(10)
-        let consumer = KafkaConsumer(config: config, logger: quietLogger())
+        // Commits store what was printed and flushed (`storeOffsets` below), never records the
+        // consumer handed out that are still in stdout's buffer — not even the automatic ones
+        // made before a rebalance takes partitions away.
+        config.enableAutoOffsetStore = false
         let admin = KafkaAdmin(config: clientConfig, logger: quietLogger())
+        let consumer = KafkaConsumer(config: config, logger: quietLogger())
+        let plan: ReadPlan
+        do {
+            plan = try await prepare(consumer, admin: admin)
+        } catch {
+            await admin.close()
+            await consumer.close()
+            throw error
+        }
+        await admin.close()
+
+        let progress = ProgressLine("consumed")
+        let reading = Task { await read(consumer, plan: plan, progress: progress) }
+        // The loop ends at its next record boundary; a wait for records ends at once.
+        signals.onShutdown { reading.cancel() }
+        let printed = await reading.value
+        progress.stop()
+        // Flushed before anything that talks to the broker, so a second signal (which exits
+        // without waiting) finds everything printed already out.
+        flushOutput()
+        var failure: (any Error)?
+        if group != nil {
+            do {
+                try await consumer.commit()
+            } catch {
+                failure = error
+            }
+        }
+        await consumer.close()
+        note("consumed \(printed) records from \(topic)")
+        if let failure {
+            note("could not commit what was printed: \(failure)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Where reading starts and, with --exit-at-end, where it stops.
+    private struct ReadPlan: Sendable {
+        /// Per partition, the end offset (as of start) still to be reached.
+        var remainingEnds: [TopicPartition: Int64] = [:]
+    }
+
+    private func prepare(_ consumer: KafkaConsumer, admin: KafkaAdmin) async throws -> ReadPlan {
         let metadata = try await admin.describeTopic(topic)
         let partitions = metadata.partitions.map(\.index).filter { partition == nil || $0 == partition }
             .map { TopicPartition(topic, $0) }
@@ -68,32 +123,49 @@ struct ConsumeCommand: AsyncParsableCommand {
                 }
             }
         }
-        var remainingEnds: [TopicPartition: Int64] = [:]
+        var plan = ReadPlan()
         if exitAtEnd {
             let ends = try await admin.listOffsets(topic: topic, partitions: partitions.map(\.partition), spec: .latest)
             // Partitions already at their end need nothing read.
-            for tp in partitions where (starts[tp] ?? 0) < (ends[tp.partition] ?? 0) { remainingEnds[tp] = ends[tp.partition] }
+            for tp in partitions where (starts[tp] ?? 0) < (ends[tp.partition] ?? 0) { plan.remainingEnds[tp] = ends[tp.partition] }
         }
-        await admin.close()
+        return plan
+    }
+
+    /// Prints records until --count, --exit-at-end or cancellation (the first signal); returns
+    /// how many it printed. A fetched batch at a time: printed, flushed, and only then stored as
+    /// the offsets to commit — so a commit never covers a record that is not out yet.
+    private func read(_ consumer: KafkaConsumer, plan: ReadPlan, progress: ProgressLine) async -> Int {
+        var remainingEnds = plan.remainingEnds
         var printed = 0
-        var progress = ProgressLine("consumed", recordSize: 0)
-        if !(exitAtEnd && remainingEnds.isEmpty) && count != 0 {
-            for await record in consumer.records {
+        if (exitAtEnd && remainingEnds.isEmpty) || count == 0 { return 0 }
+        reading: for await batch in consumer.batches {
+            var next: [TopicPartition: Int64] = [:]
+            var done = false
+            for record in batch {
                 output(record)
                 printed += 1
-                progress.update(count: printed, latency: nil)
-                if let count, printed >= count { break }
                 let tp = TopicPartition(record.topic, record.partition)
+                next[tp] = record.offset + 1
+                if let count, printed >= count {
+                    done = true
+                    break
+                }
                 if exitAtEnd, let end = remainingEnds[tp], record.offset + 1 >= end {
                     remainingEnds[tp] = nil
-                    if remainingEnds.isEmpty { break }
+                    if remainingEnds.isEmpty {
+                        done = true
+                        break
+                    }
                 }
             }
+            flushOutput()
+            consumer.storeOffsets(next)
+            progress.set(printed)
+            // Cancelled (a signal): the batch in hand is printed; no further one is taken.
+            if done || Task.isCancelled { break reading }
         }
-        fflush(nil)
-        if group != nil { try await consumer.commit() }
-        await consumer.close()
-        note("consumed \(printed) records from \(topic)")
+        return printed
     }
 
     private func output(_ record: ConsumerRecord) {

@@ -8,7 +8,11 @@ struct ProduceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "produce",
         abstract: "Produce one record per input line (the value; a key only with --key-separator).",
-        discussion: "Waits for every acknowledgement; exits non-zero when any record failed.")
+        discussion: """
+            Waits for every acknowledgement; exits non-zero when any record failed. The first SIGINT or SIGTERM stops \
+            reading input and sends what was read (exit status 0 when all of it is acknowledged); a second exits at once \
+            (130, 143).
+            """)
     @OptionGroup var connection: ConnectionOptions
     @Option(help: "Topic to produce to.") var topic: String
     @Option(help: "Partition (default: by key, or sticky for unkeyed records).") var partition: Int32?
@@ -19,26 +23,30 @@ struct ProduceCommand: AsyncParsableCommand {
     @Option(help: "0, 1 or all.") var acks: String = "all"
     @Option(help: "linger in milliseconds.") var lingerMs: Int = 5
 
-    func run() async throws {
-        var config = KafkaProducerConfig(client: try connection.clientConfig())
-        guard let codec = CompressionCodec(name: compression) else { throw ValidationError("unknown compression '\(compression)'") }
-        config.compression = codec
-        switch acks {
-        case "all", "-1": config.acks = -1
-        case "1": config.acks = 1
-        case "0": config.acks = 0
-        default: throw ValidationError("--acks must be 0, 1 or all")
+    func validate() throws {
+        guard CompressionCodec(name: compression) != nil else {
+            throw ValidationError("--compression must be none, gzip, snappy, lz4 or zstd, not '\(compression)'")
         }
+        guard ["all", "-1", "1", "0"].contains(acks) else { throw ValidationError("--acks must be 0, 1 or all") }
+        _ = try parsePairs(headers, what: "--header")
+    }
+
+    func run() async throws {
+        // First, so that a signal during start-up also ends the command gracefully.
+        let signals = ShutdownSignals.install()
+        var config = KafkaProducerConfig(client: try connection.clientConfig())
+        config.compression = CompressionCodec(name: compression) ?? .none
+        config.acks = acks == "all" ? -1 : Int16(acks) ?? -1
         config.enableIdempotence = config.acks == -1
         config.linger = .milliseconds(lingerMs)
         let recordHeaders = try parsePairs(headers, what: "--header").sorted { $0.key < $1.key }
             .map { RecordHeader(key: $0.key, value: ByteBuffer(string: $0.value)) }
-        var input: UnsafeMutablePointer<FILE>? = nil
-        if let file {
-            guard let opened = fopen(file, "r") else { throw ValidationError("cannot open \(file)") }
-            input = opened
+        let input: InputLines
+        do {
+            input = try InputLines(path: file, stopDescriptor: signals.wakeDescriptor)
+        } catch {
+            throw ValidationError("\(error)")
         }
-        defer { if let input { fclose(input) } }
 
         let producer = try KafkaProducer(config: config, logger: quietLogger())
         let failures = Task {
@@ -52,9 +60,12 @@ struct ProduceCommand: AsyncParsableCommand {
             }
             return (failed, firstError)
         }
-        var progress = ProgressLine("produced", recordSize: 0)
+        let progress = ProgressLine("produced")
         var count = 0
-        while let line = readInputLine(input) {
+        var enqueueError: (any Error)?
+        // The first signal stops the reading (a read waiting for input ends at once); what was
+        // enqueued is still sent below.
+        while !signals.requested, let line = await input.next() {
             var key: ByteBuffer?
             var value = line
             if let keySeparator, let range = line.range(of: keySeparator) {
@@ -62,13 +73,21 @@ struct ProduceCommand: AsyncParsableCommand {
                 value = String(line[range.upperBound...])
             }
             let record = ProducerRecord(topic: topic, partition: partition, key: key, value: ByteBuffer(string: value), headers: recordHeaders)
-            if try producer.tryEnqueue(record) == nil { try await producer.enqueue(record) }
+            do {
+                if try producer.tryEnqueue(record) == nil { try await producer.enqueue(record) }
+            } catch {
+                enqueueError = error
+                break
+            }
             count += 1
-            progress.update(count: count, latency: nil)
+            progress.set(count)
         }
+        progress.stop()
+        // Records already enqueued are sent and acknowledged (or fail) before the exit, whatever
+        // ended the input.
         await producer.close()
         let (failed, firstError) = await failures.value
-        if count >= 10_000 { progress.update(count: count, latency: nil, force: true) }
+        if let enqueueError { throw enqueueError }
         if failed > 0 {
             note("\(failed) of \(count) records failed; first error: \(firstError.map { "\($0)" } ?? "?")")
             throw ExitCode(1)
@@ -88,17 +107,4 @@ extension String {
         }
         return nil
     }
-}
-
-/// One line from `file` (stdin when nil), without its newline.
-func readInputLine(_ file: UnsafeMutablePointer<FILE>?) -> String? {
-    guard let file else { return readLine(strippingNewline: true) }
-    var buffer: UnsafeMutablePointer<CChar>?
-    var capacity = 0
-    defer { free(buffer) }
-    let length = getline(&buffer, &capacity, file)
-    guard length >= 0, let buffer else { return nil }
-    var line = String(cString: buffer)
-    if line.hasSuffix("\n") { line.removeLast() }
-    return line
 }

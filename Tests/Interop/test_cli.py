@@ -3,8 +3,17 @@ third-party clients on the other end: lines round-trip through `sluice produce` 
 consume`; keys, values and headers written by the Swift client read back identically through
 librdkafka, and what librdkafka writes reads back identically through the Swift client;
 diagnostics stay on stderr; failures give a non-zero exit."""
+import fcntl
 import json
+import re
+import signal
+import struct
 import subprocess
+import termios
+import threading
+import time
+
+import pytest
 
 import clients as C
 
@@ -135,3 +144,167 @@ def test_bench_scenarios_report_json_and_clean_up(sluice_bin, bootstrap):
     C.forget(bootstrap)
     after = set(C.admin(bootstrap).list_topics(timeout=10).topics)
     assert not [t for t in after - before if t.startswith("sluice-bench-")], "bench topics left behind"
+
+
+# ---------------------------------------------------------------------------- signals
+class Running:
+    """A `sluice` process whose stdout lines and stderr are collected by threads as they come."""
+
+    def __init__(self, sluice_bin, args, stdin=None, read_stdout=True):
+        self.proc = subprocess.Popen([str(sluice_bin)] + args, stdin=stdin, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.lines = []
+        self.stderr = b""
+        self._lock = threading.Lock()
+        self._readers = [threading.Thread(target=self._read_err, daemon=True)]
+        if read_stdout:
+            self._readers.append(threading.Thread(target=self._read_out, daemon=True))
+        for t in self._readers:
+            t.start()
+
+    def _read_out(self):
+        for line in iter(self.proc.stdout.readline, b""):
+            with self._lock:
+                self.lines.append(line)
+
+    def _read_err(self):
+        for chunk in iter(lambda: self.proc.stderr.read1(4096), b""):
+            with self._lock:
+                self.stderr += chunk
+
+    def wait_for_lines(self, n, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self._lock:
+                if len(self.lines) >= n:
+                    return
+            assert self.proc.poll() is None, "sluice exited (%s) after %d lines:\n%s" % (
+                self.proc.returncode, len(self.lines), self.stderr.decode()[-2000:])
+            time.sleep(0.02)
+        raise AssertionError("only %d of %d lines within %.0fs:\n%s" % (len(self.lines), n, timeout, self.stderr.decode()))
+
+    def finish(self, timeout=60):
+        """Waits for the exit; returns (status, stdout lines, stderr text)."""
+        self.proc.wait(timeout)
+        for t in self._readers:
+            t.join(10)
+        return self.proc.returncode, list(self.lines), self.stderr.decode()
+
+
+def fast_groups_broker(broker_factory):
+    """A broker whose groups form at once (no initial rebalance delay): the tests wait less."""
+    return broker_factory(settings={"group.initial.rebalance.delay.ms": "0"})
+
+
+def group_state(bootstrap, group):
+    return C.admin(bootstrap).describe_consumer_groups([group], request_timeout=15)[group].result(timeout=20)
+
+
+def committed(bootstrap, group, topic, partitions):
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    req = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])]
+    res = C.admin(bootstrap).list_consumer_group_offsets(req, request_timeout=15)[group].result(timeout=20)
+    return {tp.partition: tp.offset for tp in res.topic_partitions if tp.offset >= 0}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_consume_group_first_signal_prints_commits_what_was_printed_and_leaves(sluice_bin, broker_factory, sig):
+    """The first SIGINT/SIGTERM while `consume --group` is streaming: exit 0, every record it
+    received on stdout (per partition, offsets 0..k-1 with no gap), the group's committed
+    offsets exactly k per partition — what was printed, not how far it had fetched — and the
+    member gone from the group at once (LeaveGroup), not after its session timeout."""
+    b = fast_groups_broker(broker_factory)
+    topic = C.create_topic(b.bootstrap, 3, "cli-sig")
+    C.produce_confluent(b.bootstrap, topic, [{"value": b"v%d" % i, "partition": i % 3} for i in range(60000)])
+    group = C.unique("cli-sig")
+    running = Running(sluice_bin, ["consume", "--bootstrap", b.bootstrap, "--topic", topic, "--group", group,
+                                   "--from-beginning", "--format", "json"])
+    running.wait_for_lines(50)
+    running.proc.send_signal(sig)
+    status, lines, stderr = running.finish()
+    assert status == 0, "exit status %s after one signal\n%s" % (status, stderr)
+    rows = [json.loads(line) for line in lines]
+    printed = {}
+    for row in rows:
+        printed.setdefault(row["partition"], []).append(row["offset"])
+    for partition, offsets in printed.items():
+        assert offsets == list(range(len(offsets))), "partition %d: printed offsets are not 0..%d in order" % (
+            partition, len(offsets) - 1)
+    assert "consumed %d records from %s" % (len(rows), topic) in stderr, stderr
+    want = {p: len(offsets) for p, offsets in printed.items()}
+    assert committed(b.bootstrap, group, topic, range(3)) == want, "commits must be exactly what was printed"
+    described = group_state(b.bootstrap, group)
+    assert not described.members, "the member did not leave: %r" % described.members
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("sig,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_a_second_signal_exits_at_once(sluice_bin, bootstrap, sig, status):
+    """A consumer whose output nobody reads blocks writing to a full pipe, so the first signal's
+    graceful stop cannot finish; the second ends it at once with 128 + the signal number."""
+    topic = C.create_topic(bootstrap, 1, "cli-sig2")
+    C.produce_confluent(bootstrap, topic, [{"value": b"x" * 100, "partition": 0} for _ in range(3000)])
+    running = Running(sluice_bin, ["consume", "--bootstrap", bootstrap, "--topic", topic, "--from-beginning"],
+                      read_stdout=False)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        waiting = struct.unpack("i", fcntl.ioctl(running.proc.stdout.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+        if waiting >= 60000:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the consumer never filled its stdout pipe")
+    running.proc.send_signal(sig)
+    time.sleep(1)
+    assert running.proc.poll() is None, "one signal ended a consumer stuck on its output (status %s)" % running.proc.returncode
+    running.proc.send_signal(sig)
+    running.proc.wait(15)
+    assert running.proc.returncode == status
+    running.proc.stdout.close()
+
+
+@pytest.mark.timeout(120)
+def test_consume_without_group_prints_everything_on_a_signal_with_a_true_progress_line(sluice_bin, bootstrap):
+    """`consume` without a group prints what it received and exits 0 on SIGTERM. Its progress
+    line, once a second while records come, shows the true count and a rate: records that
+    arrive in a burst after a wait were reported as "consumed 1 records, 0 records/s"."""
+    topic = C.create_topic(bootstrap, 2, "cli-progress")
+    running = Running(sluice_bin, ["consume", "--bootstrap", bootstrap, "--topic", topic, "--offset", "0"])
+    time.sleep(2)
+    C.produce_confluent(bootstrap, topic, [{"value": b"p%d" % i, "partition": i % 2} for i in range(50)])
+    running.wait_for_lines(50)
+    time.sleep(2.5)
+    running.proc.send_signal(signal.SIGTERM)
+    status, lines, stderr = running.finish()
+    assert status == 0, stderr
+    assert sorted(lines) == sorted(b"p%d\n" % i for i in range(50))
+    progress = re.findall(r"^consumed (\d+) records, (\d+) records/s$", stderr, re.M)
+    assert progress, "no progress line: %s" % stderr
+    assert progress[-1][0] == "50", "the last progress line must show all 50 records: %r" % progress
+    assert all(int(rate) > 0 for _, rate in progress), "a progress line with a zero rate: %r" % progress
+    assert "consumed 50 records from %s" % topic in stderr
+
+
+@pytest.mark.timeout(120)
+def test_produce_first_signal_stops_reading_and_sends_what_it_read(sluice_bin, bootstrap):
+    """`produce` reading a pipe that stays open: the first SIGINT stops reading (the read waiting
+    for input ends at once), every record read is sent and acknowledged, exit 0."""
+    topic = C.create_topic(bootstrap, 1, "cli-produce-sig")
+    running = Running(sluice_bin, ["produce", "--bootstrap", bootstrap, "--topic", topic], stdin=subprocess.PIPE)
+    running.proc.stdin.write(b"".join(b"line-%d\n" % i for i in range(100)))
+    running.proc.stdin.flush()
+    deadline = time.time() + 30
+    while C.watermarks(bootstrap, topic, 0)[1] < 100 and time.time() < deadline:
+        time.sleep(0.1)
+    running.proc.stdin.write(b"".join(b"more-%d\n" % i for i in range(50)))
+    running.proc.stdin.flush()
+    running.proc.send_signal(signal.SIGINT)
+    status, _, stderr = running.finish(timeout=30)
+    running.proc.stdin.close()
+    assert status == 0, stderr
+    reported = re.search(r"produced (\d+) records to ", stderr)
+    assert reported, stderr
+    stored = C.watermarks(bootstrap, topic, 0)[1]
+    assert 100 <= int(reported.group(1)) <= 150 and stored == int(reported.group(1)), \
+        "reported %s records, the topic holds %d" % (reported.group(1), stored)

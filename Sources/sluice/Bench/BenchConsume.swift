@@ -42,7 +42,8 @@ struct BenchConsume: AsyncParsableCommand {
         config.maxPrefetchedRecords = 200_000
         let consumer = KafkaConsumer(config: config, logger: quietLogger())
         try await consumer.assign(topic: topic)
-        var progress = ProgressLine("consumed", recordSize: options.recordSize)
+        let progress = ProgressLine("consumed", recordSize: options.recordSize)
+        defer { progress.stop() }
         var count = 0
         var bytes = 0
         var first: UInt64 = 0
@@ -56,7 +57,7 @@ struct BenchConsume: AsyncParsableCommand {
                 bytes += record.value?.readableBytes ?? 0
                 if count >= records { break reading }
             }
-            progress.update(count: count, latency: nil)
+            progress.set(count)
             if let deadline, monotonicNanos() >= deadline { break }
         }
         let seconds = first == 0 ? 0 : Double(monotonicNanos() - first) / 1e9

@@ -91,14 +91,10 @@ struct ProduceLoad: Sendable {
         let counters = LoadCounters()
         let start = monotonicNanos()
         let deadline = duration.map { start + UInt64($0 * 1e9) }
-        let progress = Task {
-            var line = ProgressLine(progressLabel, recordSize: recordSize)
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(100))
-                line.update(count: counters.acknowledged.load(ordering: .relaxed), latency: latency)
-            }
+        let progress = ProgressLine(progressLabel, recordSize: recordSize, latency: latency) {
+            counters.acknowledged.load(ordering: .relaxed)
         }
-        defer { progress.cancel() }
+        defer { progress.stop() }
         let sent = try await withThrowingTaskGroup(of: Int.self) { group in
             for index in 0..<producers {
                 let share = records / producers + (index < records % producers ? 1 : 0)
