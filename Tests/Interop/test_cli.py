@@ -7,6 +7,7 @@ import fcntl
 import json
 import re
 import signal
+import socket
 import struct
 import subprocess
 import termios
@@ -308,3 +309,42 @@ def test_produce_first_signal_stops_reading_and_sends_what_it_read(sluice_bin, b
     stored = C.watermarks(bootstrap, topic, 0)[1]
     assert 100 <= int(reported.group(1)) <= 150 and stored == int(reported.group(1)), \
         "reported %s records, the topic holds %d" % (reported.group(1), stored)
+
+
+# ---------------------------------------------------------------------------- messages
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_version(sluice_bin):
+    out = run(sluice_bin, ["--version"])
+    assert out.returncode == 0 and re.fullmatch(rb"\d+\.\d+\.\d+\n", out.stdout), out
+
+
+def test_a_validation_error_shows_the_subcommands_usage(sluice_bin, bootstrap):
+    """Errors in arguments, found while parsing or once the command runs, come with the usage
+    of the command that was given — not `Usage: sluice <subcommand>`."""
+    cases = [(["produce", "--bootstrap", bootstrap, "--topic", "t", "--acks", "7"], "sluice produce"),
+             (["produce", "--bootstrap", bootstrap, "--topic", "t", "--file", "/no/such/file"], "sluice produce"),
+             (["topic", "create", "t", "--bootstrap", bootstrap, "--config", "no-equals-sign"], "sluice topic create"),
+             (["consume", "--bootstrap", bootstrap, "--topic", "t", "--format", "xml"], "sluice consume"),
+             (["group", "reset-offsets", "g", "--bootstrap", bootstrap, "--topic", "t"], "sluice group reset-offsets")]
+    for args, command in cases:
+        out = run(sluice_bin, args, stdin=b"")
+        err = out.stderr.decode()
+        assert out.returncode == 64, "%s: status %d\n%s" % (args, out.returncode, err)
+        assert err.startswith("Error: "), err
+        assert "Usage: %s " % command in err and "See '%s --help'" % command in err, "%s:\n%s" % (args, err)
+        assert "Usage: sluice <subcommand>" not in err, err
+
+
+def test_a_refused_connection_asks_whether_a_broker_is_running(sluice_bin):
+    port = free_port()
+    for args in (["topic", "list"], ["group", "list"], ["consume", "--topic", "t"], ["produce", "--topic", "t"]):
+        out = run(sluice_bin, args + ["--bootstrap", "127.0.0.1:%d" % port], stdin=b"x\n", timeout=60)
+        err = out.stderr.decode()
+        assert out.returncode == 1 and out.stdout == b"", (args, out.returncode, err)
+        assert ("cannot connect to 127.0.0.1:%d: connection refused — is a broker running there? "
+                "(sluice serve, or --bootstrap)" % port) in err, "%s:\n%s" % (args, err)
