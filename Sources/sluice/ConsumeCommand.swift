@@ -98,6 +98,12 @@ struct ConsumeCommand: AsyncParsableCommand {
 
     private func prepare(_ consumer: KafkaConsumer, admin: KafkaAdmin) async throws -> ReadPlan {
         let metadata = try await admin.describeTopic(topic)
+        if let partition, !metadata.partitions.contains(where: { $0.index == partition }) {
+            // Reading nothing and exiting 0 looked like an empty partition.
+            let count = metadata.partitions.count
+            throw KafkaClientError.broker(.unknownTopicOrPartition,
+                                          "\(topic) has \(count) partitions (0 to \(count - 1)); there is no partition \(partition)")
+        }
         let partitions = metadata.partitions.map(\.index).filter { partition == nil || $0 == partition }
             .map { TopicPartition(topic, $0) }
         var starts: [TopicPartition: Int64] = [:]

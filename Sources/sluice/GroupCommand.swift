@@ -27,12 +27,19 @@ struct GroupCommand: AsyncParsableCommand {
         func run() async throws {
             let admin = KafkaAdmin(config: try connection.clientConfig(), logger: quietLogger())
             let description = try await admin.describeGroup(group)
+            let committed = try await admin.committedOffsets(group: group)
+            // A group the coordinator does not know is answered as Dead with nothing in it; Kafka's
+            // kafka-consumer-groups says so instead of describing an empty group.
+            if description.state == "Dead" && description.members.isEmpty && committed.isEmpty {
+                await admin.close()
+                note("Consumer group '\(group)' does not exist.")
+                throw ExitCode(1)
+            }
             print("group \(group) state \(description.state) protocol \(description.protocolName.isEmpty ? "-" : description.protocolName)")
             for member in description.members {
                 print("  member \(member.memberId) client \(member.clientId) host \(member.clientHost) "
                       + "partitions \(member.assignment.map(\.description).joined(separator: ","))")
             }
-            let committed = try await admin.committedOffsets(group: group)
             var ends: [String: [Int32: Int64]] = [:]
             for topic in Set(committed.keys.map(\.topic)) {
                 ends[topic] = try await admin.listOffsets(topic: topic, spec: .latest)

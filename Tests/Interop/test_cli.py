@@ -348,3 +348,36 @@ def test_a_refused_connection_asks_whether_a_broker_is_running(sluice_bin):
         assert out.returncode == 1 and out.stdout == b"", (args, out.returncode, err)
         assert ("cannot connect to 127.0.0.1:%d: connection refused — is a broker running there? "
                 "(sluice serve, or --bootstrap)" % port) in err, "%s:\n%s" % (args, err)
+
+
+def test_consume_of_a_partition_the_topic_lacks_fails(sluice_bin, bootstrap):
+    """As `produce --partition` does: reading nothing and exiting 0 looked like an empty partition."""
+    topic = C.create_topic(bootstrap, 3, "cli-part")
+    for command, stdin in ((["consume", "--exit-at-end"], None), (["produce"], b"x\n")):
+        out = run(sluice_bin, command + ["--bootstrap", bootstrap, "--topic", topic, "--partition", "7"], stdin=stdin)
+        err = out.stderr.decode()
+        assert out.returncode == 1 and out.stdout == b"", (command, err)
+        assert "UNKNOWN_TOPIC_OR_PARTITION" in err and "%s has 3 partitions (0 to 2); there is no partition 7" % topic in err, err
+
+
+def test_describing_an_unknown_group_says_it_does_not_exist(sluice_bin, bootstrap):
+    group = C.unique("never-used")
+    out = run(sluice_bin, ["group", "describe", group, "--bootstrap", bootstrap])
+    assert out.returncode == 1 and out.stdout == b"", out
+    assert out.stderr.decode().strip() == "Consumer group '%s' does not exist." % group
+
+
+def test_serve_on_a_busy_address_names_it_and_suggests_listen(sluice_bin, broker, tmp_path):
+    busy = broker.bootstrap
+    out = run(sluice_bin, ["serve", "--listen", busy, "--data-dir", str(tmp_path / "second")], timeout=60)
+    err = out.stderr.decode()
+    assert out.returncode == 1, err
+    assert ("cannot listen on %s: Address already in use; is another broker running? "
+            "choose another address with --listen HOST:PORT" % busy) in err, err
+    # The metrics listener, when it is the one in use, is named as such.
+    out = run(sluice_bin, ["serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "third"),
+                           "--set", "metrics.listener=%s" % busy], timeout=60)
+    err = out.stderr.decode()
+    assert out.returncode == 1, err
+    assert ("cannot listen on %s (metrics.listener): Address already in use; "
+            "choose another address with --set metrics.listener=HOST:PORT" % busy) in err, err
