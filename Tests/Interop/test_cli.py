@@ -381,3 +381,52 @@ def test_serve_on_a_busy_address_names_it_and_suggests_listen(sluice_bin, broker
     assert out.returncode == 1, err
     assert ("cannot listen on %s (metrics.listener): Address already in use; "
             "choose another address with --set metrics.listener=HOST:PORT" % busy) in err, err
+
+
+# ---------------------------------------------------------------------------- bench
+@pytest.mark.timeout(120)
+def test_bench_produce_duration_is_sending_time_with_the_drain_apart(sluice_bin, bootstrap):
+    """`--duration 2` sends for 2 s; acknowledgements still due then (what the producer's buffer
+    held) are reported as drain seconds, and the rates count every record over both."""
+    out = run(sluice_bin, ["bench", "produce", "--bootstrap", bootstrap, "--duration", "2", "--json"])
+    assert out.returncode == 0, out.stderr.decode()
+    p = json.loads(out.stdout)
+    assert 2.0 <= p["seconds"] < 2.5, "a 2 s run reported %.3f s of sending" % p["seconds"]
+    assert p["drainSeconds"] >= 0 and p["failed"] == 0 and p["records"] > 0, p
+    total = p["seconds"] + p["drainSeconds"]
+    assert abs(p["recordsPerSecond"] - p["records"] / total) <= 0.01 * p["recordsPerSecond"] + 1, p
+    table = run(sluice_bin, ["bench", "produce", "--bootstrap", bootstrap, "--duration", "1"])
+    assert table.returncode == 0 and re.search(rb"^drain seconds +\d", table.stdout, re.M), table.stdout.decode()
+
+
+@pytest.mark.timeout(120)
+def test_bench_metrics_summarises_the_brokers_view_of_the_run(sluice_bin, broker_factory):
+    """`sluice bench --metrics URL` reads the endpoint before and after the run and prints what
+    changed — requests/s per API, bytes, records, storage rounds, connections — not the raw
+    Prometheus text; with --json the same figures are a `broker` object."""
+    port = free_port()
+    b = broker_factory(settings={"metrics.listener": "127.0.0.1:%d" % port})
+    url = "http://127.0.0.1:%d/metrics" % port
+    # Records from before the run: the summary counts only the run's.
+    topic = C.create_topic(b.bootstrap, 1, "cli-metrics")
+    C.produce_confluent(b.bootstrap, topic, [{"value": b"before", "partition": 0} for _ in range(300)])
+    out = run(sluice_bin, ["bench", "produce", "--bootstrap", b.bootstrap, "--records", "500", "--acks", "1", "--metrics", url])
+    assert out.returncode == 0, out.stderr.decode()
+    text = out.stdout.decode()
+    assert "records/s" in text and "broker (%s)" % url in text, text
+    assert "sluice_" not in text, "raw Prometheus lines in the summary:\n" + text
+    assert re.search(r"^  requests/s +.*\bProduce [\d.]+", text, re.M), text
+    assert re.search(r"^  records in +500 \(\d+ records/s\)$", text, re.M), text
+    assert re.search(r"^  bytes in +[\d.]+ MB \([\d.]+ MB/s\)$", text, re.M), text
+    assert re.search(r"^  bytes out +[\d.]+ MB", text, re.M), text
+    assert re.search(r"^  storage rounds, fdatasync +\d+, p50 [\d.]+ ms, p99 [\d.]+ ms$", text, re.M), text
+    assert re.search(r"^  storage rounds, no sync +(none|\d+, p50)", text, re.M), text
+    assert re.search(r"^  connections +\d+ open after the run$", text, re.M), text
+
+    out = run(sluice_bin, ["bench", "produce", "--bootstrap", b.bootstrap, "--records", "400", "--acks", "1", "--json",
+                           "--metrics", url])
+    assert out.returncode == 0, out.stderr.decode()
+    broker = json.loads(out.stdout)["broker"]
+    assert broker["recordsIn"] == 400 and broker["requests"]["Produce"] >= 1 and broker["bytesIn"] > 400 * 100, broker
+    rounds = broker["storageRoundsSync"]
+    assert rounds["count"] >= 1 and 0 < rounds["p50Ms"] <= rounds["p99Ms"], broker

@@ -11,6 +11,7 @@ struct BenchConsume: AsyncParsableCommand {
     @Option(help: "Stop after this many seconds even if fewer records were read.") var duration: Double?
 
     func run() async throws {
+        let brokerBefore = options.metrics.flatMap(BrokerMetricsSample.scrape)
         let client = try options.connection.clientConfig()
         let topic = try await BenchTopic.prepare(options)
         let outcome: Result<BenchResult, any Error>
@@ -31,7 +32,7 @@ struct BenchConsume: AsyncParsableCommand {
             outcome = .failure(error)
         }
         await topic.remove(options)
-        try report(outcome.get(), options: options)
+        try report(outcome.get(), options: options, brokerBefore: brokerBefore)
     }
 
     private func consume(topic: String, client: KafkaClientConfig) async throws -> BenchResult {
