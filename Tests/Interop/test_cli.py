@@ -5,7 +5,9 @@ librdkafka, and what librdkafka writes reads back identically through the Swift 
 diagnostics stay on stderr; failures give a non-zero exit."""
 import fcntl
 import json
+import os
 import re
+import shlex
 import signal
 import socket
 import struct
@@ -13,6 +15,7 @@ import subprocess
 import termios
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -430,3 +433,50 @@ def test_bench_metrics_summarises_the_brokers_view_of_the_run(sluice_bin, broker
     assert broker["recordsIn"] == 400 and broker["requests"]["Produce"] >= 1 and broker["bytesIn"] > 400 * 100, broker
     rounds = broker["storageRoundsSync"]
     assert rounds["count"] >= 1 and 0 < rounds["p50Ms"] <= rounds["p99Ms"], broker
+
+
+# ---------------------------------------------------------------------------- README
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_first_five_minutes():
+    """The shell commands of the README's "First five minutes" section, one per line."""
+    text = README.read_text()
+    section = re.search(r"^## First five minutes\n(.*?)(?=^## )", text, re.M | re.S)
+    assert section, "README.md has no '## First five minutes' section"
+    blocks = re.findall(r"^```sh\n(.*?)^```", section.group(1), re.M | re.S)
+    assert blocks, "the 'First five minutes' section shows no ```sh block"
+    return section.group(1), [line for block in blocks for line in block.splitlines()
+                              if line.strip() and not line.lstrip().startswith("#")]
+
+
+@pytest.mark.timeout(180)
+def test_the_readmes_first_five_minutes_work(sluice_bin, broker_factory):
+    """Every command of the README's "First five minutes", pasted into a shell against a test
+    broker (the binary path and addresses swapped for the suite's), succeeds and shows what the
+    section says; the section must keep showing each step."""
+    prose, commands = readme_first_five_minutes()
+    assert ".build/release/sluice" in prose and "make run" in prose and "swift build -c release --product sluice" in prose, \
+        "the section must say where the binary is"
+    for step in ("topic create", "produce", "consume", "group describe", "bench"):
+        assert any((".build/release/sluice " + step) in c for c in commands), "no `sluice %s` step in %r" % (step, commands)
+    port = free_port()
+    b = broker_factory(settings={"metrics.listener": "127.0.0.1:%d" % port, "group.initial.rebalance.delay.ms": "0"})
+    outputs = {}
+    for command in commands:
+        pasted = (command.replace(".build/release/sluice", shlex.quote(str(sluice_bin)))
+                  .replace("localhost:9092", b.bootstrap)
+                  .replace("http://localhost:9644/metrics", "http://127.0.0.1:%d/metrics" % port))
+        out = subprocess.run(["bash", "-o", "pipefail", "-c", pasted], capture_output=True, timeout=120,
+                             env=dict(os.environ, SLUICE_BOOTSTRAP=b.bootstrap))
+        assert out.returncode == 0, "README command failed (%d): %s\n%s" % (out.returncode, command, out.stderr.decode())
+        step = re.search(r"\.build/release/sluice (topic create|group describe|produce|consume|bench)", command)
+        if step:
+            outputs[step.group(1)] = out.stdout.decode()
+    produced = set(re.search(r"printf '([^']*)'", next(c for c in commands if " produce " in c)).group(1).split("\\n")) - {""}
+    consumed = outputs["consume"].splitlines()
+    assert len(consumed) == 3 and set(consumed) <= produced, outputs["consume"]
+    lags = [int(lag) for lag in re.findall(r"committed \d+ end \d+ lag (\d+)$", outputs["group describe"], re.M)]
+    assert sum(lags) == len(produced) - 3, "the section says the lag is %d in all:\n%s" % (
+        len(produced) - 3, outputs["group describe"])
+    assert "records/s" in outputs["bench"] and "broker (" in outputs["bench"], outputs["bench"]
