@@ -67,7 +67,7 @@ struct ConsumeCommand: AsyncParsableCommand {
 
         let progress = ProgressLine("consumed")
         let reading = Task { await read(consumer, plan: plan, progress: progress) }
-        // The loop ends at its next record boundary; a wait for records ends at once.
+        // The loop ends once the batch in hand is printed; a wait for the next batch ends at once.
         signals.onShutdown { reading.cancel() }
         let printed = await reading.value
         progress.stop()

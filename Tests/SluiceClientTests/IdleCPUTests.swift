@@ -15,7 +15,7 @@ struct IdleCPUTests {
     static let window: Duration = .seconds(3)
     static let limit = 0.10
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(5)))
     func aMemberWithoutPartitionsStaysIdle() async throws {
         let broker = try BrokerFixture()
         let admin = KafkaAdmin(config: try broker.clientConfig())
@@ -44,15 +44,15 @@ struct IdleCPUTests {
 
     /// A member waits in JoinGroup while the group rebalances: the other member only rejoins
     /// at its next heartbeat, far off here.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(5)))
     func aMemberWaitingInARebalanceStaysIdle() async throws {
         let broker = try BrokerFixture()
         let admin = KafkaAdmin(config: try broker.clientConfig())
         try await admin.createTopic(NewTopic(name: "slow", partitions: 2))
         var slowConfig = KafkaConsumerConfig(client: try broker.clientConfig())
         slowConfig.groupId = "rebalancing"
-        slowConfig.sessionTimeout = .seconds(300)
-        slowConfig.heartbeatInterval = .seconds(240)
+        slowConfig.sessionTimeout = .seconds(900)
+        slowConfig.heartbeatInterval = .seconds(600)
         let slow = KafkaConsumer(config: slowConfig)
         var slowEvents = slow.events.makeAsyncIterator()
         try await slow.subscribe(topics: ["slow"])
@@ -82,9 +82,10 @@ struct IdleCPUTests {
     }
 
     /// The smallest share of one core the process used over a window, measuring windows until
-    /// one is below the limit or a minute has passed.
+    /// one is below the limit or two and a half minutes have passed (in a full `swift test` the
+    /// storage and crash suites keep this process busy for minutes).
     private func quietestCPUShare() async throws -> Double {
-        let deadline = ContinuousClock.now + .seconds(60)
+        let deadline = ContinuousClock.now + .seconds(150)
         var quietest = Double.infinity
         repeat {
             let cpuBefore = processCPUSeconds()
