@@ -24,11 +24,15 @@ public struct KafkaClientError: Error, CustomStringConvertible, Sendable {
     /// The broker's error code when `kind` is `.broker`.
     public let code: KafkaErrorCode?
     public let message: String
+    /// The operating system's error number when connecting failed with one (`ECONNREFUSED`:
+    /// nothing listens at that address), so callers can say what to do about it.
+    public let systemErrorCode: Int32?
 
-    public init(kind: Kind, code: KafkaErrorCode? = nil, message: String) {
+    public init(kind: Kind, code: KafkaErrorCode? = nil, message: String, systemErrorCode: Int32? = nil) {
         self.kind = kind
         self.code = code
         self.message = message
+        self.systemErrorCode = systemErrorCode
     }
 
     public static func broker(_ code: KafkaErrorCode, _ message: String? = nil) -> KafkaClientError {

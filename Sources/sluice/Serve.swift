@@ -59,7 +59,11 @@ struct Serve: ParsableCommand {
         do {
             server = try KafkaServer.start(config: broker, logger: logger)
         } catch {
-            writeStderr("sluice: cannot start: \(error)")
+            if let failure = ListenFailure(error, listener: broker.string("listeners"), metricsListener: broker.string("metrics.listener")) {
+                writeStderr("sluice: \(failure.message)")
+            } else {
+                writeStderr("sluice: cannot start: \(error)")
+            }
             throw ExitCode(1)
         }
         writeStderr("listening on \(server.context.advertisedHost == "localhost" && server.localAddress.ipAddress != nil ? server.localAddress.ipAddress! : server.context.advertisedHost):\(server.localAddress.port ?? 0)")

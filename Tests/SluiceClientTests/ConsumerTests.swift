@@ -108,3 +108,55 @@ extension KafkaProducer {
         try await send(record)
     }
 }
+
+extension ConsumerTests {
+    /// `enableAutoOffsetStore = false` (librdkafka's enable.auto.offset.store): commits store
+    /// what the application marked with `storeOffsets`, not how far it has read — for a
+    /// subscribed member at close (auto-commit) as for `commit()` on assigned partitions.
+    @Test(.timeLimit(.minutes(2)))
+    func withoutAutoStoreOnlyStoredOffsetsAreCommitted() async throws {
+        let broker = try BrokerFixture()
+        let admin = KafkaAdmin(config: try broker.clientConfig())
+        try await admin.createTopic(NewTopic(name: "stored", partitions: 2))
+        let producer = try KafkaProducer(config: KafkaProducerConfig(client: try broker.clientConfig()))
+        for index in 0..<40 { try await producer.enqueue(ProducerRecord(topic: "stored", partition: Int32(index % 2), value: "\(index)")) }
+        await producer.close()
+        func consumer(group: String) throws -> KafkaConsumer {
+            var config = KafkaConsumerConfig(client: try broker.clientConfig())
+            config.groupId = group
+            config.autoOffsetReset = .earliest
+            config.enableAutoOffsetStore = false
+            config.heartbeatInterval = .milliseconds(200)
+            return KafkaConsumer(config: config)
+        }
+        let first = TopicPartition("stored", 0)
+
+        let assigned = try consumer(group: "assigned")
+        try await assigned.assign(topic: "stored")
+        var read = 0
+        for await _ in assigned.records {
+            read += 1
+            if read == 30 { break }
+        }
+        try await assigned.commit()
+        #expect(try await admin.committedOffsets(group: "assigned").isEmpty, "nothing stored, nothing committed")
+        assigned.storeOffsets([first: 4, TopicPartition("other", 0): 9])
+        try await assigned.commit()
+        await assigned.close()
+        let committed = try await admin.committedOffsets(group: "assigned")
+        #expect(committed.mapValues(\.offset) == [first: 4], "only the stored offset of an assigned partition")
+
+        let member = try consumer(group: "member")
+        try await member.subscribe(topics: ["stored"])
+        read = 0
+        for await record in member.records {
+            read += 1
+            if record.partition == 0 && record.offset == 6 { member.storeOffsets([first: 7]) }
+            if read == 30 { break }
+        }
+        await member.close()
+        let memberCommitted = try await admin.committedOffsets(group: "member")
+        #expect(memberCommitted.mapValues(\.offset) == [first: 7], "auto-commit at close stores what was stored, not the 30 read")
+        await admin.close()
+    }
+}

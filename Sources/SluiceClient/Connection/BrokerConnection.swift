@@ -44,11 +44,11 @@ public final class BrokerConnection: Sendable {
                 }
                 .connect(host: address.host, port: address.port).get()
         } catch {
-            throw KafkaClientError(kind: .connection, message: "cannot connect to \(address): \(error)")
+            throw ConnectFailure(error).clientError(address)
         }
         let bare = BrokerConnection(address: address, channel: channel, clientId: clientId, brokerVersions: [:])
         do {
-            var answer = try await bare.send(ApiVersionsRequest(clientSoftwareName: "sluice-swift", clientSoftwareVersion: "0.1"),
+            var answer = try await bare.send(ApiVersionsRequest(clientSoftwareName: "sluice-swift", clientSoftwareVersion: SluiceVersion.current),
                                              version: 3, timeout: requestTimeout)
             if answer.errorCode == KafkaErrorCode.unsupportedVersion.rawValue {
                 answer = try await bare.send(ApiVersionsRequest(), version: 0, timeout: requestTimeout)

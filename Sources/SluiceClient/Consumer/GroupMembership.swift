@@ -132,7 +132,7 @@ actor GroupMembership {
             let added = assigned.filter { !owned.contains($0) }
             if !revoked.isEmpty {
                 if config.enableAutoCommit {
-                    let positions = consumer.consumedPositions().filter { revoked.contains($0.key) }
+                    let positions = consumer.committablePositions().filter { revoked.contains($0.key) }
                     try? await commitPositions(positions)
                 }
                 events.yield(.revoked(revoked))
@@ -213,7 +213,7 @@ actor GroupMembership {
     }
 
     func commitPositions(_ offsets: [TopicPartition: Int64]? = nil) async throws {
-        let positions = offsets ?? consumer.consumedPositions()
+        let positions = offsets ?? consumer.committablePositions()
         guard !positions.isEmpty else { return }
         try await KafkaAdminCalls(cluster: cluster).commit(group: group, positions, generation: generation, memberId: memberId,
                                                            groupInstanceId: config.groupInstanceId)

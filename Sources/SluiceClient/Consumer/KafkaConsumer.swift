@@ -62,6 +62,13 @@ public struct KafkaConsumerConfig: Sendable {
     /// committed periodically, before partitions are revoked, and at close.
     public var enableAutoCommit = true
     public var autoCommitInterval: Duration = .seconds(5)
+    /// `enable.auto.offset.store` (librdkafka's name): when true, what a commit stores for a
+    /// partition is the position the application has reached (a record counts once it is handed
+    /// out). When false, only offsets the application passes to `storeOffsets` are committed —
+    /// by auto-commit, before a revoke, at close and by `commit()` without offsets — so that an
+    /// application whose work is not done when it takes a record (buffered output, say) commits
+    /// only what it has finished.
+    public var enableAutoOffsetStore = true
 
     public init(client: KafkaClientConfig) {
         self.client = client
@@ -87,8 +94,8 @@ public final class KafkaConsumer: Sendable {
     private let state = Mutex(ConsumerState())
     private let stream: AsyncStream<Delivery>
     private let deliveries: AsyncStream<Delivery>.Continuation
-    private let wakeups: AsyncStream<Void>.Continuation
-    private let wakeupStream: AsyncStream<Void>
+    /// Wakes the fetcher when there may be new work (an assignment, a seek, room to prefetch).
+    private let wakeup = WakeupSignal()
     private let fetcher = Mutex<Task<Void, Never>?>(nil)
     private let logger: Logger
     private let membership = Mutex<(GroupMembership, Task<Void, Never>)?>(nil)
@@ -105,7 +112,6 @@ public final class KafkaConsumer: Sendable {
         self.logger = logger
         cluster = KafkaCluster(config: config.client, logger: logger)
         (stream, deliveries) = AsyncStream.makeStream(of: Delivery.self)
-        (wakeupStream, wakeups) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (events, eventContinuation) = AsyncStream.makeStream(of: ConsumerEvent.self)
         let task = Task { [self] in await runFetcher() }
         fetcher.withLock { $0 = task }
@@ -134,16 +140,27 @@ public final class KafkaConsumer: Sendable {
         await member.stop()
         task.cancel()
         // Not a task group: its end would wait for both children, and the join may not answer.
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resume = ResumeOnce(continuation)
-            Task { await task.value; resume() }
-            Task { try? await Task.sleep(for: limit); resume() }
-        }
+        let finished = WakeupSignal()
+        Task { await task.value; finished.signal() }
+        await finished.wait(timeout: limit)
         await member.leave()
     }
 
-    func consumedPositions() -> [TopicPartition: Int64] {
-        state.withLock { state in state.partitions.compactMapValues { $0.consumed } }
+    /// What a commit without explicit offsets stores: the positions reached, or, without
+    /// `enableAutoOffsetStore`, the offsets the application stored.
+    func committablePositions() -> [TopicPartition: Int64] {
+        state.withLock { state in
+            config.enableAutoOffsetStore ? state.partitions.compactMapValues { $0.consumed } : state.partitions.compactMapValues { $0.stored }
+        }
+    }
+
+    /// With `enableAutoOffsetStore` off: what the next commits store for these partitions (the
+    /// offset to resume from: the last finished record's offset + 1). Partitions not assigned
+    /// are ignored, as their commits would be refused or overwrite a new owner's.
+    public func storeOffsets(_ offsets: [TopicPartition: Int64]) {
+        state.withLock { state in
+            for (partition, offset) in offsets { state.partitions[partition]?.stored = offset }
+        }
     }
 
     // MARK: Assignment and positions
@@ -173,7 +190,7 @@ public final class KafkaConsumer: Sendable {
                 state.partitions[partition] = entry
             }
         }
-        wakeups.yield()
+        wakeup.signal()
     }
 
     /// Every partition of `topic`.
@@ -196,7 +213,7 @@ public final class KafkaConsumer: Sendable {
             entry.epoch &+= 1
             state.partitions[partition] = entry
         }
-        wakeups.yield()
+        wakeup.signal()
     }
 
     /// The offset of the next record the application will get, once known.
@@ -218,7 +235,7 @@ public final class KafkaConsumer: Sendable {
 
     public func resume(_ partitions: [TopicPartition]) {
         state.withLock { state in for partition in partitions { state.partitions[partition]?.paused = false } }
-        wakeups.yield()
+        wakeup.signal()
     }
 
     /// Commits the positions the application has reached (or `offsets`) for `groupId`.
@@ -230,7 +247,7 @@ public final class KafkaConsumer: Sendable {
             try await member.commitPositions(offsets)
             return
         }
-        let toCommit = offsets ?? consumedPositions()
+        let toCommit = offsets ?? committablePositions()
         guard !toCommit.isEmpty else { return }
         try await KafkaAdminCalls(cluster: cluster).commit(group: group, toCommit)
     }
@@ -238,7 +255,7 @@ public final class KafkaConsumer: Sendable {
     /// Commits in the background (Java's `commitAsync`): returns at once; a failure arrives on
     /// `events` as `.error`. Commits made this way are sent in the order they were asked for.
     public func commitInBackground(_ offsets: [TopicPartition: Int64]? = nil) {
-        let positions = offsets ?? consumedPositions()
+        let positions = offsets ?? committablePositions()
         backgroundCommit.withLock { last in
             let previous = last
             last = Task { [self] in
@@ -269,7 +286,7 @@ public final class KafkaConsumer: Sendable {
         }
         eventContinuation.finish()
         state.withLock { $0.closed = true }
-        wakeups.yield()
+        wakeup.signal()
         await fetcher.withLock { $0 }?.value
         deliveries.finish()
         await cluster.close()
@@ -321,7 +338,7 @@ public final class KafkaConsumer: Sendable {
             state.prefetched -= delivery.estimatedRecords
             return before >= config.maxPrefetchedRecords / 2 && state.prefetched < config.maxPrefetchedRecords / 2
         }
-        if wake { wakeups.yield() }
+        if wake { wakeup.signal() }
     }
 
     fileprivate var deliveryStream: AsyncStream<Delivery> { stream }
@@ -341,7 +358,9 @@ public final class KafkaConsumer: Sendable {
                     return plan
                 }
                 guard let plan, !plan.isEmpty else {
-                    await waitForWakeup(timeout: .milliseconds(200))
+                    // Nothing to fetch: wait for an assignment, seek, resume or room; the
+                    // timeout only bounds how late a missed case would be noticed.
+                    await wakeup.wait(timeout: .milliseconds(200))
                     continue
                 }
                 try await fetch(plan)
@@ -349,19 +368,6 @@ public final class KafkaConsumer: Sendable {
                 logger.debug("fetch failed; retrying", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: config.client.retryBackoff)
             }
-        }
-    }
-
-    private func waitForWakeup(timeout: Duration) async {
-        let stream = wakeupStream
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                var iterator = stream.makeAsyncIterator()
-                _ = await iterator.next()
-            }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            _ = await group.next()
-            group.cancelAll()
         }
     }
 
@@ -514,7 +520,7 @@ public final class KafkaConsumer: Sendable {
                 entry.epoch &+= 1
                 state.partitions[partition] = entry
             }
-            wakeups.yield()
+            wakeup.signal()
         }
         return records
     }
@@ -602,6 +608,8 @@ struct PartitionState {
     }
     var highWatermark: Int64 = -1
     var paused = false
+    /// The offset `storeOffsets` set, committed instead of `consumed` without auto-store.
+    var stored: Int64?
     /// Bumped by every seek (and when the partition is unassigned), so records fetched before
     /// it are dropped.
     var epoch: UInt64 {
@@ -670,17 +678,5 @@ struct KafkaAdminCalls {
                 throw KafkaClientError.broker(KafkaErrorCode(rawValue: partition.errorCode), "\(topic.name)[\(partition.partitionIndex)]")
             }
         }
-    }
-}
-
-/// Resumes a continuation the first time it is called; later calls do nothing.
-final class ResumeOnce: Sendable {
-    private let continuation: Mutex<CheckedContinuation<Void, Never>?>
-    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = Mutex(continuation) }
-    func callAsFunction() {
-        continuation.withLock { pending in
-            defer { pending = nil }
-            return pending
-        }?.resume()
     }
 }

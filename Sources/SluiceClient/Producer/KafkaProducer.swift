@@ -578,7 +578,7 @@ extension ProducerState {
         let partition: Int32
         if let chosen = record.partition {
             guard chosen >= 0, chosen < count else {
-                return .failed(.broker(.unknownTopicOrPartition, "\(record.topic) has \(count) partitions, not \(chosen + 1)"))
+                return .failed(.broker(.unknownTopicOrPartition, "\(record.topic) has \(count) partitions (0 to \(count - 1)); there is no partition \(chosen)"))
             }
             partition = chosen
         } else if let key = record.key {

@@ -11,6 +11,7 @@ struct BenchConsume: AsyncParsableCommand {
     @Option(help: "Stop after this many seconds even if fewer records were read.") var duration: Double?
 
     func run() async throws {
+        let brokerBefore = options.metrics.flatMap(BrokerMetricsSample.scrape)
         let client = try options.connection.clientConfig()
         let topic = try await BenchTopic.prepare(options)
         let outcome: Result<BenchResult, any Error>
@@ -31,7 +32,7 @@ struct BenchConsume: AsyncParsableCommand {
             outcome = .failure(error)
         }
         await topic.remove(options)
-        try report(outcome.get(), options: options)
+        try report(outcome.get(), options: options, brokerBefore: brokerBefore)
     }
 
     private func consume(topic: String, client: KafkaClientConfig) async throws -> BenchResult {
@@ -42,7 +43,8 @@ struct BenchConsume: AsyncParsableCommand {
         config.maxPrefetchedRecords = 200_000
         let consumer = KafkaConsumer(config: config, logger: quietLogger())
         try await consumer.assign(topic: topic)
-        var progress = ProgressLine("consumed", recordSize: options.recordSize)
+        let progress = ProgressLine("consumed", recordSize: options.recordSize)
+        defer { progress.stop() }
         var count = 0
         var bytes = 0
         var first: UInt64 = 0
@@ -56,7 +58,7 @@ struct BenchConsume: AsyncParsableCommand {
                 bytes += record.value?.readableBytes ?? 0
                 if count >= records { break reading }
             }
-            progress.update(count: count, latency: nil)
+            progress.set(count)
             if let deadline, monotonicNanos() >= deadline { break }
         }
         let seconds = first == 0 ? 0 : Double(monotonicNanos() - first) / 1e9

@@ -13,6 +13,7 @@ struct BenchEndToEnd: AsyncParsableCommand {
     @Option(help: "Seconds to produce.") var duration: Double = 30
 
     func run() async throws {
+        let brokerBefore = options.metrics.flatMap(BrokerMetricsSample.scrape)
         guard rate > 0, duration > 0 else { throw ValidationError("--rate and --duration must be positive") }
         let client = try options.connection.clientConfig()
         var config = try producer.producerConfig(client)
@@ -25,7 +26,7 @@ struct BenchEndToEnd: AsyncParsableCommand {
             outcome = .failure(error)
         }
         await topic.remove(options)
-        try report(outcome.get(), options: options)
+        try report(outcome.get(), options: options, brokerBefore: brokerBefore)
     }
 
     private func measure(topic: String, client: KafkaClientConfig, producerConfig: KafkaProducerConfig) async throws -> BenchResult {

@@ -15,6 +15,7 @@ struct BenchProduce: AsyncParsableCommand {
     @Option(help: "Target rate in records/s across producers (0: as fast as possible).") var rate: Double = 0
 
     func run() async throws {
+        let brokerBefore = options.metrics.flatMap(BrokerMetricsSample.scrape)
         let client = try options.connection.clientConfig()
         let config = try producer.producerConfig(client)
         let topic = try await BenchTopic.prepare(options)
@@ -31,7 +32,7 @@ struct BenchProduce: AsyncParsableCommand {
             outcome = .failure(error)
         }
         await topic.remove(options)
-        try report(outcome.get(), options: options)
+        try report(outcome.get(), options: options, brokerBefore: brokerBefore)
     }
 }
 
@@ -40,6 +41,8 @@ final class LoadCounters: Sendable {
     let acknowledged = Atomic<Int>(0)
     let failed = Atomic<Int>(0)
     let firstError = Mutex<String?>(nil)
+    /// When the last producer stopped sending (monotonic nanoseconds).
+    let lastSend = Atomic<UInt64>(0)
 }
 
 /// The send times of records in flight, by delivery id (ids are consecutive from 1 per producer).
@@ -91,14 +94,10 @@ struct ProduceLoad: Sendable {
         let counters = LoadCounters()
         let start = monotonicNanos()
         let deadline = duration.map { start + UInt64($0 * 1e9) }
-        let progress = Task {
-            var line = ProgressLine(progressLabel, recordSize: recordSize)
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(100))
-                line.update(count: counters.acknowledged.load(ordering: .relaxed), latency: latency)
-            }
+        let progress = ProgressLine(progressLabel, recordSize: recordSize, latency: latency) {
+            counters.acknowledged.load(ordering: .relaxed)
         }
-        defer { progress.cancel() }
+        defer { progress.stop() }
         let sent = try await withThrowingTaskGroup(of: Int.self) { group in
             for index in 0..<producers {
                 let share = records / producers + (index < records % producers ? 1 : 0)
@@ -109,14 +108,22 @@ struct ProduceLoad: Sendable {
             }
             return try await group.reduce(0, +)
         }
-        let seconds = Double(monotonicNanos() - start) / 1e9
+        // Sending: until the last record was handed to a producer (the deadline, with
+        // --duration). Draining: from there until the last acknowledgement — what the producers'
+        // buffers held, reported apart so a 4-second run says 4 seconds.
+        let end = monotonicNanos()
+        let sendEnd = min(max(counters.lastSend.load(ordering: .relaxed), start), end)
+        let seconds = Double(sendEnd - start) / 1e9
+        let drain = Double(end - sendEnd) / 1e9
+        let total = seconds + drain
         let acknowledged = counters.acknowledged.load(ordering: .relaxed)
         let failed = counters.failed.load(ordering: .relaxed)
         if let error = counters.firstError.withLock({ $0 }) { note("first failure: \(error)") }
         if acknowledged + failed != sent { note("\(sent - acknowledged - failed) records without a delivery report") }
+        // Rates over sending and draining: every acknowledged record, over all the time it took.
         return BenchResult(mode: "produce", topic: topic, records: acknowledged, recordSize: recordSize, seconds: seconds,
-                           recordsPerSecond: Double(acknowledged) / seconds,
-                           megabytesPerSecond: Double(acknowledged) * Double(recordSize) / seconds / 1e6,
+                           drainSeconds: drain, recordsPerSecond: total > 0 ? Double(acknowledged) / total : 0,
+                           megabytesPerSecond: total > 0 ? Double(acknowledged) * Double(recordSize) / total / 1e6 : 0,
                            failed: failed, latencyMs: latency.summary, settings: [:])
     }
 
@@ -147,24 +154,37 @@ struct ProduceLoad: Sendable {
             } else {
                 intended = monotonicNanos()
             }
+            // By the schedule: a paced producer that fell behind still sends the records due
+            // before the deadline (e2e expects rate × duration); an unpaced one stops at it.
             if let deadline, intended >= deadline { break }
             times[UInt64(sent + 1)] = intended
             let record = ProducerRecord(topic: topic, value: makeValue?(intended) ?? shared)
             if try producer.tryEnqueue(record) == nil { try await producer.enqueue(record) }
             sent += 1
         }
+        _ = counters.lastSend.max(monotonicNanos(), ordering: .relaxed)
         await producer.close()
         await reports.value
         return sent
     }
 }
 
-/// Prints a result as a table (stdout) or JSON.
-func report(_ result: BenchResult, options: BenchOptions) throws {
+/// Prints a result as a table (stdout) or JSON, with the broker's view of the run when
+/// `--metrics` names its endpoint (`brokerBefore`: read as the run began).
+func report(_ result: BenchResult, options: BenchOptions, brokerBefore: BrokerMetricsSample?) throws {
+    var broker: BrokerMetricsSummary?
+    if let url = options.metrics {
+        if let after = BrokerMetricsSample.scrape(url) {
+            if brokerBefore == nil { note("could not read \(url) before the run; the broker's figures are totals since it started") }
+            broker = BrokerMetricsSummary(url: url, before: brokerBefore, after: after)
+        } else {
+            note("could not read \(url)")
+        }
+    }
     if options.json {
-        print(try jsonText(result))
+        print(try jsonText(result, broker: broker))
     } else {
         result.printTable()
+        broker?.printTable()
     }
-    if let url = options.metrics { printBrokerMetrics(url) }
 }

@@ -41,7 +41,10 @@ struct BenchResult {
     var topic: String
     var records: Int
     var recordSize: Int
+    /// For produce runs, the sending part: until the last record was handed to a producer.
     var seconds: Double
+    /// For produce runs, from the last send to the last acknowledgement.
+    var drainSeconds: Double? = nil
     var recordsPerSecond: Double
     var megabytesPerSecond: Double
     var failed: Int
@@ -51,7 +54,11 @@ struct BenchResult {
     func printTable() {
         var rows: [(String, String)] = [
             ("scenario", mode), ("topic", topic), ("records", "\(records)"), ("record size", "\(recordSize) B"),
-            ("seconds", format(seconds, 2)), ("records/s", format(recordsPerSecond, 0)), ("MB/s", format(megabytesPerSecond, 1)),
+            ("seconds", format(seconds, 2)),
+        ]
+        if let drainSeconds { rows.append(("drain seconds", format(drainSeconds, 2) + " (acknowledgements after the last send)")) }
+        rows += [
+            ("records/s", format(recordsPerSecond, 0)), ("MB/s", format(megabytesPerSecond, 1)),
             ("failed", "\(failed)"),
         ]
         if let latency = latencyMs {
