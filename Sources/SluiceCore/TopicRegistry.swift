@@ -4,36 +4,6 @@ import Logging
 import SluiceStorage
 import Synchronization
 
-/// A partition of a topic and the log behind it. The log may be touched only on `owner`.
-public final class Partition: @unchecked Sendable {
-    // @unchecked: immutable apart from `log`, whose contract is owner-only access.
-    public let topic: String
-    public let topicId: KafkaUUID
-    public let index: Int32
-    public let owner: any LogOwnerExecutor
-    public let log: PartitionLog
-
-    init(topic: String, topicId: KafkaUUID, index: Int32, owner: any LogOwnerExecutor, log: PartitionLog) {
-        self.topic = topic
-        self.topicId = topicId
-        self.index = index
-        self.owner = owner
-        self.log = log
-    }
-
-    /// Kafka's Partition.checkCurrentLeaderEpoch for the CurrentLeaderEpoch of Fetch (v9+),
-    /// ListOffsets (v4+) and OffsetForLeaderEpoch (v2+): a client whose metadata is behind this
-    /// broker's epoch is fenced (FENCED_LEADER_EPOCH), one ahead of it is told the epoch is
-    /// unknown here yet (UNKNOWN_LEADER_EPOCH); -1 skips the check. Call on `owner`.
-    public func leaderEpochError(current requested: Int32) -> KafkaErrorCode? {
-        guard requested != -1 else { return nil }
-        let epoch = log.leaderEpoch
-        if requested > epoch { return .unknownLeaderEpoch }
-        if requested < epoch { return .fencedLeaderEpoch }
-        return nil
-    }
-}
-
 /// A topic as the registry knows it.
 public struct Topic: Sendable {
     public let name: String
@@ -101,12 +71,15 @@ public final class TopicRegistry: Sendable {
         public var onPartitionOpened: @Sendable (Partition) -> Void
         /// Where the logs count the damage they find (shown on /metrics).
         public var health: StorageHealth
+        /// This broker's node id: the leader of the partitions it hosts alone.
+        public var localBroker: Int32
 
         public init(broker: BrokerConfig, writer: any LogWriter, files: FileHandleCache, cleanShutdown: Bool,
                     clock: @escaping @Sendable () -> Int64, ownerFor: @escaping @Sendable (String, Int32) -> any LogOwnerExecutor,
                     logger: Logger, onPartitionOpened: @escaping @Sendable (Partition) -> Void = { _ in },
-                    health: StorageHealth = StorageHealth()) {
+                    health: StorageHealth = StorageHealth(), localBroker: Int32 = 1) {
             self.health = health
+            self.localBroker = localBroker
             self.broker = broker
             self.writer = writer
             self.files = files
@@ -150,11 +123,7 @@ public final class TopicRegistry: Sendable {
                 unlink(folder + "/" + file)
             }
             for index in 0..<count {
-                do {
-                    topic.partitions.append(try openPartition(topic: name, id: id, index: index, configs: configs))
-                } catch {
-                    environment.logger.error("partition offline", metadata: ["topic": "\(name)", "partition": "\(index)", "error": "\(error)"])
-                }
+                topic.partitions.append(openPartition(topic: name, id: id, index: index, configs: configs))
             }
             loaded[name] = topic
             partitionCounts[name] = count
@@ -201,17 +170,51 @@ public final class TopicRegistry: Sendable {
     /// would pass the file system's 255-byte limit.
     static func metadataFileName(_ id: KafkaUUID) -> String { "\(id).topic" }
 
-    private func openPartition(topic: String, id: KafkaUUID, index: Int32, configs: [String: String]) throws -> Partition {
+    /// New partitions' logs, all or none: the directories of those made before a failure are
+    /// removed again (nothing is persisted until all exist).
+    private func createPartitionLogs(topic: String, id: KafkaUUID, indexes: Range<Int32>, configs: [String: String]) throws -> [Partition] {
+        var made: [Partition] = []
+        do {
+            for index in indexes {
+                let partition = openPartition(topic: topic, id: id, index: index, configs: configs)
+                made.append(partition)
+                if let reason = partition.offlineReason { throw TopicError(code: .kafkaStorageError, message: reason) }
+            }
+            return made
+        } catch {
+            discard(made)
+            throw error
+        }
+    }
+
+    /// Partitions made for a creation that failed: their logs stop and their directories go.
+    private func discard(_ partitions: [Partition]) {
+        for partition in partitions {
+            let aside = dataDirectory + "/" + Self.deletedDirectoryName(topic: partition.topic, partition: partition.index)
+            partition.owner.execute { partition.log?.detachForDeletion(renamingTo: aside) }
+        }
+    }
+
+    /// Opens a partition's log. A log that cannot be opened leaves the partition offline in its
+    /// place (KAFKA_STORAGE_ERROR for its requests) rather than out of the topic.
+    private func openPartition(topic: String, id: KafkaUUID, index: Int32, configs: [String: String]) -> Partition {
         let owner = environment.ownerFor(topic, index)
-        let log = try PartitionLog(
-            directory: dataDirectory + "/\(topic)-\(index)",
-            config: TopicConfigs.logConfig(overrides: configs, broker: brokerConfig),
-            writer: environment.writer, owner: owner, files: environment.files,
-            cleanShutdown: environment.cleanShutdown, nowMs: environment.clock(), logger: environment.logger,
-            health: environment.health)
-        let partition = Partition(topic: topic, topicId: id, index: index, owner: owner, log: log)
-        environment.onPartitionOpened(partition)
-        return partition
+        let local = environment.localBroker
+        do {
+            let log = try PartitionLog(
+                directory: dataDirectory + "/\(topic)-\(index)",
+                config: TopicConfigs.logConfig(overrides: configs, broker: brokerConfig),
+                writer: environment.writer, owner: owner, files: environment.files,
+                cleanShutdown: environment.cleanShutdown, nowMs: environment.clock(), logger: environment.logger,
+                health: environment.health)
+            let partition = Partition(topic: topic, topicId: id, index: index, owner: owner, localBroker: local, log: log)
+            environment.onPartitionOpened(partition)
+            return partition
+        } catch {
+            environment.logger.error("partition offline", metadata: ["topic": "\(topic)", "partition": "\(index)", "error": "\(error)"])
+            return Partition(topic: topic, topicId: id, index: index, owner: owner, localBroker: local, log: nil,
+                             offlineReason: "\(error)")
+        }
     }
 
     // MARK: Lookups
@@ -278,11 +281,10 @@ public final class TopicRegistry: Sendable {
             var topic = Topic(name: name, id: id, configs: configs, broker: broker)
             if validateOnly { return topic }
             do {
+                topic.partitions = try createPartitionLogs(topic: name, id: id, indexes: 0..<count, configs: configs)
                 try persist(topic, partitionCount: count)
-                for index in 0..<count {
-                    topic.partitions.append(try openPartition(topic: name, id: id, index: index, configs: configs))
-                }
             } catch {
+                discard(topic.partitions)
                 throw TopicError(code: .kafkaStorageError, message: "cannot create the topic's files: \(error)")
             }
             topics.withLock { $0[name] = topic }
@@ -317,7 +319,11 @@ public final class TopicRegistry: Sendable {
             for partition in topic.partitions {
                 let aside = dataDirectory + "/" + Self.deletedDirectoryName(topic: name, partition: partition.index)
                 partition.owner.execute {
-                    partition.log.detachForDeletion(renamingTo: aside)
+                    if let log = partition.log {
+                        log.detachForDeletion(renamingTo: aside)
+                    } else if rename(self.dataDirectory + "/\(name)-\(partition.index)", aside) == 0 {
+                        removeDirectoryTree(aside)
+                    }
                     finish()
                 }
             }
@@ -364,12 +370,13 @@ public final class TopicRegistry: Sendable {
             }
             try checkPartitionLimit(adding: Int(totalCount - current), to: topics.withLock { $0 }, broker: brokerConfig)
             if validateOnly { return }
+            var added: [Partition] = []
             do {
+                added = try createPartitionLogs(topic: name, id: topic.id, indexes: current..<totalCount, configs: topic.configs)
+                topic.partitions += added
                 try persist(topic, partitionCount: totalCount)
-                for index in current..<totalCount {
-                    topic.partitions.append(try openPartition(topic: name, id: topic.id, index: index, configs: topic.configs))
-                }
             } catch {
+                discard(added)
                 throw TopicError(code: .kafkaStorageError, message: "\(error)")
             }
             let updated = topic
@@ -404,7 +411,7 @@ public final class TopicRegistry: Sendable {
             }
             let logConfig = topic.resolved.log
             for partition in topic.partitions {
-                partition.owner.execute { partition.log.updateConfig(logConfig) }
+                partition.owner.execute { partition.log?.updateConfig(logConfig) }
             }
             let updated = topic
             topics.withLock { $0[name] = updated }
@@ -426,7 +433,7 @@ public final class TopicRegistry: Sendable {
                 guard topic.resolved.log != before.log else { continue }
                 let logConfig = topic.resolved.log
                 for partition in topic.partitions {
-                    partition.owner.execute { partition.log.updateConfig(logConfig) }
+                    partition.owner.execute { partition.log?.updateConfig(logConfig) }
                 }
             }
             topics.withLock { topics in

@@ -18,6 +18,8 @@ final class FetchSessions: Sendable {
         var maxBytes: Int32
         /// The client's view of the leader epoch (Fetch v9+; -1 when not given).
         var currentLeaderEpoch: Int32 = -1
+        /// The epoch of the last batch the fetcher has (Fetch v12+, followers; -1 when not given).
+        var lastFetchedEpoch: Int32 = -1
         var sentHighWatermark: Int64 = -2
         var sentLogStartOffset: Int64 = -2
     }
@@ -50,7 +52,8 @@ final class FetchSessions: Sendable {
     func plan(for request: FetchRequest, version: Int16, nowMs: Int64) -> Result<Plan, KafkaErrorCode> {
         let listed = request.topics.flatMap { topic in
             topic.partitions.map { (Key(topic: topic.topic, topicId: topic.topicId, partition: $0.partition),
-                                    Entry(fetchOffset: $0.fetchOffset, maxBytes: $0.partitionMaxBytes, currentLeaderEpoch: $0.currentLeaderEpoch)) }
+                                    Entry(fetchOffset: $0.fetchOffset, maxBytes: $0.partitionMaxBytes, currentLeaderEpoch: $0.currentLeaderEpoch,
+                                          lastFetchedEpoch: $0.lastFetchedEpoch)) }
         }
         let epoch = version >= 7 ? request.sessionEpoch : -1
         let id = version >= 7 ? request.sessionId : 0
@@ -80,6 +83,7 @@ final class FetchSessions: Sendable {
                     existing.fetchOffset = entry.fetchOffset
                     existing.maxBytes = entry.maxBytes
                     existing.currentLeaderEpoch = entry.currentLeaderEpoch
+                    existing.lastFetchedEpoch = entry.lastFetchedEpoch
                     session.entries[key] = existing
                 } else {
                     session.entries[key] = entry
@@ -109,7 +113,7 @@ final class FetchSessions: Sendable {
             var served: [Key] = []
             for (read, key) in zip(reads, keys) {
                 guard var entry = session.entries[key] else { continue }
-                let changed = read.bytes > 0 || read.code != .none || entry.sentHighWatermark != read.highWatermark
+                let changed = read.bytes > 0 || read.code != .none || read.divergingEpoch != nil || entry.sentHighWatermark != read.highWatermark
                     || entry.sentLogStartOffset != read.logStartOffset
                 entry.sentHighWatermark = read.highWatermark
                 entry.sentLogStartOffset = read.logStartOffset

@@ -72,11 +72,12 @@ public final class KafkaServer: Sendable {
             logger: logger,
             onPartitionOpened: { partition in
                 partition.owner.execute {
-                    partition.log.onHighWatermarkChange = { _ in waiters.highWatermarkMoved(partition) }
-                    partition.log.startBackgroundMaintenance(intervalMs: retentionInterval, clock: wallClockMilliseconds)
+                    guard let log = partition.log else { return }
+                    log.onHighWatermarkChange = { _ in waiters.highWatermarkMoved(partition) }
+                    log.startBackgroundMaintenance(intervalMs: retentionInterval, clock: wallClockMilliseconds)
                 }
             },
-            health: health)
+            health: health, localBroker: identity.nodeId)
         let registry = try TopicRegistry(dataDirectory: path, environment: environment)
         let configManager = BrokerConfigManager(initial: config, nodeId: identity.nodeId, store: configFiles) { changed in
             registry.reconfigure(changed)
@@ -215,14 +216,14 @@ public final class KafkaServer: Sendable {
         for topic in context.registry.allTopics {
             for partition in topic.partitions {
                 guard let owner = (partition.owner as? EventLoopOwner)?.eventLoop else {
-                    do { try partition.log.closeCleanly(sync: false) } catch { clean = false }
+                    do { try partition.log?.closeCleanly(sync: false) } catch { clean = false }
                     continue
                 }
                 let name = topic.name
                 let logger = self.logger
                 closing.append(owner.submit {
                     do {
-                        try partition.log.closeCleanly(sync: false)
+                        try partition.log?.closeCleanly(sync: false)
                     } catch {
                         logger.error("could not close a log cleanly", metadata: ["topic": "\(name)", "partition": "\(partition.index)", "error": "\(error)"])
                         throw error

@@ -89,12 +89,15 @@ public final class PartitionLog: @unchecked Sendable {
         var done = false
     }
 
+    /// The epoch stamped into appended batches (partition leader epoch); recovery refuses
+    /// batches that claim a later one. `becomeLeader(epoch:)` moves it.
+    public private(set) var leaderEpoch: Int32
+    /// Which epoch wrote which offsets (`leader-epoch-checkpoint`), for OffsetForLeaderEpoch and
+    /// the divergence check of a follower's fetch.
+    public private(set) var epochs = LeaderEpochCache()
+
     /// Opens (creating when missing) the log in `directory`, recovering it when the last
     /// shutdown was not clean.
-    /// The epoch stamped into appended batches (partition leader epoch); recovery refuses
-    /// batches that claim a later one.
-    public var leaderEpoch: Int32
-
     public init(directory: String, config: LogConfig, writer: any LogWriter, owner: any LogOwnerExecutor,
                 files: FileHandleCache, leaderEpoch: Int32 = 0, cleanShutdown: Bool, nowMs: Int64, logger: Logger,
                 health: StorageHealth = StorageHealth()) throws {
@@ -119,6 +122,71 @@ public final class PartitionLog: @unchecked Sendable {
         self.highWatermarkLocation = (end.baseOffset, end.size)
         _ = try end.file()  // fail here, not on the first append, when it cannot be opened
         try loadProducerState()
+        try loadEpochs()
+    }
+
+    /// The checkpoint, made to agree with the log as it now is; rebuilt from the batches' own
+    /// stamps when missing or unreadable (a log from before the checkpoint existed). The
+    /// current epoch starts at the log end if the log has not seen it yet, as a new leader's does.
+    private func loadEpochs() throws {
+        let path = directory + "/" + LeaderEpochCache.fileName
+        var changed = false
+        if let bytes = readWholeFile(path: path), let parsed = LeaderEpochCache.parse(bytes) {
+            epochs = parsed
+        } else {
+            epochs = try rebuiltEpochs()
+            changed = true
+        }
+        let before = epochs
+        epochs.truncate(fromEnd: logEndOffset)
+        epochs.truncate(fromStart: logStartOffset)
+        if epochs.latestEpoch.map({ $0 < leaderEpoch }) ?? true { epochs.assign(epoch: leaderEpoch, startOffset: logEndOffset) }
+        // A new or upgraded log's checkpoint can be rebuilt, so it is not worth an fsync.
+        if changed || epochs != before { try saveEpochs(sync: false) }
+    }
+
+    private func rebuiltEpochs() throws -> LeaderEpochCache {
+        var rebuilt = LeaderEpochCache()
+        for segment in segments {
+            try segment.scanHeaders(from: 0, to: segment.size) { header, _ in
+                if header.lastOffset >= logStartOffset && header.partitionLeaderEpoch >= 0
+                    && rebuilt.latestEpoch.map({ header.partitionLeaderEpoch > $0 }) ?? true {
+                    rebuilt.assign(epoch: header.partitionLeaderEpoch, startOffset: max(header.baseOffset, logStartOffset))
+                }
+                return true
+            }
+        }
+        return rebuilt
+    }
+
+    private func saveEpochs(sync: Bool) throws {
+        try writeFileAtomically(path: directory + "/" + LeaderEpochCache.fileName, bytes: epochs.serialized(), sync: sync)
+    }
+
+    /// This replica leads from `epoch` on: later appends carry it and it starts at the log end
+    /// (Kafka's makeLeader). An epoch no later than the current one changes nothing.
+    public func becomeLeader(epoch: Int32) throws {
+        guard epoch > leaderEpoch else { return }
+        if let failure { throw failure }
+        leaderEpoch = epoch
+        changedSinceOpen = true
+        if epochs.assign(epoch: epoch, startOffset: logEndOffset) { try saveEpochs(sync: true) }
+    }
+
+    /// Kafka's Partition.readRecords check for a fetch that names the epoch of its last fetched
+    /// batch (Fetch v12+, followers): the end of that epoch here, when the fetcher's log has
+    /// gone past it (its tail diverged and must be cut there), or nil when the fetch may read.
+    /// An epoch this log cannot place, or an offset below the log start, is out of range.
+    public func divergence(lastFetchedEpoch: Int32, fetchOffset: Int64) throws -> (epoch: Int32, endOffset: Int64)? {
+        if let failure { throw failure }
+        let end = epochs.endOffset(for: lastFetchedEpoch, logEndOffset: logEndOffset)
+        guard end.epoch != LeaderEpochCache.undefinedEpoch, end.endOffset != LeaderEpochCache.undefinedOffset else {
+            throw StorageError.offsetOutOfRange(requested: fetchOffset, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
+        }
+        guard fetchOffset >= logStartOffset else {
+            throw StorageError.offsetOutOfRange(requested: fetchOffset, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
+        }
+        return end.epoch < lastFetchedEpoch || end.endOffset < fetchOffset ? end : nil
     }
 
     static let producerStateFile = "producer-state"
@@ -625,6 +693,8 @@ public final class PartitionLog: @unchecked Sendable {
         durableOffset = min(durableOffset, end.nextOffset)
         highWatermarkLocation = (end.baseOffset, end.size)
         try end.writeIndexes(sync: false)
+        epochs.truncate(fromEnd: logEndOffset)
+        try saveEpochs(sync: true)
         // A snapshot may describe batches that are gone now.
         unlink(directory + "/" + Self.producerStateFile)
         producerState = ProducerStateTable()
@@ -644,6 +714,8 @@ public final class PartitionLog: @unchecked Sendable {
         changedSinceOpen = true
         logStartOffset = offset
         try saveLogStartOffset()
+        epochs.truncate(fromStart: offset)
+        try saveEpochs(sync: false)
         deleteSegments { index, segment in
             index + 1 < self.segments.count && self.segments[index + 1].baseOffset <= offset
         }
@@ -690,6 +762,8 @@ public final class PartitionLog: @unchecked Sendable {
             if logStartOffset < segments[0].baseOffset {
                 logStartOffset = segments[0].baseOffset
                 try? saveLogStartOffset()
+                epochs.truncate(fromStart: logStartOffset)
+                try? saveEpochs(sync: false)
             }
             logger.info("deleted segment", metadata: ["directory": "\(directory)", "base": "\(segment.baseOffset)"])
         }

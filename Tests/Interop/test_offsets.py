@@ -259,3 +259,34 @@ def test_list_offsets_raw_errors(bootstrap):
     assert err == UNKNOWN_TOPIC_OR_PARTITION, "ListOffsets for an unknown topic: error %d" % err
     _, _, topics = kwire.metadata_v4(bootstrap, [missing], allow_auto_create=False)
     assert topics[missing][0] == UNKNOWN_TOPIC_OR_PARTITION, "ListOffsets auto-created the topic"
+
+
+def test_leader_epochs_on_the_wire(bootstrap):
+    """The leader-epoch cache (leader-epoch-checkpoint) answers OffsetForLeaderEpoch, and a fetch
+    that names the epoch of its last fetched batch (v12+, as followers send) gets Kafka's
+    DivergingEpoch when its log went past where that epoch ended here (empty records, no error),
+    and OFFSET_OUT_OF_RANGE for an epoch this log cannot place."""
+    import kspec
+    topic = C.create_topic(bootstrap, 1, "off-epochs")
+    C.produce_confluent(bootstrap, topic, [{"value": b"%d" % i, "partition": 0} for i in range(10)])
+    with kspec.Connection(bootstrap) as c:
+        r = c.call("OffsetForLeaderEpoch", 4, {"ReplicaId": -1, "Topics": [{"Topic": topic, "Partitions": [
+            {"Partition": 0, "CurrentLeaderEpoch": 0, "LeaderEpoch": 0}]}]})
+        p = r["Topics"][0]["Partitions"][0]
+        assert (p["ErrorCode"], p["LeaderEpoch"], p["EndOffset"]) == (0, 0, 10), p
+        tid = c.call("Metadata", 12, {"Topics": [{"Name": topic}]})["Topics"][0]["TopicId"]
+
+        def fetch(offset, last_epoch):
+            r = c.call("Fetch", 13, {"ReplicaId": -1, "MaxWaitMs": 0, "MinBytes": 1, "MaxBytes": 1 << 20, "SessionEpoch": -1,
+                                     "Topics": [{"TopicId": tid, "Partitions": [{"Partition": 0, "CurrentLeaderEpoch": 0,
+                                                                                  "FetchOffset": offset, "LastFetchedEpoch": last_epoch,
+                                                                                  "PartitionMaxBytes": 1 << 20}]}],
+                                     "ForgottenTopicsData": [], "RackId": ""})
+            return r["Responses"][0]["Partitions"][0]
+
+        ahead = fetch(12, 0)  # a "follower" that has offsets 10 and 11 of epoch 0, which this log never wrote
+        assert ahead["ErrorCode"] == 0 and not ahead["Records"], ahead
+        assert (ahead["DivergingEpoch"]["Epoch"], ahead["DivergingEpoch"]["EndOffset"]) == (0, 10), ahead["DivergingEpoch"]
+        caught_up = fetch(5, 0)
+        assert caught_up["ErrorCode"] == 0 and caught_up["Records"] and caught_up["DivergingEpoch"]["EndOffset"] == -1
+        assert fetch(5, 3)["ErrorCode"] == OFFSET_OUT_OF_RANGE, "an epoch later than any this log has"

@@ -6,6 +6,7 @@ cut short) is removed at start. Also: legal topic names up to 249 characters eve
 Metadata for the topic "" answered INVALID_TOPIC_EXCEPTION (17) on a connection that stays open.
 """
 import os
+import shutil
 import signal
 
 import pytest
@@ -169,3 +170,30 @@ def test_metadata_for_the_empty_topic_name_is_invalid_topic(bootstrap, version):
         assert (t["ErrorCode"], t["Name"]) == (INVALID_TOPIC_EXCEPTION, ""), "Metadata v%d for '': %r" % (version, t)
         again = c.call("Metadata", version, {"Topics": []})
         assert again["Topics"] == [], "the connection must stay usable"
+
+
+def test_a_partition_that_cannot_open_keeps_its_place(broker_factory):
+    """A partition whose log cannot be opened stays in its topic, offline (this broker among its
+    offline replicas, KAFKA_STORAGE_ERROR for its requests); the other partitions keep their own
+    indexes and data (they used to shift onto one another's logs)."""
+    b = broker_factory()
+    topic = C.create_topic(b.bootstrap, 3, "life-offline")
+    for p in range(3):
+        C.produce_confluent(b.bootstrap, topic, [{"value": b"p%d-%d" % (p, i), "partition": p} for i in range(5)])
+    b.stop()
+    broken = os.path.join(b.data_dir, "%s-1" % topic)
+    shutil.rmtree(broken)
+    open(broken, "w").write("a file where the partition's directory was")
+    b.start()
+    C.forget(b.bootstrap)
+    with kspec.Connection(b.bootstrap) as c:
+        md = c.call("Metadata", 12, {"Topics": [{"Name": topic}]})
+        parts = {p["PartitionIndex"]: p for p in md["Topics"][0]["Partitions"]}
+        assert sorted(parts) == [0, 1, 2], "the offline partition keeps its place: %r" % sorted(parts)
+        assert parts[1]["OfflineReplicas"] == [1] and parts[0]["OfflineReplicas"] == [] and parts[2]["OfflineReplicas"] == []
+        r = c.call("Produce", 9, {"Acks": -1, "TimeoutMs": 5000, "TopicData": [{"Name": topic, "PartitionData": [
+            {"Index": 1, "Records": kwire.build_batch([(b"k", b"v", None)])}]}]})
+        assert r["Responses"][0]["PartitionResponses"][0]["ErrorCode"] == 56, "produce to the offline partition"
+    for p in (0, 2):
+        got = [g["value"] for g in C.consume_confluent(b.bootstrap, topic, partitions=[p])]
+        assert got == [b"p%d-%d" % (p, i) for i in range(5)], "partition %d serves its own records: %r" % (p, got)

@@ -30,7 +30,7 @@ struct FetchWaitersTests {
                                  files: FileHandleCache(capacity: 4), cleanShutdown: false, nowMs: 0,
                                  logger: Logger(label: "test"))
             }
-            return Partition(topic: "t", topicId: .zero, index: index, owner: owner, log: log)
+            return Partition(topic: "t", topicId: .zero, index: index, owner: owner, localBroker: 1, log: log)
         }
     }
 

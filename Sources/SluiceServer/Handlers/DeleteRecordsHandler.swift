@@ -30,7 +30,13 @@ enum DeleteRecordsHandler {
                 let partition = known.partitions[Int(wanted.partitionIndex)]
                 let owner = (partition.owner as? EventLoopOwner)?.eventLoop ?? eventLoop
                 work.append(owner.submit {
-                    let log = partition.log
+                    let log: PartitionLog
+                    switch partition.leaderLog() {
+                    case .failure(let code):
+                        return (name, .init(partitionIndex: wanted.partitionIndex, lowWatermark: -1, errorCode: code.rawValue))
+                    case .success(let leaderLog):
+                        log = leaderLog
+                    }
                     let target = wanted.offset == -1 ? log.highWatermark : wanted.offset
                     do {
                         let start = try log.deleteRecords(before: target)

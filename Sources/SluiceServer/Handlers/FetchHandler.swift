@@ -15,6 +15,8 @@ enum FetchHandler {
         var highWatermark: Int64 = -1
         var logStartOffset: Int64 = -1
         var slices: [FileRegionSlice] = []
+        /// Where the fetcher's log diverged from this one (v12+: it must truncate there).
+        var divergingEpoch: (epoch: Int32, endOffset: Int64)?
         var bytes: Int { slices.reduce(0) { $0 + $1.length } }
     }
 
@@ -94,7 +96,8 @@ enum FetchHandler {
         for (key, entry) in plan.wanted {
             let known = byId ? registry.topic(id: key.topicId) : registry.topic(named: key.topic)
             let partition = FetchRequest.FetchPartition(partition: key.partition, currentLeaderEpoch: entry.currentLeaderEpoch,
-                                                        fetchOffset: entry.fetchOffset, partitionMaxBytes: entry.maxBytes)
+                                                        fetchOffset: entry.fetchOffset, lastFetchedEpoch: entry.lastFetchedEpoch,
+                                                        partitionMaxBytes: entry.maxBytes)
             let resolved = known.flatMap { known in
                 key.partition >= 0 && Int(key.partition) < known.partitions.count ? known.partitions[Int(key.partition)] : nil
             }
@@ -115,16 +118,25 @@ enum FetchHandler {
                 let owner = (partition.owner as? EventLoopOwner)?.eventLoop ?? request.eventLoop
                 return owner.submit {
                     var read = template
-                    let log = partition.log
-                    if let fenced = partition.leaderEpochError(current: entry.partition.currentLeaderEpoch) {
-                        read.code = fenced
+                    let log: PartitionLog
+                    switch partition.leaderLog(currentLeaderEpoch: entry.partition.currentLeaderEpoch) {
+                    case .failure(let code):
+                        read.code = code
                         return reads + [read]
+                    case .success(let leaderLog):
+                        log = leaderLog
                     }
                     do {
-                        let result = try log.read(from: entry.partition.fetchOffset, maxBytes: budget, minOneMessage: minOneMessage)
-                        read.slices = result.slices
                         read.highWatermark = log.highWatermark
                         read.logStartOffset = log.logStartOffset
+                        if request.version >= 12, entry.partition.lastFetchedEpoch >= 0,
+                           let diverging = try log.divergence(lastFetchedEpoch: entry.partition.lastFetchedEpoch,
+                                                              fetchOffset: entry.partition.fetchOffset) {
+                            read.divergingEpoch = diverging
+                            return reads + [read]
+                        }
+                        let result = try log.read(from: entry.partition.fetchOffset, maxBytes: budget, minOneMessage: minOneMessage)
+                        read.slices = result.slices
                     } catch {
                         read.code = StorageErrorMapping.code(for: error)
                     }
@@ -205,7 +217,19 @@ enum FetchHandler {
                     files.append(slice.file)
                     handles.append(handle)
                 }
-                if flexible { buffer.writeUnsignedVarint(0) }  // partition tagged fields
+                if flexible {
+                    // Partition tagged fields: DivergingEpoch (tag 0) when the fetcher must truncate.
+                    if let diverging = read.divergingEpoch {
+                        buffer.writeUnsignedVarint(1)
+                        buffer.writeUnsignedVarint(0)
+                        buffer.writeUnsignedVarint(13)  // int32 epoch, int64 end offset, no tagged fields
+                        buffer.writeInteger(diverging.epoch)
+                        buffer.writeInteger(diverging.endOffset)
+                        buffer.writeUnsignedVarint(0)
+                    } else {
+                        buffer.writeUnsignedVarint(0)
+                    }
+                }
             }
             if flexible { buffer.writeUnsignedVarint(0) }  // topic tagged fields
         }

@@ -30,10 +30,12 @@ enum ListOffsetsHandler {
                 let name = topic.name
                 let version = request.version
                 lookups.append(owner.submit {
-                    if version >= 4, let fenced = partition.leaderEpochError(current: wanted.currentLeaderEpoch) {
-                        return (name, .init(partitionIndex: wanted.partitionIndex, errorCode: fenced.rawValue, timestamp: -1, offset: -1))
+                    switch partition.leaderLog(currentLeaderEpoch: version >= 4 ? wanted.currentLeaderEpoch : -1) {
+                    case .failure(let code):
+                        return (name, .init(partitionIndex: wanted.partitionIndex, errorCode: code.rawValue, timestamp: -1, offset: -1))
+                    case .success(let log):
+                        return (name, lookup(wanted, in: log, version: version))
                     }
-                    return (name, lookup(wanted, in: partition.log, version: version))
                 }.hop(to: eventLoop))
             }
         }
@@ -88,8 +90,11 @@ enum ListOffsetsHandler {
         } catch {
             response.errorCode = StorageErrorMapping.code(for: error).rawValue
         }
-        // The epoch is on the wire from v4; a single broker's partitions stay at epoch 0.
-        if version >= 4 && response.errorCode == 0 && response.offset >= 0 { response.leaderEpoch = log.leaderEpoch }
+        // The epoch (v4+) of the offset found, from the leader-epoch cache; the latest offset
+        // carries the latest epoch.
+        if version >= 4 && response.errorCode == 0 && response.offset >= 0 {
+            response.leaderEpoch = (wanted.timestamp == latest ? log.epochs.latestEpoch : log.epochs.epoch(forOffset: response.offset)) ?? -1
+        }
         return response
     }
 }

@@ -73,12 +73,16 @@ enum MetadataHandler {
     /// IDEMPOTENT_WRITE 12.
     static let allClusterOperations: Int32 = [5, 7, 8, 9, 10, 11, 12].reduce(0) { $0 | (1 << $1) }
 
+    /// A topic's partitions as the partition layer knows them. A partition whose log could not be
+    /// opened lists this broker among its offline replicas, as Kafka's metadata cache does for a
+    /// replica on an offline log directory; its requests get KAFKA_STORAGE_ERROR.
     static func describe(_ topic: Topic, broker: BrokerContext) -> MetadataResponse.MetadataResponseTopic {
         let node = broker.nodeId
-        let partitions = topic.partitions.map {
-            MetadataResponse.MetadataResponsePartition(
-                errorCode: 0, partitionIndex: $0.index, leaderId: node, leaderEpoch: 0,
-                replicaNodes: [node], isrNodes: [node], offlineReplicas: [])
+        let partitions = topic.partitions.map { partition in
+            let state = partition.state
+            return MetadataResponse.MetadataResponsePartition(
+                errorCode: 0, partitionIndex: partition.index, leaderId: state.leader, leaderEpoch: state.leaderEpoch,
+                replicaNodes: state.replicas, isrNodes: state.isr, offlineReplicas: partition.isOffline ? [node] : [])
         }
         return .init(errorCode: 0, name: topic.name, topicId: topic.id, isInternal: false, partitions: partitions)
     }

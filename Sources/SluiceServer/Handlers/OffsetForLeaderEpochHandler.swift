@@ -3,10 +3,11 @@ import NIOCore
 import SluiceCore
 import SluiceStorage
 
-/// OffsetForLeaderEpoch v2–4: after the CurrentLeaderEpoch check, the end offset of the
-/// requested epoch as Kafka's LeaderEpochFileCache.endOffsetFor gives it. A single broker has
-/// one epoch (0), which starts at offset 0: asking for it gives the log end offset; asking for
-/// a later one, or for -1, gives (-1, -1).
+/// OffsetForLeaderEpoch v2–4: after the partition layer's checks (leadership, CurrentLeaderEpoch),
+/// the end offset of the requested epoch from the log's leader-epoch cache, as Kafka's
+/// LeaderEpochFileCache.endOffsetFor gives it: the latest epoch ends at the log end; an earlier
+/// one where the next began (named by the largest epoch the log has at or below it); a later
+/// one, or -1, gives (-1, -1).
 enum OffsetForLeaderEpochHandler {
     static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(OffsetForLeaderEpochRequest.self)
@@ -22,14 +23,15 @@ enum OffsetForLeaderEpochHandler {
                 }
                 let owner = (partition.owner as? EventLoopOwner)?.eventLoop ?? eventLoop
                 work.append(owner.submit {
-                    if let fenced = partition.leaderEpochError(current: wanted.currentLeaderEpoch) {
-                        return (name, .init(errorCode: fenced.rawValue, partition: wanted.partition))
+                    let log: PartitionLog
+                    switch partition.leaderLog(currentLeaderEpoch: wanted.currentLeaderEpoch) {
+                    case .failure(let code):
+                        return (name, .init(errorCode: code.rawValue, partition: wanted.partition))
+                    case .success(let leaderLog):
+                        log = leaderLog
                     }
-                    let epoch = partition.log.leaderEpoch
-                    guard wanted.leaderEpoch >= 0, wanted.leaderEpoch <= epoch else {
-                        return (name, .init(errorCode: 0, partition: wanted.partition, leaderEpoch: -1, endOffset: -1))
-                    }
-                    return (name, .init(errorCode: 0, partition: wanted.partition, leaderEpoch: epoch, endOffset: partition.log.logEndOffset))
+                    let end = log.epochs.endOffset(for: wanted.leaderEpoch, logEndOffset: log.logEndOffset)
+                    return (name, .init(errorCode: 0, partition: wanted.partition, leaderEpoch: end.epoch, endOffset: end.endOffset))
                 }.hop(to: eventLoop))
             }
         }

@@ -32,14 +32,6 @@ enum ProduceHandler {
                                         message: "This server does not host this topic-partition.")))
                     continue
                 }
-                // One broker is the whole ISR: acks=all cannot be met above one in-sync replica (Kafka
-                // checks this before validating the records).
-                if body.acks == -1 && topic.resolved.minInsyncReplicas > 1 {
-                    appends.append(eventLoop.makeSucceededFuture(PartitionResult(
-                        topic: topicData.name, index: partitionData.index, code: .notEnoughReplicas,
-                        message: "The size of the current ISR Set(\(broker.nodeId)) is insufficient to satisfy the min.isr requirement of \(topic.resolved.minInsyncReplicas) for partition \(topicData.name)-\(partitionData.index)")))
-                    continue
-                }
                 let partition = topic.partitions[Int(partitionData.index)]
                 var batch: RecordBatch
                 let now = broker.nowMs()
@@ -69,7 +61,8 @@ enum ProduceHandler {
                     }
                 }
                 broker.metrics.recordsIn.increment(by: Int64(batch.header.recordCount))
-                appends.append(append(batch.bytes, to: partition, now: now, on: eventLoop))
+                appends.append(append(batch.bytes, to: partition, acks: body.acks, minInsyncReplicas: topic.resolved.minInsyncReplicas,
+                                      now: now, on: eventLoop))
             }
         }
         if body.acks == 0 {
@@ -103,16 +96,28 @@ enum ProduceHandler {
         var recordErrors: [(index: Int32, message: String)] = []
     }
 
-    /// Appends on the partition's own event loop; the future completes there when the write
-    /// (and, when durable, its fdatasync) is done.
-    static func append(_ bytes: ByteBuffer, to partition: Partition, now: Int64, on eventLoop: any EventLoop) -> EventLoopFuture<PartitionResult> {
+    /// Appends on the partition's own event loop, when the partition layer lets this broker (the
+    /// leader, with enough replicas in sync for acks=all); the future completes there when the
+    /// write (and, when durable, its fdatasync) is done. The records were checked before, off
+    /// the partition's loop, so an invalid batch for a partition short of in-sync replicas gets
+    /// the record error where Kafka, checking the ISR first, gives NOT_ENOUGH_REPLICAS.
+    static func append(_ bytes: ByteBuffer, to partition: Partition, acks: Int16, minInsyncReplicas: Int, now: Int64,
+                       on eventLoop: any EventLoop) -> EventLoopFuture<PartitionResult> {
         let owner = (partition.owner as? EventLoopOwner)?.eventLoop ?? eventLoop
         let promise = owner.makePromise(of: PartitionResult.self)
         let topic = partition.topic
         let index = partition.index
         owner.execute {
+            let log: PartitionLog
+            switch partition.logForAppend(acks: acks, minInsyncReplicas: minInsyncReplicas) {
+            case .failure(let refusal):
+                promise.succeed(PartitionResult(topic: topic, index: index, code: refusal.code, message: refusal.message))
+                return
+            case .success(let leaderLog):
+                log = leaderLog
+            }
             do {
-                try partition.log.append(bytes, nowMs: now) { result in
+                try log.append(bytes, nowMs: now) { result in
                     switch result {
                     case .success(let info):
                         promise.succeed(PartitionResult(topic: topic, index: index, baseOffset: info.firstOffset,

@@ -41,8 +41,9 @@ final class MetricsServer: Sendable {
             for partition in topic.partitions {
                 let promise = loop.makePromise(of: BrokerMetrics.PartitionFigures.self)
                 partition.owner.execute {
-                    promise.succeed(.init(topic: topic.name, partition: partition.index, logEndOffset: partition.log.logEndOffset,
-                                          sizeBytes: partition.log.sizeInBytes))
+                    // An offline partition (its log could not be opened) reports -1 and 0.
+                    promise.succeed(.init(topic: topic.name, partition: partition.index, logEndOffset: partition.log?.logEndOffset ?? -1,
+                                          sizeBytes: partition.log?.sizeInBytes ?? 0))
                 }
                 reads.append(promise.futureResult)
             }

@@ -1,0 +1,109 @@
+import KafkaProtocol
+import SluiceStorage
+import Synchronization
+
+/// What the metadata says of one partition's replication: who leads it, from which epoch, and
+/// which brokers hold it (Kafka's PartitionRecord / PartitionChangeRecord fields). A broker
+/// alone leads every partition at epoch 0; the controller sets these once there is a cluster.
+public struct PartitionState: Sendable, Equatable {
+    public var leader: Int32
+    public var leaderEpoch: Int32
+    /// Bumped on every change of the state (Kafka's partition epoch).
+    public var partitionEpoch: Int32
+    public var replicas: [Int32]
+    public var isr: [Int32]
+
+    public init(leader: Int32, leaderEpoch: Int32, partitionEpoch: Int32, replicas: [Int32], isr: [Int32]) {
+        self.leader = leader
+        self.leaderEpoch = leaderEpoch
+        self.partitionEpoch = partitionEpoch
+        self.replicas = replicas
+        self.isr = isr
+    }
+
+    /// One broker that is the partition's only replica.
+    public static func soleReplica(_ node: Int32) -> PartitionState {
+        PartitionState(leader: node, leaderEpoch: 0, partitionEpoch: 0, replicas: [node], isr: [node])
+    }
+}
+
+/// A partition of a topic on this broker: its replication state and its log, and the one place
+/// that answers whether this broker may serve a request for it, with Kafka's errors — as Kafka's
+/// Partition sits between ReplicaManager and UnifiedLog. Handlers ask it for the log; none of
+/// them decides leadership or reaches the log around it.
+///
+/// The log belongs to `owner` (the partition's event loop): call `leaderLog` and
+/// `logForAppend` there. The state may be read anywhere (Metadata answers from it).
+public final class Partition: @unchecked Sendable {
+    // @unchecked: the identity is immutable, the state behind a lock, the log confined to `owner`.
+    public let topic: String
+    public let topicId: KafkaUUID
+    public let index: Int32
+    public let owner: any LogOwnerExecutor
+    public let localBroker: Int32
+    /// nil when the log could not be opened: the partition is offline here but keeps its index
+    /// (a topic's partitions never shift onto one another's logs).
+    public let log: PartitionLog?
+    /// Why the log could not be opened.
+    public let offlineReason: String?
+    private let currentState: Mutex<PartitionState>
+    public var state: PartitionState { currentState.withLock { $0 } }
+
+    init(topic: String, topicId: KafkaUUID, index: Int32, owner: any LogOwnerExecutor, localBroker: Int32,
+         log: PartitionLog?, offlineReason: String? = nil, state: PartitionState? = nil) {
+        self.topic = topic
+        self.topicId = topicId
+        self.index = index
+        self.owner = owner
+        self.localBroker = localBroker
+        self.log = log
+        self.offlineReason = offlineReason
+        self.currentState = Mutex(state ?? .soleReplica(localBroker))
+    }
+
+    public var isLeader: Bool { state.leader == localBroker }
+    public var isOffline: Bool { log == nil }
+
+    /// The log, when this broker may serve a client's request for the partition (Kafka's
+    /// Partition.localLogWithEpochOrThrow with requireLeader): a CurrentLeaderEpoch behind the
+    /// partition's is FENCED_LEADER_EPOCH, one ahead of it UNKNOWN_LEADER_EPOCH (-1 skips the
+    /// check: Produce, DeleteRecords, old versions); a partition led elsewhere is
+    /// NOT_LEADER_OR_FOLLOWER; a log that could not be opened is KAFKA_STORAGE_ERROR.
+    public func leaderLog(currentLeaderEpoch: Int32 = -1) -> Result<PartitionLog, KafkaErrorCode> {
+        let state = self.state
+        if currentLeaderEpoch != -1 {
+            if currentLeaderEpoch > state.leaderEpoch { return .failure(.unknownLeaderEpoch) }
+            if currentLeaderEpoch < state.leaderEpoch { return .failure(.fencedLeaderEpoch) }
+        }
+        guard state.leader == localBroker else { return .failure(.notLeaderOrFollower) }
+        guard let log else { return .failure(.kafkaStorageError) }
+        return .success(log)
+    }
+
+    /// The log for a producer's append (Kafka's Partition.appendRecordsToLeader): a leader's,
+    /// and for acks=all only while at least `minInsyncReplicas` replicas are in sync
+    /// (NOT_ENOUGH_REPLICAS, checked before the records are).
+    public func logForAppend(acks: Int16, minInsyncReplicas: Int) -> Result<PartitionLog, TopicError> {
+        switch leaderLog() {
+        case .failure(let code):
+            return .failure(TopicError(code: code, message: code == .kafkaStorageError
+                ? "partition offline: \(offlineReason ?? "")" : "This server is not the leader for that topic-partition."))
+        case .success(let log):
+            let state = self.state
+            if acks == -1 && state.isr.count < minInsyncReplicas {
+                let isr = "Set(" + state.isr.map(String.init).joined(separator: ", ") + ")"
+                return .failure(TopicError(code: .notEnoughReplicas, message:
+                    "The size of the current ISR \(isr) is insufficient to satisfy the min.isr requirement of \(minInsyncReplicas) for partition \(topic)-\(index)"))
+            }
+            return .success(log)
+        }
+    }
+
+    /// Takes a new state from the metadata (the controller's, once there is one); an older
+    /// partition epoch is ignored.
+    public func update(_ newState: PartitionState) {
+        currentState.withLock { state in
+            if newState.partitionEpoch >= state.partitionEpoch { state = newState }
+        }
+    }
+}
