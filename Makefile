@@ -8,7 +8,7 @@ APT_PACKAGES := pkg-config liblz4-dev libzstd-dev liburing-dev libsnappy-dev zli
 PY_PACKAGES := kafka-python==2.3.3 confluent-kafka==2.16.1 lz4 zstandard cramjam python-snappy
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps venv build release test run bench perftests generate check-generated fuzz clean
+.PHONY: all deps venv build release test run bench perftests simulate generate check-generated fuzz clean
 
 all: build
 
@@ -70,6 +70,14 @@ perftests: deps
 	cd PerfTests && $(SWIFT) package --allow-writing-to-package-directory benchmark
 	$(SWIFT) build -c release --product sluice-storage-tool
 	.build/release/sluice-storage-tool bench --dir $${TMPDIR:-/tmp} --seconds 3
+
+## simulate: the metadata quorum under the deterministic simulator, many more seeds than
+## `make test` runs (SIM_SEEDS from SIM_FIRST_SEED); release build, so it takes minutes.
+SIM_SEEDS ?= 5000
+SIM_FIRST_SEED ?= 1
+simulate: deps
+	SLUICE_SIM_SEEDS=$(SIM_SEEDS) SLUICE_SIM_FIRST_SEED=$(SIM_FIRST_SEED) \
+	  $(SWIFT) test -c release -Xswiftc -enable-testing --filter 'RaftSimulationTests.seededRunsKeepEveryInvariant'
 
 ## generate: regenerate the protocol types from ../shared/kafka-protocol/message.
 generate:

@@ -66,6 +66,13 @@ let package = Package(
             ],
             exclude: ["Configs/README.md"]
         ),
+        // The metadata quorum: a pull-based Raft core that takes no sockets, clock or disk, so
+        // the broker and the deterministic simulator drive the same code.
+        .target(
+            name: "SluiceRaft",
+            dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["README.md"]
+        ),
         // The client depends on the protocol and codecs only: no broker code, no liburing.
         .target(
             name: "SluiceClient",
@@ -142,6 +149,10 @@ let package = Package(
                 "SluiceCore", "SluiceStorage", "KafkaProtocol",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .testTarget(
+            name: "SluiceRaftTests",
+            dependencies: ["SluiceRaft", "KafkaProtocol"]
         ),
         .testTarget(
             name: "SluiceStorageTests",

@@ -64,6 +64,15 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let groupMaxSizeReached = KafkaErrorCode(rawValue: 81)
     public static let fencedInstanceId = KafkaErrorCode(rawValue: 82)
     public static let groupSubscribedToTopic = KafkaErrorCode(rawValue: 86)
+    // The metadata quorum and broker registration (KIP-595, KIP-631).
+    public static let notController = KafkaErrorCode(rawValue: 41)
+    public static let staleBrokerEpoch = KafkaErrorCode(rawValue: 77)
+    public static let inconsistentVoterSet = KafkaErrorCode(rawValue: 94)
+    public static let snapshotNotFound = KafkaErrorCode(rawValue: 98)
+    public static let positionOutOfRange = KafkaErrorCode(rawValue: 99)
+    public static let duplicateBrokerRegistration = KafkaErrorCode(rawValue: 101)
+    public static let brokerIdNotRegistered = KafkaErrorCode(rawValue: 102)
+    public static let inconsistentClusterId = KafkaErrorCode(rawValue: 104)
 
     public var description: String { "\(rawValue)" }
 

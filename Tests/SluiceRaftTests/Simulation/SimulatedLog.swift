@@ -1,0 +1,114 @@
+@testable import SluiceRaft
+
+/// The metadata log in memory, with what a disk would keep apart from what it would lose: a
+/// crash drops everything appended after the last flush. Snapshots are stored durably at once.
+final class SimulatedLog: RaftLog {
+    private(set) var records: [RaftRecord] = []
+    private(set) var startOffset: Int64 = 0
+    private(set) var flushedEndOffset: Int64 = 0
+    private(set) var latestSnapshot: RaftSnapshot?
+    /// Older snapshots, kept a while (Kafka keeps them for metadata.max.retention.ms) so that
+    /// a follower halfway through fetching one can finish.
+    private(set) var olderSnapshots: [RaftSnapshot] = []
+
+    func snapshot(id: OffsetAndEpoch) -> RaftSnapshot? {
+        latestSnapshot?.id == id ? latestSnapshot : olderSnapshots.first { $0.id == id }
+    }
+
+    var end: OffsetAndEpoch {
+        let endOffset = startOffset + Int64(records.count)
+        if let last = records.last { return OffsetAndEpoch(offset: endOffset, epoch: last.epoch) }
+        return OffsetAndEpoch(offset: endOffset, epoch: latestSnapshot?.id.epoch ?? 0)
+    }
+
+    func append(_ newRecords: [RaftRecord]) {
+        if let last = records.last ?? latestSnapshot.map({ RaftRecord(epoch: $0.id.epoch, payload: []) }) {
+            precondition(newRecords.allSatisfy { $0.epoch >= last.epoch }, "epochs go back in an append")
+        }
+        records += newRecords
+    }
+
+    func flush() { flushedEndOffset = end.offset }
+
+    func truncate(to offset: Int64) {
+        precondition(offset >= startOffset, "truncation to \(offset) below the log start \(startOffset)")
+        guard offset < end.offset else { return }
+        records.removeLast(Int(end.offset - offset))
+        flushedEndOffset = min(flushedEndOffset, offset)
+    }
+
+    func read(from offset: Int64, maxRecords: Int) -> [RaftRecord] {
+        guard offset >= startOffset, offset < end.offset else { return [] }
+        let first = Int(offset - startOffset)
+        return Array(records[first..<min(records.count, first + maxRecords)])
+    }
+
+    func epoch(at offset: Int64) -> Int32? {
+        if offset == startOffset - 1, let snapshot = latestSnapshot { return snapshot.id.epoch }
+        guard offset >= startOffset, offset < end.offset else { return nil }
+        return records[Int(offset - startOffset)].epoch
+    }
+
+    func endOffset(forEpoch epoch: Int32) -> OffsetAndEpoch {
+        // Epoch boundaries (epoch, first offset), oldest first, as Kafka's epoch cache holds them;
+        // the snapshot's epoch stands at the log start.
+        var boundaries: [(epoch: Int32, start: Int64)] = []
+        if let snapshot = latestSnapshot { boundaries.append((snapshot.id.epoch, snapshot.id.offset)) }
+        for (index, record) in records.enumerated() where boundaries.last?.epoch != record.epoch {
+            boundaries.append((record.epoch, startOffset + Int64(index)))
+        }
+        guard let latest = boundaries.last else { return end }
+        if epoch >= latest.epoch { return OffsetAndEpoch(offset: end.offset, epoch: latest.epoch) }
+        // There is a later epoch, since this one is below the latest.
+        let higher = boundaries.first { $0.epoch > epoch }!
+        if let floor = boundaries.last(where: { $0.epoch <= epoch }) {
+            return OffsetAndEpoch(offset: higher.start, epoch: floor.epoch)
+        }
+        if let snapshot = latestSnapshot { return snapshot.id }
+        return OffsetAndEpoch(offset: higher.start, epoch: epoch)
+    }
+
+    func storeSnapshot(_ snapshot: RaftSnapshot) {
+        let offset = snapshot.id.offset
+        if offset >= end.offset {
+            records = []
+        } else if offset > startOffset {
+            records.removeFirst(Int(offset - startOffset))
+        }
+        startOffset = max(startOffset, offset)
+        flushedEndOffset = max(flushedEndOffset, startOffset)
+        if latestSnapshot.map({ $0.id.offset < offset }) ?? true {
+            if let latest = latestSnapshot { olderSnapshots.append(latest) }
+            if olderSnapshots.count > 16 { olderSnapshots.removeFirst() }
+            latestSnapshot = snapshot
+        }
+    }
+
+    /// The process died: what was not flushed is gone (and, on a lying disk, the last
+    /// `lostFlushed` records that were).
+    func crash(lostFlushed: Int = 0) {
+        flushedEndOffset = max(startOffset, flushedEndOffset - Int64(lostFlushed))
+        let kept = Int(flushedEndOffset - startOffset)
+        if kept < records.count { records.removeLast(records.count - kept) }
+    }
+
+    /// The record at `offset` if it is durable here.
+    func durableRecord(at offset: Int64) -> RaftRecord? {
+        guard offset >= startOffset, offset < flushedEndOffset else { return nil }
+        return records[Int(offset - startOffset)]
+    }
+}
+
+final class SimulatedStateStore: QuorumStateStore {
+    var state: ElectionState?
+    var writes = 0
+    var forgetsVotes = false
+
+    func read() throws -> ElectionState? { state }
+
+    func write(_ newState: ElectionState) throws {
+        state = newState
+        if forgetsVotes { state?.votedId = nil }
+        writes += 1
+    }
+}
