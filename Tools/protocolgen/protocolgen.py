@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Generates Sluice's Kafka protocol types from Apache Kafka's JSON message specs.
 
-Reads ../shared/kafka-protocol/message/*.json (never copied into this repo) and writes:
+Reads ../shared/kafka-protocol/message/*.json and metadata/*.json (never copied into this repo)
+and writes:
   Sources/KafkaProtocol/Generated/Messages/<Name>.swift   one file per message
+  Sources/KafkaProtocol/Generated/Metadata/<Name>.swift   one file per KRaft metadata record
   Sources/KafkaProtocol/Generated/ApiKey+Generated.swift  the API registry
+  Sources/KafkaProtocol/Generated/MetadataRecordType+Generated.swift  the metadata record registry
   Tests/KafkaProtocolTests/Generated/<Name>+Arbitrary.swift  random values for round-trip tests
   Tests/KafkaProtocolTests/Generated/AllMessages.swift     the list the round-trip test walks
 
-Usage: protocolgen.py [--spec DIR] [--root DIR] [--check]
+Usage: protocolgen.py [--spec DIR] [--metadata-spec DIR] [--root DIR] [--check]
   --check  writes nothing; exits 1 and lists the files that differ from what would be generated.
 
 The emitted Swift is deliberately plain (one statement per field, no long expressions) because
@@ -144,7 +147,7 @@ class Field:
         self.versions = Versions(spec.get("versions"))
         self.nullable = Versions(spec.get("nullableVersions"))
         self.tagged = Versions(spec.get("taggedVersions"))
-        self.tag = spec.get("tag")
+        self.tag = int(spec["tag"]) if spec.get("tag") is not None else None  # some specs quote it
         self.ignorable = bool(spec.get("ignorable", False))
         self.flex_override = Versions(spec["flexibleVersions"]) if "flexibleVersions" in spec else None
         self.default = spec.get("default")
@@ -656,8 +659,11 @@ def emit_message_file(msg):
     else:
         conformance = "KafkaMessage"
     kind_doc = {"request": "request body", "response": "response body", "header": "header",
-                "data": "data structure"}[msg.kind]
-    key_doc = f" (API key {msg.api_key})" if msg.api_key is not None else ""
+                "data": "data structure", "metadata": "metadata record"}[msg.kind]
+    if msg.kind == "metadata":
+        key_doc = f" (record type {msg.api_key})"
+    else:
+        key_doc = f" (API key {msg.api_key})" if msg.api_key is not None else ""
     w.line(f"/// Kafka's `{msg.name}` {kind_doc}{key_doc}, versions {version_range_literal(msg.valid, msg.name)}.")
     w.line(f"public struct {msg.name}: {conformance} {{")
     w.indent()
@@ -774,7 +780,7 @@ def emit_all_messages(messages):
     w.line("let allGeneratedMessages: [GeneratedMessageCase] = [")
     w.indent()
     for m in messages:
-        key = "nil" if m.api_key is None else str(m.api_key)
+        key = "nil" if m.api_key is None or m.kind == "metadata" else str(m.api_key)
         w.line(f'GeneratedMessageCase(name: "{m.name}", apiKey: {key}, type: {m.name}.self) {{ version, rng in {m.name}.arbitrary(version: version, using: &rng) }},')
     w.dedent()
     w.line("]")
@@ -849,14 +855,64 @@ def load_messages(spec_dir):
     return messages
 
 
-def outputs(spec_dir):
+def emit_metadata_registry(records):
+    w = Writer()
+    w.lines.append(HEADER.format(src="every metadata record spec").rstrip("\n"))
+    w.line("import NIOCore")
+    w.line()
+    w.line("extension MetadataRecordType {")
+    w.indent()
+    for r in sorted(records, key=lambda r: r.api_key):
+        base = r.name[: -len("Record")] if r.name.endswith("Record") else r.name
+        w.line(f"public static let {lower_camel(base)} = MetadataRecordType(rawValue: {r.api_key})")
+    w.line()
+    w.line("/// Every record type in the metadata specs, ordered by type: its name and versions.")
+    w.line("public static let allSpecs: [(type: MetadataRecordType, name: String, validVersions: ClosedRange<Int16>)] = [")
+    w.indent()
+    for r in sorted(records, key=lambda r: r.api_key):
+        w.line(f'(MetadataRecordType(rawValue: {r.api_key}), "{r.name}", {version_range_literal(r.valid, r.name)}),')
+    w.dedent()
+    w.line("]")
+    w.line()
+    w.line("/// Decodes a record body of this type at `version`; throws for unknown types and versions.")
+    w.line("public func decodeBody(from buffer: inout ByteBuffer, version: Int16) throws -> any KafkaMessage {")
+    w.indent()
+    w.line("switch rawValue {")
+    for r in sorted(records, key=lambda r: r.api_key):
+        w.line(f"case {r.api_key}:")
+        w.indent()
+        w.line(f"guard {r.name}.validVersions.contains(version) else {{ throw KafkaProtocolError.unsupportedVersion(apiKey: rawValue, version: version) }}")
+        w.line(f"return try {r.name}(from: &buffer, version: version)")
+        w.dedent()
+    w.line("default:")
+    w.indent()
+    w.line("throw KafkaProtocolError.unknownApiKey(rawValue)")
+    w.dedent()
+    w.line("}")
+    w.dedent()
+    w.line("}")
+    w.dedent()
+    w.line("}")
+    return w.text()
+
+
+def outputs(spec_dir, metadata_dir=None):
     messages = load_messages(spec_dir)
+    records = load_messages(metadata_dir) if metadata_dir else []
+    for r in records:
+        if r.kind != "metadata" or r.api_key is None:
+            raise ValueError(f"{r.source}: expected a metadata record with an apiKey")
     files = {}
     for m in messages:
         files[f"Sources/KafkaProtocol/Generated/Messages/{m.name}.swift"] = emit_message_file(m)
         files[f"Tests/KafkaProtocolTests/Generated/{m.name}+Arbitrary.swift"] = emit_arbitrary_file(m)
+    for r in records:
+        files[f"Sources/KafkaProtocol/Generated/Metadata/{r.name}.swift"] = emit_message_file(r)
+        files[f"Tests/KafkaProtocolTests/Generated/{r.name}+Arbitrary.swift"] = emit_arbitrary_file(r)
     files["Sources/KafkaProtocol/Generated/ApiKey+Generated.swift"] = emit_registry(messages)
-    files["Tests/KafkaProtocolTests/Generated/AllMessages.swift"] = emit_all_messages(messages)
+    if records:
+        files["Sources/KafkaProtocol/Generated/MetadataRecordType+Generated.swift"] = emit_metadata_registry(records)
+    files["Tests/KafkaProtocolTests/Generated/AllMessages.swift"] = emit_all_messages(sorted(messages + records, key=lambda m: m.name))
     return files
 
 
@@ -866,18 +922,24 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", default=root_default)
     ap.add_argument("--spec", default=os.path.join(root_default, "..", "shared", "kafka-protocol", "message"))
+    ap.add_argument("--metadata-spec", default=os.path.join(root_default, "..", "shared", "kafka-protocol", "metadata"))
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args()
     if not os.path.isdir(args.spec):
         print(f"protocolgen: spec folder not found: {args.spec}", file=sys.stderr)
         return 2
-    files = outputs(args.spec)
-    generated_dirs = ["Sources/KafkaProtocol/Generated/Messages", "Tests/KafkaProtocolTests/Generated"]
+    if not os.path.isdir(args.metadata_spec):
+        print(f"protocolgen: metadata spec folder not found: {args.metadata_spec}", file=sys.stderr)
+        return 2
+    files = outputs(args.spec, args.metadata_spec)
+    generated_dirs = ["Sources/KafkaProtocol/Generated/Messages", "Sources/KafkaProtocol/Generated/Metadata",
+                      "Tests/KafkaProtocolTests/Generated"]
     existing = set()
     for d in generated_dirs:
         for p in glob.glob(os.path.join(args.root, d, "*.swift")):
             existing.add(os.path.relpath(p, args.root))
     existing.add("Sources/KafkaProtocol/Generated/ApiKey+Generated.swift")
+    existing.add("Sources/KafkaProtocol/Generated/MetadataRecordType+Generated.swift")
     stale = sorted(p for p in existing if p not in files and os.path.exists(os.path.join(args.root, p)))
     differing = []
     for rel, text in sorted(files.items()):
