@@ -87,7 +87,7 @@ let package = Package(
         .target(
             name: "SluiceServer",
             dependencies: [
-                "KafkaProtocol", "SluiceStorage", "SluiceCore",
+                "KafkaProtocol", "SluiceStorage", "SluiceCore", "SluiceRaft",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -129,7 +129,7 @@ let package = Package(
         .testTarget(
             name: "SluiceServerTests",
             dependencies: [
-                "SluiceServer", "SluiceCore", "SluiceStorage", "KafkaProtocol",
+                "SluiceServer", "SluiceCore", "SluiceStorage", "SluiceRaft", "KafkaProtocol",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -39,12 +39,15 @@ public protocol RaftLog: AnyObject {
     /// A snapshot still kept (the latest, or an older one a follower may be fetching).
     func snapshot(id: OffsetAndEpoch) -> RaftSnapshot?
 
+    // Writes throw when the disk fails; the replica passes the error up and its host must stop
+    // the quorum member (Kafka halts): a log that may have lost a write cannot vote or serve.
+
     /// Appends at `end.offset`.
-    func append(_ records: [RaftRecord])
+    func append(_ records: [RaftRecord]) throws
     /// Makes everything appended so far durable.
-    func flush()
+    func flush() throws
     /// Removes the records at `offset` and after; `offset` is at or above `startOffset`.
-    func truncate(to offset: Int64)
+    func truncate(to offset: Int64) throws
     /// Up to `maxRecords` records from `offset` (at or above `startOffset`).
     func read(from offset: Int64, maxRecords: Int) -> [RaftRecord]
     /// The epoch of the record at `offset`, if the log holds it.
@@ -57,7 +60,7 @@ public protocol RaftLog: AnyObject {
     func endOffset(forEpoch epoch: Int32) -> OffsetAndEpoch
     /// Stores a snapshot (durably) and drops the records below it. A snapshot at or beyond the
     /// log end (one fetched from the leader) replaces the whole log.
-    func storeSnapshot(_ snapshot: RaftSnapshot)
+    func storeSnapshot(_ snapshot: RaftSnapshot) throws
 }
 
 extension RaftLog {
@@ -69,5 +72,30 @@ extension RaftLog {
         let local = endOffset(forEpoch: divergingEnd.epoch)
         if local.epoch == divergingEnd.epoch { return min(local.offset, divergingEnd.offset) }
         return local.offset
+    }
+}
+
+/// Kafka's endOffsetForEpoch over a log given as the epochs of its records in order (from
+/// `startOffset`), for logs that keep their records in memory: the simulator's and the
+/// broker's metadata log. A snapshot's epoch stands at the log start.
+public enum EpochLookup {
+    public static func endOffset<Epochs: Sequence<Int32>>(forEpoch epoch: Int32, recordEpochs: Epochs, startOffset: Int64,
+                                                           snapshotId: OffsetAndEpoch?) -> OffsetAndEpoch {
+        var boundaries: [(epoch: Int32, start: Int64)] = []
+        if let snapshotId { boundaries.append((snapshotId.epoch, snapshotId.offset)) }
+        var offset = startOffset
+        for recordEpoch in recordEpochs {
+            if boundaries.last?.epoch != recordEpoch { boundaries.append((recordEpoch, offset)) }
+            offset += 1
+        }
+        let end = offset
+        guard let latest = boundaries.last else { return OffsetAndEpoch(offset: end, epoch: 0) }
+        if epoch >= latest.epoch { return OffsetAndEpoch(offset: end, epoch: latest.epoch) }
+        guard let higher = boundaries.first(where: { $0.epoch > epoch }) else { return OffsetAndEpoch(offset: end, epoch: latest.epoch) }
+        if let floor = boundaries.last(where: { $0.epoch <= epoch }) {
+            return OffsetAndEpoch(offset: higher.start, epoch: floor.epoch)
+        }
+        if let snapshotId { return snapshotId }
+        return OffsetAndEpoch(offset: higher.start, epoch: epoch)
     }
 }

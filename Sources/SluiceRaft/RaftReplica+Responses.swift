@@ -50,15 +50,15 @@ extension RaftReplica {
                     "leader \(source) of epoch \(epoch) asks node \(config.nodeId) to truncate to \(truncation), "
                         + "below its high watermark \(highWatermark) or log start \(log.startOffset)")
             }
-            log.truncate(to: truncation)
+            try log.truncate(to: truncation)
         } else if let snapshotId = response.snapshotId {
             follower.transfer = SnapshotTransfer(id: snapshotId, bytes: [])
             state = .follower(follower)
         } else {
             if response.baseOffset == log.end.offset, !response.records.isEmpty {
-                log.append(response.records)
+                try log.append(response.records)
                 // Flushed before the next fetch: its offset tells the leader these are durable here.
-                log.flush()
+                try log.flush()
             }
             if response.highWatermark >= 0 {
                 advanceHighWatermark(to: min(response.highWatermark, log.flushedEndOffset), now: now)
@@ -88,7 +88,7 @@ extension RaftReplica {
                 guard transfer.id.offset >= highWatermark else {
                     throw RaftError.invariantBroken("snapshot \(transfer.id) from leader \(source) is below the high watermark \(highWatermark)")
                 }
-                log.storeSnapshot(RaftSnapshot(id: transfer.id, data: transfer.bytes))
+                try log.storeSnapshot(RaftSnapshot(id: transfer.id, data: transfer.bytes))
                 follower.transfer = nil
                 state = .follower(follower)
                 // The leader snapshots only committed records.

@@ -155,7 +155,7 @@ public final class RaftReplica {
             throw RaftError.notLeader(epoch: epoch, leaderId: leaderId)
         }
         let base = log.end.offset
-        log.append(payloads.map { RaftRecord(epoch: leader.epoch, payload: $0) })
+        try log.append(payloads.map { RaftRecord(epoch: leader.epoch, payload: $0) })
         if leader.flushDeadline == nil { leader.flushDeadline = now + config.appendLingerMs }
         state = .leader(leader)
         completeParkedFetches(now: now)
@@ -180,7 +180,7 @@ public final class RaftReplica {
               let epoch = log.epoch(at: endOffset - 1) else {
             throw RaftError.invalidSnapshot(endOffset: endOffset, highWatermark: highWatermark, logStart: log.startOffset)
         }
-        log.storeSnapshot(RaftSnapshot(id: OffsetAndEpoch(offset: endOffset, epoch: epoch), data: data))
+        try log.storeSnapshot(RaftSnapshot(id: OffsetAndEpoch(offset: endOffset, epoch: epoch), data: data))
     }
 
     /// A leader stepping down for shutdown: tells the other voters, most caught up first, so
@@ -239,7 +239,7 @@ public final class RaftReplica {
         case .leader(var leader):
             if let flush = leader.flushDeadline, now >= flush {
                 state = .leader(leader)
-                flushAsLeader(now: now)
+                try flushAsLeader(now: now)
                 guard case .leader(let updated) = state else { return }
                 leader = updated
             }
@@ -359,18 +359,18 @@ public final class RaftReplica {
         var leader = LeaderState(epoch: epoch, localId: config.nodeId, voters: config.voters, epochStartOffset: start,
                                  now: now, checkQuorumTimeoutMs: checkQuorumTimeoutMs)
         // The LeaderChangeMessage: a record of the new epoch that commits everything before it.
-        log.append([RaftRecord(epoch: epoch, payload: LeaderChangeRecord.encode(leaderId: config.nodeId, voters: config.voters,
+        try log.append([RaftRecord(epoch: epoch, payload: LeaderChangeRecord.encode(leaderId: config.nodeId, voters: config.voters,
                                                                                    grantingVoters: grantingVoters),
                                isControl: true)])
         leader.flushDeadline = now
         state = .leader(leader)
-        flushAsLeader(now: now)
+        try flushAsLeader(now: now)
         try tick(now: now)
     }
 
-    func flushAsLeader(now: Int64) {
+    func flushAsLeader(now: Int64) throws {
         guard case .leader(var leader) = state else { return }
-        log.flush()
+        try log.flush()
         leader.flushDeadline = nil
         let moved = leader.updateEndOffset(of: config.nodeId, to: log.flushedEndOffset, now: now, leaderEnd: log.end.offset)
         state = .leader(leader)

@@ -50,22 +50,8 @@ final class SimulatedLog: RaftLog {
     }
 
     func endOffset(forEpoch epoch: Int32) -> OffsetAndEpoch {
-        // Epoch boundaries (epoch, first offset), oldest first, as Kafka's epoch cache holds them;
-        // the snapshot's epoch stands at the log start.
-        var boundaries: [(epoch: Int32, start: Int64)] = []
-        if let snapshot = latestSnapshot { boundaries.append((snapshot.id.epoch, snapshot.id.offset)) }
-        for (index, record) in records.enumerated() where boundaries.last?.epoch != record.epoch {
-            boundaries.append((record.epoch, startOffset + Int64(index)))
-        }
-        guard let latest = boundaries.last else { return end }
-        if epoch >= latest.epoch { return OffsetAndEpoch(offset: end.offset, epoch: latest.epoch) }
-        // There is a later epoch, since this one is below the latest.
-        let higher = boundaries.first { $0.epoch > epoch }!
-        if let floor = boundaries.last(where: { $0.epoch <= epoch }) {
-            return OffsetAndEpoch(offset: higher.start, epoch: floor.epoch)
-        }
-        if let snapshot = latestSnapshot { return snapshot.id }
-        return OffsetAndEpoch(offset: higher.start, epoch: epoch)
+        EpochLookup.endOffset(forEpoch: epoch, recordEpochs: records.lazy.map(\.epoch), startOffset: startOffset,
+                              snapshotId: latestSnapshot?.id)
     }
 
     func storeSnapshot(_ snapshot: RaftSnapshot) {
