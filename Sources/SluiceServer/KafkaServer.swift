@@ -44,6 +44,14 @@ public final class KafkaServer: Sendable {
     private init(config staticConfig: BrokerConfig, group: MultiThreadedEventLoopGroup, logger: Logger) throws {
         self.group = group
         self.logger = logger
+        // Settings first: a refused configuration must leave no trace in the data directory.
+        let cluster = try ClusterSettings.resolve(staticConfig)
+        guard !cluster.isClustered else {
+            // Refused rather than ignored: a node told to join a quorum must not quietly run alone.
+            throw ConfigError("controller.quorum.voters is set, but this build cannot join a cluster yet: the metadata "
+                              + "quorum's network layer is still being built (issue #10). Leave controller.quorum.voters and "
+                              + "process.roles unset for a single broker.")
+        }
         let path = staticConfig.string("log.dirs")
         let data = try DataDirectory(path: path)
         self.dataDirectory = DataDirectoryBox(data)
@@ -87,8 +95,9 @@ public final class KafkaServer: Sendable {
         self.groups = groups
         self.groupsLoop = loops[0]
 
-        let (host, port) = try Self.parseHostPort(config.string("listeners"))
-        let advertised = config.string("advertised.listeners")
+        guard let clientListener = cluster.clientListener else { throw ConfigError("listeners names no listener for clients") }
+        let (host, port) = (clientListener.host.isEmpty ? "0.0.0.0" : clientListener.host, clientListener.port)
+        let advertisedEndpoint = cluster.advertisedListeners.first { $0.name == clientListener.name } ?? cluster.advertisedListeners.first
         let maxFrame = config.int("socket.request.max.bytes")
         let idleMs = config.long("connections.max.idle.ms")
         let maxPendingRequests = config.int("connection.max.pending.requests")
@@ -129,10 +138,9 @@ public final class KafkaServer: Sendable {
         let boundPort = Int32(address.port ?? port)
         var advertisedHost = host == "0.0.0.0" || host == "::" ? "localhost" : host
         var advertisedPort = boundPort
-        if !advertised.isEmpty {
-            let parsed = try Self.parseHostPort(advertised)
-            advertisedHost = parsed.0
-            advertisedPort = Int32(parsed.1 == 0 ? Int(boundPort) : parsed.1)
+        if let advertisedEndpoint {
+            advertisedHost = advertisedEndpoint.host.isEmpty ? advertisedHost : advertisedEndpoint.host
+            advertisedPort = Int32(advertisedEndpoint.port == 0 ? Int(boundPort) : advertisedEndpoint.port)
         }
         self.context = BrokerContext(configs: configManager, identity: identity, registry: registry, advertisedHost: advertisedHost,
                                      advertisedPort: advertisedPort, logger: logger, fetchWaiters: waiters,

@@ -88,10 +88,19 @@ public struct BrokerConfig: Sendable {
             return ["automatic", "io_uring", "pwrite"].contains(value) ? nil : "must be automatic, io_uring or pwrite"
         case "listeners", "advertised.listeners":
             if value.isEmpty && key == "advertised.listeners" { return nil }
-            guard let colon = value.lastIndex(of: ":"), Int(value[value.index(after: colon)...]).map({ (0...65535).contains($0) }) == true else {
-                return "expected HOST:PORT"
+            do {
+                let endpoints = try ListenerEndpoint.parseList(value, setting: key)
+                return endpoints.isEmpty ? "expected HOST:PORT or NAME://HOST:PORT" : nil
+            } catch {
+                return "\(error)"
             }
-            return nil
+        case "controller.quorum.voters":
+            do {
+                _ = try QuorumVoter.parseList(value)
+                return nil
+            } catch {
+                return "\(error)"
+            }
         case "remote.log.storage.system.enable":
             return value.lowercased() == "false" ? nil : "tiered storage is not supported by Sluice"
         case "log.cleanup.policy":

@@ -7,12 +7,22 @@ public enum BrokerSettings {
 
     public static let all: [BrokerSetting] = [
         // Identity, listeners, data.
-        .init(key: ConfigKey("listeners", .string, "localhost:9092"), help: "HOST:PORT to listen on (port 0 picks a free port).", dynamic: false),
-        .init(key: ConfigKey("advertised.listeners", .string, ""), help: "HOST:PORT clients are told to connect to (default: the listener).", dynamic: false),
+        .init(key: ConfigKey("listeners", .string, "localhost:9092"),
+              help: "Where to listen: Kafka's NAME://HOST:PORT list (PLAINTEXT://..., CONTROLLER://...) or a plain HOST:PORT (port 0 picks a free port).",
+              dynamic: false),
+        .init(key: ConfigKey("advertised.listeners", .string, ""), help: "HOST:PORT (or NAME://HOST:PORT) clients are told to connect to (default: the listener).", dynamic: false),
         .init(key: ConfigKey("metrics.listener", .string, ""), help: "HOST:PORT serving GET /metrics in Prometheus text format (empty: off; make run uses localhost:9644).", dynamic: false),
         .init(key: ConfigKey("log.dirs", .string, "./data"), help: "Data directory (created when missing, locked while the broker runs).", dynamic: false),
         .init(key: ConfigKey("node.id", .int, "1", .atLeast(0)), help: "This broker's node id.", dynamic: false),
         .init(key: ConfigKey("cluster.id", .string, ""), help: "Cluster id; generated on first start and kept in the data directory.", dynamic: false),
+
+        // The cluster (KRaft's names). Unset, the broker is a single node and its own controller.
+        .init(key: ConfigKey("process.roles", .string, ""), help: "broker, controller or both; needs controller.quorum.voters.", dynamic: false),
+        .init(key: ConfigKey("controller.quorum.voters", .string, ""), help: "The metadata quorum: ID@HOST:PORT,... (a node with voters refuses to start until the cluster's network layer lands).", dynamic: false),
+        .init(key: ConfigKey("controller.listener.names", .string, ""), help: "Names in listeners that the quorum uses (CONTROLLER).", dynamic: false),
+        .init(key: ConfigKey("broker.rack", .string, ""), help: "This broker's rack, for replica placement.", dynamic: false),
+        .init(key: ConfigKey("broker.session.timeout.ms", .int, "9000", .atLeast(1)), help: "A broker that has not heartbeated for this long is fenced.", dynamic: false),
+        .init(key: ConfigKey("broker.heartbeat.interval.ms", .int, "2000", .atLeast(1)), help: "How often a broker heartbeats to the controller.", dynamic: false),
 
         // Topics.
         .init(key: ConfigKey("num.partitions", .int, "1", .atLeast(1)), help: "Partitions of auto-created topics and of CreateTopics asking for -1.", dynamic: false),
