@@ -64,7 +64,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["Configs/README.md"]
+            exclude: ["Configs/README.md", "Metadata/README.md"]
         ),
         // The metadata quorum: a pull-based Raft core that takes no sockets, clock or disk, so
         // the broker and the deterministic simulator drive the same code.
