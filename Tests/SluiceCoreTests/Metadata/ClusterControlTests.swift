@@ -108,3 +108,28 @@ import Testing
         #expect(image.activeBrokers.isEmpty)
     }
 }
+
+@Suite struct ProducerIdControlTests {
+    @Test func blocksNeverOverlapAndNeedTheCurrentBrokerEpoch() throws {
+        var image = MetadataImage()
+        for id: Int32 in [1, 2] {
+            try image.apply(RegisterBrokerRecord(brokerId: id, brokerEpoch: Int64(id) * 10, fenced: false), type: .registerBroker)
+        }
+        let control = ProducerIdControl()
+        var blocks: [ClosedRange<Int64>] = []
+        for round in 0..<6 {
+            let broker: Int32 = round % 2 == 0 ? 1 : 2
+            let (records, first, count) = try control.allocate(brokerId: broker, brokerEpoch: Int64(broker) * 10, image: image)
+            for record in records { try image.apply(record.record, type: record.type) }
+            blocks.append(first...(first + count - 1))
+        }
+        #expect(blocks.first == 0...999)
+        for (a, b) in zip(blocks, blocks.dropFirst()) { #expect(a.upperBound < b.lowerBound) }
+        do {
+            _ = try control.allocate(brokerId: 1, brokerEpoch: 9, image: image)
+            Issue.record("a stale broker epoch got a block")
+        } catch {
+            #expect(error.code == .staleBrokerEpoch)
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import KafkaProtocol
+
+/// The controller's side of topics and partitions (Kafka's ReplicationControlManager): create
+/// and delete topics, add partitions, and move leadership when brokers are fenced or come back.
+/// Pure: it reads the image and returns the records that make the change.
+public struct ReplicationControl: Sendable {
+    public struct NewTopic: Sendable {
+        public var name: String
+        public var id: KafkaUUID
+        public var partitions: Int
+        public var replicationFactor: Int
+        /// Manual assignments by partition index (CreateTopics' Assignments); empty: placed.
+        public var assignments: [[Int32]]
+        public var configs: [String: String]
+
+        public init(name: String, id: KafkaUUID, partitions: Int, replicationFactor: Int, assignments: [[Int32]] = [],
+                    configs: [String: String] = [:]) {
+            self.name = name
+            self.id = id
+            self.partitions = partitions
+            self.replicationFactor = replicationFactor
+            self.assignments = assignments
+            self.configs = configs
+        }
+    }
+
+    public init() {}
+
+    static func placerBrokers(_ image: MetadataImage) -> [ReplicaPlacer.Broker] {
+        image.activeBrokers.filter { !$0.inControlledShutdown }.map { ReplicaPlacer.Broker(id: $0.id, rack: $0.rack) }
+    }
+
+    /// CreateTopics for one topic: TopicRecord, a PartitionRecord per partition (leader the first
+    /// live replica, ISR the live replicas), and its configs.
+    public func createTopic(_ topic: NewTopic, image: MetadataImage, start: Int) throws(ControllerError) -> [MetadataRecordToWrite] {
+        guard image.topic(named: topic.name) == nil else {
+            throw ControllerError(.topicAlreadyExists, "Topic '\(topic.name)' already exists.")
+        }
+        let assignments: [[Int32]]
+        if topic.assignments.isEmpty {
+            guard topic.partitions >= 1 else {
+                throw ControllerError(.invalidPartitions, "Number of partitions was set to an invalid non-positive value.")
+            }
+            assignments = try ReplicaPlacer.place(partitions: topic.partitions, replicationFactor: topic.replicationFactor,
+                                                  brokers: Self.placerBrokers(image), start: start)
+        } else {
+            assignments = try validated(topic.assignments, image: image)
+        }
+        var records = [MetadataRecordToWrite(TopicRecord(name: topic.name, topicId: topic.id), .topic)]
+        for (index, replicas) in assignments.enumerated() {
+            let live = replicas.filter { image.brokers[$0].map { !$0.fenced } ?? false }
+            guard let leader = live.first else {
+                throw ControllerError(.invalidReplicationFactor,
+                                      "All brokers specified in the manual partition assignment for partition \(index) are fenced.")
+            }
+            records.append(MetadataRecordToWrite(
+                PartitionRecord(partitionId: Int32(index), topicId: topic.id, replicas: replicas, isr: live, leader: leader,
+                                leaderEpoch: 0, partitionEpoch: 0), .partition))
+        }
+        for (name, value) in topic.configs.sorted(by: { $0.key < $1.key }) {
+            records.append(MetadataRecordToWrite(ConfigRecord(resourceType: 2, resourceName: topic.name, name: name, value: value), .config))
+        }
+        return records
+    }
+
+    /// Kafka's rules for manual assignments: every partition the same replication factor, no
+    /// broker twice in a partition, only registered brokers.
+    func validated(_ assignments: [[Int32]], image: MetadataImage) throws(ControllerError) -> [[Int32]] {
+        let factor = assignments[0].count
+        for (index, replicas) in assignments.enumerated() {
+            guard !replicas.isEmpty else {
+                throw ControllerError(.invalidReplicaAssignment, "The manual partition assignment includes an empty replica list.")
+            }
+            guard replicas.count == factor else {
+                throw ControllerError(.invalidReplicaAssignment, "The manual partition assignment includes a partition with \(replicas.count) "
+                                      + "replica(s), but this is not consistent with previous partitions, which have \(factor) replica(s).")
+            }
+            guard Set(replicas).count == replicas.count else {
+                throw ControllerError(.invalidReplicaAssignment,
+                                      "The manual partition assignment includes the broker \(replicas.first { id in replicas.filter { $0 == id }.count > 1 } ?? -1) more than once.")
+            }
+            if let unknown = replicas.first(where: { image.brokers[$0] == nil }) {
+                throw ControllerError(.invalidReplicaAssignment,
+                                      "The manual partition assignment includes broker \(unknown), but no such broker is registered (partition \(index)).")
+            }
+        }
+        return assignments
+    }
+
+    public func deleteTopic(named name: String, image: MetadataImage) throws(ControllerError) -> [MetadataRecordToWrite] {
+        guard let topic = image.topic(named: name) else {
+            throw ControllerError(.unknownTopicOrPartition, "This server does not host this topic-partition.")
+        }
+        return [MetadataRecordToWrite(RemoveTopicRecord(topicId: topic.id), .removeTopic)]
+    }
+
+    /// CreatePartitions: new partitions placed like a new topic's, with the topic's replication factor.
+    public func createPartitions(topic name: String, totalCount: Int, assignments: [[Int32]] = [], image: MetadataImage,
+                                 start: Int) throws(ControllerError) -> [MetadataRecordToWrite] {
+        guard let topic = image.topic(named: name) else {
+            throw ControllerError(.unknownTopicOrPartition, "This server does not host this topic-partition.")
+        }
+        let current = topic.partitions.count
+        guard totalCount > current else {
+            throw ControllerError(.invalidPartitions, totalCount == current
+                ? "Topic already has \(current) partitions."
+                : "Topic currently has \(current) partitions, which is higher than the requested \(totalCount).")
+        }
+        let factor = topic.partitions[0]?.replicas.count ?? 1
+        let added: [[Int32]]
+        if assignments.isEmpty {
+            added = try ReplicaPlacer.place(partitions: totalCount - current, replicationFactor: factor,
+                                            brokers: Self.placerBrokers(image), start: start + current)
+        } else {
+            guard assignments.count == totalCount - current else {
+                throw ControllerError(.invalidReplicaAssignment, "Attempted to add \(totalCount - current) additional partition(s), "
+                                      + "but only \(assignments.count) assignment(s) were specified.")
+            }
+            added = try validated(assignments, image: image)
+        }
+        return try added.enumerated().map { (offset, replicas) throws(ControllerError) -> MetadataRecordToWrite in
+            let live = replicas.filter { image.brokers[$0].map { !$0.fenced } ?? false }
+            guard let leader = live.first else {
+                throw ControllerError(.invalidReplicaAssignment, "All brokers specified for partition \(current + offset) are fenced.")
+            }
+            return MetadataRecordToWrite(PartitionRecord(partitionId: Int32(current + offset), topicId: topic.id, replicas: replicas,
+                                                         isr: live, leader: leader), .partition)
+        }
+    }
+
+    /// A broker was fenced: it leaves every ISR it is in (unless it is the last member, which
+    /// stays so that an unclean election is never implied), and partitions it led get the next
+    /// live ISR member as leader, or none (offline).
+    public func brokerFenced(_ brokerId: Int32, image: MetadataImage) -> [MetadataRecordToWrite] {
+        var records: [MetadataRecordToWrite] = []
+        for topic in image.topicsById.values.sorted(by: { $0.name < $1.name }) {
+            for (index, partition) in topic.partitions.sorted(by: { $0.key < $1.key }) where partition.isr.contains(brokerId) || partition.leader == brokerId {
+                let remaining = partition.isr.filter { $0 != brokerId }
+                let newIsr = remaining.isEmpty ? partition.isr : remaining
+                var change = PartitionChangeRecord(partitionId: index, topicId: topic.id)
+                if newIsr != partition.isr { change.isr = newIsr }
+                if partition.leader == brokerId {
+                    change.leader = remaining.first { image.brokers[$0].map { !$0.fenced } ?? false } ?? -1
+                }
+                if change.isr != nil || change.leader != -2 { records.append(MetadataRecordToWrite(change, .partitionChange)) }
+            }
+        }
+        return records
+    }
+
+    /// A broker came back: offline partitions whose ISR holds it get it as leader.
+    public func brokerUnfenced(_ brokerId: Int32, image: MetadataImage) -> [MetadataRecordToWrite] {
+        var records: [MetadataRecordToWrite] = []
+        for topic in image.topicsById.values.sorted(by: { $0.name < $1.name }) {
+            for (index, partition) in topic.partitions.sorted(by: { $0.key < $1.key })
+            where partition.leader == -1 && partition.isr.contains(brokerId) {
+                records.append(MetadataRecordToWrite(PartitionChangeRecord(partitionId: index, topicId: topic.id, leader: brokerId),
+                                                     .partitionChange))
+            }
+        }
+        return records
+    }
+}

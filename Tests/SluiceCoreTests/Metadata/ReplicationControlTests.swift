@@ -1,0 +1,125 @@
+import KafkaProtocol
+import Testing
+
+@testable import SluiceCore
+
+/// Topics and partitions as the controller places and moves them.
+@Suite struct ReplicationControlTests {
+    let control = ReplicationControl()
+
+    /// Brokers 1...n registered and unfenced, with the given racks.
+    func image(brokers: Int, racks: [String?]? = nil) throws -> MetadataImage {
+        var image = MetadataImage()
+        for id in 1...Int32(brokers) {
+            let rack = racks.map { $0[Int(id - 1) % $0.count] } ?? nil
+            try image.apply(RegisterBrokerRecord(brokerId: id, incarnationId: KafkaUUID(high: 1, low: UInt64(id)), brokerEpoch: Int64(id),
+                                                 rack: rack, fenced: false), type: .registerBroker)
+        }
+        return image
+    }
+
+    func apply(_ records: [MetadataRecordToWrite], to image: inout MetadataImage) throws {
+        for record in records { try image.apply(record.record, type: record.type) }
+    }
+
+    @Test func replicasAreDistinctLeadersSpreadAndRacksUsedBeforeSharing() throws {
+        let brokers = [ReplicaPlacer.Broker(id: 1, rack: "a"), .init(id: 2, rack: "a"), .init(id: 3, rack: "b"),
+                       .init(id: 4, rack: "b"), .init(id: 5, rack: "c"), .init(id: 6, rack: "c")]
+        let placed = try ReplicaPlacer.place(partitions: 60, replicationFactor: 3, brokers: brokers, start: 0)
+        let rackOf = Dictionary(uniqueKeysWithValues: brokers.map { ($0.id, $0.rack!) })
+        for replicas in placed {
+            #expect(Set(replicas).count == 3)
+            #expect(Set(replicas.map { rackOf[$0]! }).count == 3, "replicas \(replicas) share a rack")
+        }
+        let leaders = Dictionary(grouping: placed.map { $0[0] }, by: { $0 }).mapValues(\.count)
+        #expect(leaders.count == 6 && leaders.values.allSatisfy { $0 == 10 })
+        // Followers are not always the same pairs.
+        #expect(Set(placed.map { Set($0.dropFirst()) }).count > 6)
+        // Without racks, the same.
+        let plain = try ReplicaPlacer.place(partitions: 6, replicationFactor: 3, brokers: (1...3).map { .init(id: $0, rack: nil) },
+                                            start: 1)
+        #expect(plain.allSatisfy { Set($0).count == 3 })
+        #expect(plain.map { $0[0] } == [2, 3, 1, 2, 3, 1])
+    }
+
+    @Test func aReplicationFactorAboveTheBrokersIsRefusedAsKafkaRefusesIt() throws {
+        do {
+            _ = try ReplicaPlacer.place(partitions: 1, replicationFactor: 3, brokers: [.init(id: 1, rack: nil), .init(id: 2, rack: nil)], start: 0)
+            Issue.record("placed 3 replicas on 2 brokers")
+        } catch {
+            #expect(error.code == .invalidReplicationFactor)
+            #expect(error.message == "Unable to replicate the partition 3 time(s): The target replication factor of 3 cannot be reached because only 2 broker(s) are registered.")
+        }
+    }
+
+    @Test func aTopicIsCreatedAcrossTheBrokersAndDeleted() throws {
+        var image = try image(brokers: 3)
+        let id = KafkaUUID(high: 9, low: 9)
+        let records = try control.createTopic(.init(name: "orders", id: id, partitions: 6, replicationFactor: 3,
+                                                    configs: ["retention.ms": "1000"]), image: image, start: 0)
+        try apply(records, to: &image)
+        let topic = try #require(image.topic(named: "orders"))
+        #expect(topic.partitions.count == 6)
+        #expect(Set(topic.partitions.values.map(\.leader)) == [1, 2, 3])
+        #expect(topic.partitions.values.allSatisfy { $0.isr == $0.replicas && $0.replicas.count == 3 })
+        #expect(image.configs[.init(type: 2, name: "orders")] == ["retention.ms": "1000"])
+        #expect(throws: ControllerError.self) {
+            try control.createTopic(.init(name: "orders", id: KafkaUUID(high: 1, low: 1), partitions: 1, replicationFactor: 1), image: image, start: 0)
+        }
+        try apply(control.createPartitions(topic: "orders", totalCount: 8, image: image, start: 0), to: &image)
+        #expect(image.topic(named: "orders")?.partitions.count == 8)
+        #expect(image.topic(named: "orders")?.partitions[7]?.replicas.count == 3)
+        do {
+            _ = try control.createPartitions(topic: "orders", totalCount: 4, image: image, start: 0)
+            Issue.record("shrank a topic")
+        } catch {
+            #expect(error.code == .invalidPartitions)
+            #expect(error.message == "Topic currently has 8 partitions, which is higher than the requested 4.")
+        }
+        try apply(control.deleteTopic(named: "orders", image: image), to: &image)
+        #expect(image.topic(named: "orders") == nil)
+    }
+
+    @Test func manualAssignmentsFollowKafkasRules() throws {
+        let image = try image(brokers: 3)
+        func error(_ assignments: [[Int32]]) -> KafkaErrorCode? {
+            do {
+                _ = try control.createTopic(.init(name: "m", id: KafkaUUID(high: 2, low: 2), partitions: -1, replicationFactor: -1,
+                                                  assignments: assignments), image: image, start: 0)
+                return nil
+            } catch {
+                return error.code
+            }
+        }
+        #expect(error([[1, 2], [2, 3]]) == nil)
+        #expect(error([[1, 1]]) == .invalidReplicaAssignment)
+        #expect(error([[1, 2], [3]]) == .invalidReplicaAssignment)
+        #expect(error([[1, 7]]) == .invalidReplicaAssignment)
+    }
+
+    @Test func fencingMovesLeadershipToTheISRAndNeverEmptiesIt() throws {
+        var image = try image(brokers: 3)
+        let id = KafkaUUID(high: 3, low: 3)
+        try apply(control.createTopic(.init(name: "t", id: id, partitions: 1, replicationFactor: 3, assignments: [[1, 2, 3]]),
+                                      image: image, start: 0), to: &image)
+        // Broker 1 (leader) is fenced: 2 leads, 1 leaves the ISR.
+        try image.apply(FenceBrokerRecord(id: 1, epoch: 1), type: .fenceBroker)
+        try apply(control.brokerFenced(1, image: image), to: &image)
+        var partition = try #require(image.topic(named: "t")?.partitions[0])
+        #expect(partition.leader == 2 && partition.isr == [2, 3] && partition.leaderEpoch == 1)
+        // Then 2 and 3: the partition goes offline, and the last ISR member stays in it.
+        for broker: Int32 in [2, 3] {
+            try image.apply(FenceBrokerRecord(id: broker, epoch: Int64(broker)), type: .fenceBroker)
+            try apply(control.brokerFenced(broker, image: image), to: &image)
+        }
+        partition = try #require(image.topic(named: "t")?.partitions[0])
+        #expect(partition.leader == -1 && partition.isr == [3])
+        // Broker 1 returning is not in the ISR: still offline (no unclean election). Broker 3 is.
+        try image.apply(UnfenceBrokerRecord(id: 1, epoch: 1), type: .unfenceBroker)
+        #expect(control.brokerUnfenced(1, image: image).isEmpty)
+        try image.apply(UnfenceBrokerRecord(id: 3, epoch: 3), type: .unfenceBroker)
+        try apply(control.brokerUnfenced(3, image: image), to: &image)
+        partition = try #require(image.topic(named: "t")?.partitions[0])
+        #expect(partition.leader == 3 && partition.isr == [3])
+    }
+}
