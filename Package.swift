@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "SluiceCore",
             dependencies: [
-                "KafkaProtocol", "SluiceStorage",
+                "KafkaProtocol", "SluiceStorage", "SluiceRaft",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

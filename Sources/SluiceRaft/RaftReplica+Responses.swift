@@ -88,6 +88,11 @@ extension RaftReplica {
                 guard transfer.id.offset >= highWatermark else {
                     throw RaftError.invariantBroken("snapshot \(transfer.id) from leader \(source) is below the high watermark \(highWatermark)")
                 }
+                // The snapshot replaces the whole log, as Kafka's truncateToLatestSnapshot does: the
+                // records this node held past the leader's snapshot were never checked against the
+                // leader's log (the leader answered with a snapshot because they did not match),
+                // and keeping them would hand stale epochs to the next leader's divergence check.
+                try log.truncate(to: log.startOffset)
                 try log.storeSnapshot(RaftSnapshot(id: transfer.id, data: transfer.bytes))
                 follower.transfer = nil
                 state = .follower(follower)

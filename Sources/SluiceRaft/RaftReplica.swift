@@ -114,6 +114,11 @@ public final class RaftReplica {
 
     public var isLeader: Bool { if case .leader = state { return true } else { return false } }
 
+    /// The next offset an append would get.
+    public var logEndOffset: Int64 { log.end.offset }
+    /// The first offset the log still holds (a snapshot covers what is below).
+    public var logStartOffset: Int64 { log.startOffset }
+
     /// Messages to send, oldest first.
     public func drainOutbound() -> [RaftOutbound] {
         defer { outbox.removeAll(keepingCapacity: true) }

@@ -43,7 +43,7 @@ import Testing
 
     @Test func aVoteSurvivesARestartAndIsNotGivenTwice() throws {
         for forgetful in [false, true] {
-            let store = SimulatedStateStore()
+            let store = MemoryQuorumStateStore()
             store.forgetsVotes = forgetful
             let quorum = try TestQuorum(voters: [1, 2, 3], stores: [3: store])
             try quorum.replica(3).handle(.vote(.init(requestId: 1, candidateEpoch: 1, candidateId: 1, lastOffset: .zero)), from: 1, now: 0)
@@ -79,8 +79,8 @@ import Testing
     /// committed only with the new leader's own first record.
     @Test func aNewLeaderExposesNothingBeforeARecordOfItsEpochCommits() throws {
         let earlier = [record(1, "x"), record(1, "y"), record(1, "z")]
-        let stores = [1, 2, 3].reduce(into: [Int32: SimulatedStateStore]()) { stores, id in
-            let store = SimulatedStateStore()
+        let stores = [1, 2, 3].reduce(into: [Int32: MemoryQuorumStateStore]()) { stores, id in
+            let store = MemoryQuorumStateStore()
             store.state = ElectionState(epoch: 1)
             stores[Int32(id)] = store
         }
@@ -114,8 +114,8 @@ import Testing
     /// never had truncates to where the logs agree, then takes the leader's records.
     @Test func aFollowerThatDivergedTruncatesToTheLeadersLog() throws {
         let shared = [record(1, "a"), record(1, "b")]
-        let stores = [1, 2, 3].reduce(into: [Int32: SimulatedStateStore]()) { stores, id in
-            let store = SimulatedStateStore()
+        let stores = [1, 2, 3].reduce(into: [Int32: MemoryQuorumStateStore]()) { stores, id in
+            let store = MemoryQuorumStateStore()
             store.state = ElectionState(epoch: 1)
             stores[Int32(id)] = store
         }
@@ -192,6 +192,26 @@ import Testing
         #expect(quorum.log(2).latestSnapshot == RaftSnapshot(id: OffsetAndEpoch(offset: 11, epoch: 1), data: state))
         #expect(observer.readCommitted(from: 0) == .snapshot(RaftSnapshot(id: OffsetAndEpoch(offset: 11, epoch: 1), data: state)))
         #expect(observer.readCommitted(from: 11) == .records(baseOffset: 11, [RaftRecord(epoch: 1, payload: [42])]))
+    }
+
+    /// Found by the simulator (seed 1849 of `make simulate`): a follower whose records past the
+    /// leader's snapshot were stale kept them after loading the snapshot, and a later leader
+    /// then asked it to truncate below its high watermark. Loading a fetched snapshot replaces
+    /// the whole log, as Kafka's truncateToLatestSnapshot does.
+    @Test func aFetchedSnapshotReplacesTheFollowersOwnRecords() throws {
+        let leaderLog = log([record(1, "x"), record(2, "y"), record(2, "z")])
+        leaderLog.storeSnapshot(RaftSnapshot(id: OffsetAndEpoch(offset: 3, epoch: 2), data: Array("xyz".utf8)))
+        let leaderStore = MemoryQuorumStateStore()
+        leaderStore.state = ElectionState(epoch: 2)
+        let stale = log([record(1, "x"), record(1, "q"), record(1, "r"), record(1, "s"), record(1, "t")])
+        let quorum = try TestQuorum(voters: [1], observers: [2], logs: [1: leaderLog, 2: stale], stores: [1: leaderStore])
+        #expect(quorum.replica(1).isLeader && quorum.replica(1).epoch == 3)
+        try quorum.advance(by: 2_000)
+        let follower = quorum.log(2)
+        #expect(follower.latestSnapshot?.id == OffsetAndEpoch(offset: 3, epoch: 2))
+        #expect(follower.startOffset == 3)
+        #expect(follower.read(from: 3, maxRecords: 10) == leaderLog.read(from: 3, maxRecords: 10))
+        #expect(follower.read(from: 3, maxRecords: 10).map(\.epoch) == [3])
     }
 
     @Test func aLeaderThatLosesItsMajorityResigns() throws {

@@ -4,8 +4,8 @@
 /// test decides which to drop. Logs and election stores survive `restart`.
 final class TestQuorum {
     struct Node {
-        var log: SimulatedLog
-        var store: SimulatedStateStore
+        var log: MemoryRaftLog
+        var store: MemoryQuorumStateStore
         var replica: RaftReplica
     }
 
@@ -15,26 +15,26 @@ final class TestQuorum {
     let voters: Set<Int32>
     var configure: (inout RaftConfig) -> Void
 
-    init(voters: Set<Int32>, observers: Set<Int32> = [], logs: [Int32: SimulatedLog] = [:],
-         stores: [Int32: SimulatedStateStore] = [:], configure: @escaping (inout RaftConfig) -> Void = { _ in }) throws {
+    init(voters: Set<Int32>, observers: Set<Int32> = [], logs: [Int32: MemoryRaftLog] = [:],
+         stores: [Int32: MemoryQuorumStateStore] = [:], configure: @escaping (inout RaftConfig) -> Void = { _ in }) throws {
         self.voters = voters
         self.configure = configure
         for id in voters.union(observers).sorted() {
-            let log = logs[id] ?? SimulatedLog()
-            let store = stores[id] ?? SimulatedStateStore()
+            let log = logs[id] ?? MemoryRaftLog()
+            let store = stores[id] ?? MemoryQuorumStateStore()
             nodes[id] = Node(log: log, store: store, replica: try makeReplica(id, log: log, store: store))
         }
     }
 
-    private func makeReplica(_ id: Int32, log: SimulatedLog, store: SimulatedStateStore) throws -> RaftReplica {
+    private func makeReplica(_ id: Int32, log: MemoryRaftLog, store: MemoryQuorumStateStore) throws -> RaftReplica {
         var config = RaftConfig(nodeId: id, voters: voters)
         configure(&config)
         return try RaftReplica(config: config, log: log, store: store, seed: UInt64(id), now: now)
     }
 
     func replica(_ id: Int32) -> RaftReplica { nodes[id]!.replica }
-    func log(_ id: Int32) -> SimulatedLog { nodes[id]!.log }
-    func store(_ id: Int32) -> SimulatedStateStore { nodes[id]!.store }
+    func log(_ id: Int32) -> MemoryRaftLog { nodes[id]!.log }
+    func store(_ id: Int32) -> MemoryQuorumStateStore { nodes[id]!.store }
 
     /// A new process on the same disk (what was not flushed is lost).
     func restart(_ id: Int32) throws {
@@ -92,8 +92,8 @@ func record(_ epoch: Int32, _ text: String) -> RaftRecord {
     RaftRecord(epoch: epoch, payload: Array(text.utf8))
 }
 
-func log(_ records: [RaftRecord]) -> SimulatedLog {
-    let log = SimulatedLog()
+func log(_ records: [RaftRecord]) -> MemoryRaftLog {
+    let log = MemoryRaftLog()
     log.append(records)
     log.flush()
     return log

@@ -5,8 +5,8 @@
 final class SimulatedNode {
     let id: Int32
     let config: RaftConfig
-    let log = SimulatedLog()
-    let store = SimulatedStateStore()
+    let log = MemoryRaftLog()
+    let store = MemoryQuorumStateStore()
     var replica: RaftReplica?
     var incarnation = 0
     /// The state machine: every committed record, in offset order (the snapshot is this list).

@@ -1,60 +1,61 @@
-@testable import SluiceRaft
-
 /// The metadata log in memory, with what a disk would keep apart from what it would lose: a
-/// crash drops everything appended after the last flush. Snapshots are stored durably at once.
-final class SimulatedLog: RaftLog {
-    private(set) var records: [RaftRecord] = []
-    private(set) var startOffset: Int64 = 0
-    private(set) var flushedEndOffset: Int64 = 0
-    private(set) var latestSnapshot: RaftSnapshot?
+/// crash drops everything appended after the last flush. Snapshots are kept at once. The
+/// simulator and the tests run the quorum on it; the broker uses MetadataLogStore.
+public final class MemoryRaftLog: RaftLog {
+    public init() {}
+
+    public private(set) var records: [RaftRecord] = []
+    public private(set) var startOffset: Int64 = 0
+    public private(set) var flushedEndOffset: Int64 = 0
+    public private(set) var latestSnapshot: RaftSnapshot?
     /// Older snapshots, kept a while (Kafka keeps them for metadata.max.retention.ms) so that
     /// a follower halfway through fetching one can finish.
-    private(set) var olderSnapshots: [RaftSnapshot] = []
+    public private(set) var olderSnapshots: [RaftSnapshot] = []
 
-    func snapshot(id: OffsetAndEpoch) -> RaftSnapshot? {
+    public func snapshot(id: OffsetAndEpoch) -> RaftSnapshot? {
         latestSnapshot?.id == id ? latestSnapshot : olderSnapshots.first { $0.id == id }
     }
 
-    var end: OffsetAndEpoch {
+    public var end: OffsetAndEpoch {
         let endOffset = startOffset + Int64(records.count)
         if let last = records.last { return OffsetAndEpoch(offset: endOffset, epoch: last.epoch) }
         return OffsetAndEpoch(offset: endOffset, epoch: latestSnapshot?.id.epoch ?? 0)
     }
 
-    func append(_ newRecords: [RaftRecord]) {
+    public func append(_ newRecords: [RaftRecord]) {
         if let last = records.last ?? latestSnapshot.map({ RaftRecord(epoch: $0.id.epoch, payload: []) }) {
             precondition(newRecords.allSatisfy { $0.epoch >= last.epoch }, "epochs go back in an append")
         }
         records += newRecords
     }
 
-    func flush() { flushedEndOffset = end.offset }
+    public func flush() { flushedEndOffset = end.offset }
 
-    func truncate(to offset: Int64) {
+    public func truncate(to offset: Int64) {
         precondition(offset >= startOffset, "truncation to \(offset) below the log start \(startOffset)")
         guard offset < end.offset else { return }
         records.removeLast(Int(end.offset - offset))
         flushedEndOffset = min(flushedEndOffset, offset)
     }
 
-    func read(from offset: Int64, maxRecords: Int) -> [RaftRecord] {
+    public func read(from offset: Int64, maxRecords: Int) -> [RaftRecord] {
         guard offset >= startOffset, offset < end.offset else { return [] }
         let first = Int(offset - startOffset)
         return Array(records[first..<min(records.count, first + maxRecords)])
     }
 
-    func epoch(at offset: Int64) -> Int32? {
+    public func epoch(at offset: Int64) -> Int32? {
         if offset == startOffset - 1, let snapshot = latestSnapshot { return snapshot.id.epoch }
         guard offset >= startOffset, offset < end.offset else { return nil }
         return records[Int(offset - startOffset)].epoch
     }
 
-    func endOffset(forEpoch epoch: Int32) -> OffsetAndEpoch {
+    public func endOffset(forEpoch epoch: Int32) -> OffsetAndEpoch {
         EpochLookup.endOffset(forEpoch: epoch, recordEpochs: records.lazy.map(\.epoch), startOffset: startOffset,
                               snapshotId: latestSnapshot?.id)
     }
 
-    func storeSnapshot(_ snapshot: RaftSnapshot) {
+    public func storeSnapshot(_ snapshot: RaftSnapshot) {
         let offset = snapshot.id.offset
         if offset >= end.offset {
             records = []
@@ -72,29 +73,15 @@ final class SimulatedLog: RaftLog {
 
     /// The process died: what was not flushed is gone (and, on a lying disk, the last
     /// `lostFlushed` records that were).
-    func crash(lostFlushed: Int = 0) {
+    public func crash(lostFlushed: Int = 0) {
         flushedEndOffset = max(startOffset, flushedEndOffset - Int64(lostFlushed))
         let kept = Int(flushedEndOffset - startOffset)
         if kept < records.count { records.removeLast(records.count - kept) }
     }
 
     /// The record at `offset` if it is durable here.
-    func durableRecord(at offset: Int64) -> RaftRecord? {
+    public func durableRecord(at offset: Int64) -> RaftRecord? {
         guard offset >= startOffset, offset < flushedEndOffset else { return nil }
         return records[Int(offset - startOffset)]
-    }
-}
-
-final class SimulatedStateStore: QuorumStateStore {
-    var state: ElectionState?
-    var writes = 0
-    var forgetsVotes = false
-
-    func read() throws -> ElectionState? { state }
-
-    func write(_ newState: ElectionState) throws {
-        state = newState
-        if forgetsVotes { state?.votedId = nil }
-        writes += 1
     }
 }

@@ -1,0 +1,181 @@
+import KafkaProtocol
+import NIOCore
+import SluiceRaft
+
+/// The controller on top of the metadata quorum (Kafka's QuorumController), with no sockets or
+/// clock: every node applies committed records to its `image`; the node whose replica leads
+/// the quorum is the active controller once it has applied everything in its log. It decides
+/// requests against a working image (the committed one plus its own records not yet
+/// committed, so two requests in flight never get the same producer ids or broker epoch),
+/// appends the records through the quorum, and answers each request once its records commit.
+/// Losing leadership fails what is pending with NOT_CONTROLLER and drops the working image.
+/// One owner calls everything.
+public final class QuorumController {
+    public enum Request: Sendable {
+        case registerBroker(ClusterControl.Registration)
+        case heartbeat(ClusterControl.Heartbeat)
+        case allocateProducerIds(brokerId: Int32, brokerEpoch: Int64)
+        case createTopic(ReplicationControl.NewTopic)
+    }
+
+    public enum Reply: Sendable, Equatable {
+        case registered(brokerEpoch: Int64)
+        case heartbeat(ClusterControl.HeartbeatReply)
+        case producerIds(firstId: Int64, count: Int64)
+        case topicCreated
+    }
+
+    public typealias Completion = (Result<Reply, ControllerError>) -> Void
+
+    public let raft: RaftReplica
+    /// Everything committed, applied in order.
+    public private(set) var image = MetadataImage()
+    /// The next offset to apply.
+    public private(set) var appliedOffset: Int64 = 0
+    public private(set) var activeEpoch: Int32?
+    /// Snapshot after this many records applied since the last one.
+    public var snapshotEvery: Int64 = 10_000
+
+    private var working = MetadataImage()
+    private var cluster: ClusterControl
+    private let replication = ReplicationControl()
+    private let producerIds = ProducerIdControl()
+    private var pending: [(lastOffset: Int64, reply: Reply, completion: Completion)] = []
+    private var placementStart = 0
+    private var lastSnapshotOffset: Int64 = 0
+
+    public init(raft: RaftReplica, clusterId: String, sessionTimeoutMs: Int64) {
+        self.raft = raft
+        cluster = ClusterControl(clusterId: clusterId, sessionTimeoutMs: sessionTimeoutMs)
+    }
+
+    public var isActive: Bool { activeEpoch != nil }
+
+    /// Call after anything that may have moved the quorum (handle, tick, append): applies what
+    /// committed, takes or gives up the active role, answers what committed, fences brokers
+    /// whose sessions ran out.
+    public func poll(now: Int64) throws {
+        try applyCommitted()
+        if let epoch = activeEpoch, !raft.isLeader || raft.epoch != epoch {
+            resign()
+        }
+        if activeEpoch == nil, raft.isLeader, appliedOffset == raft.logEndOffset {
+            // Everything in this leader's log (its LeaderChangeMessage last) is committed and applied.
+            activeEpoch = raft.epoch
+            working = image
+            cluster.becameActive(image: image, now: now)
+        }
+        while let first = pending.first, first.lastOffset < appliedOffset {
+            pending.removeFirst()
+            first.completion(.success(first.reply))
+        }
+        if isActive {
+            let expired = cluster.expireSessions(image: working, now: now)
+            if !expired.isEmpty { try append(derive(expired)) }
+        }
+        if appliedOffset - lastSnapshotOffset >= snapshotEvery, appliedOffset > raft.logStartOffset {
+            try raft.createSnapshot(endOffset: appliedOffset, data: MetadataSnapshot.encode(image))
+            lastSnapshotOffset = appliedOffset
+        }
+    }
+
+    /// When the controller next has something to do on its own (a session may run out).
+    public var nextDeadline: Int64? { isActive ? cluster.nextExpiry(image: working) : nil }
+
+    public func submit(_ request: Request, now: Int64, completion: @escaping Completion) {
+        guard isActive else {
+            completion(.failure(ControllerError(.notController, "This node is not the active controller (leader \(raft.leaderId.map(String.init) ?? "unknown"))")))
+            return
+        }
+        do {
+            let (records, reply) = try decide(request, now: now)
+            guard !records.isEmpty else {
+                completion(.success(reply))
+                return
+            }
+            let last = try append(records)
+            pending.append((last, reply, completion))
+        } catch let error as ControllerError {
+            completion(.failure(error))
+        } catch {
+            completion(.failure(ControllerError(.unknownServerError, "\(error)")))
+        }
+    }
+
+    private func decide(_ request: Request, now: Int64) throws -> ([MetadataRecordToWrite], Reply) {
+        switch request {
+        case .registerBroker(let registration):
+            let (records, epoch) = try cluster.register(registration, image: working, nextOffset: raft.logEndOffset, now: now)
+            return (try derive(records), .registered(brokerEpoch: epoch))
+        case .heartbeat(let heartbeat):
+            let (records, reply) = try cluster.heartbeat(heartbeat, image: working, now: now)
+            return (try derive(records), .heartbeat(reply))
+        case .allocateProducerIds(let brokerId, let brokerEpoch):
+            let (records, first, count) = try producerIds.allocate(brokerId: brokerId, brokerEpoch: brokerEpoch, image: working)
+            return (try derive(records), .producerIds(firstId: first, count: count))
+        case .createTopic(let topic):
+            placementStart += 1
+            let records = try replication.createTopic(topic, image: working, start: placementStart)
+            return (try derive(records), .topicCreated)
+        }
+    }
+
+    /// Applies records to the working image, adding what follows from them: partitions move
+    /// when their broker is fenced or returns.
+    private func derive(_ records: [MetadataRecordToWrite]) throws -> [MetadataRecordToWrite] {
+        var all: [MetadataRecordToWrite] = []
+        for record in records {
+            try working.apply(record.record, type: record.type)
+            all.append(record)
+            var follows: [MetadataRecordToWrite] = []
+            if let fence = record.record as? FenceBrokerRecord {
+                follows = replication.brokerFenced(fence.id, image: working)
+            } else if let unfence = record.record as? UnfenceBrokerRecord {
+                follows = replication.brokerUnfenced(unfence.id, image: working)
+            }
+            for follow in follows {
+                try working.apply(follow.record, type: follow.type)
+                all.append(follow)
+            }
+        }
+        return all
+    }
+
+    /// Appends through the quorum; returns the offset of the last record.
+    @discardableResult
+    private func append(_ records: [MetadataRecordToWrite]) throws -> Int64 {
+        let payloads = try records.map { try MetadataRecordFrame.encode($0.record, type: $0.type, version: $0.version) }
+        let base = try raft.append(payloads, now: 0)
+        return base + Int64(payloads.count) - 1
+    }
+
+    private func applyCommitted() throws {
+        while let read = raft.readCommitted(from: appliedOffset) {
+            switch read {
+            case .snapshot(let snapshot):
+                image = try MetadataSnapshot.decode(snapshot.data)
+                appliedOffset = snapshot.id.offset
+                lastSnapshotOffset = appliedOffset
+            case .records(let base, let records):
+                precondition(base == appliedOffset, "metadata applied out of order: \(base) after \(appliedOffset)")
+                for record in records {
+                    if !record.isControl {
+                        var buffer = ByteBuffer(bytes: record.payload)
+                        let framed = try MetadataRecordFrame.read(from: &buffer)
+                        try image.apply(framed.record, type: framed.type)
+                    }
+                    appliedOffset += 1
+                }
+            }
+        }
+    }
+
+    private func resign() {
+        activeEpoch = nil
+        let failed = pending
+        pending = []
+        for entry in failed {
+            entry.completion(.failure(ControllerError(.notController, "The active controller moved before the change committed")))
+        }
+    }
+}
