@@ -72,12 +72,14 @@ perftests: deps
 	.build/release/sluice-storage-tool bench --dir $${TMPDIR:-/tmp} --seconds 3
 
 ## simulate: the metadata quorum under the deterministic simulator, many more seeds than
-## `make test` runs (SIM_SEEDS from SIM_FIRST_SEED); release build, so it takes minutes.
+## `make test` runs (SIM_SEEDS from SIM_FIRST_SEED; about 0.6 s a seed on one core). A
+## failing seed replays with SLUICE_SIM_SEED=N swift test --filter RaftSimulationTests.
 SIM_SEEDS ?= 5000
-SIM_FIRST_SEED ?= 1
+SIM_FIRST_SEED ?= 1001
 simulate: deps
+	$(SWIFT) build --build-tests
 	SLUICE_SIM_SEEDS=$(SIM_SEEDS) SLUICE_SIM_FIRST_SEED=$(SIM_FIRST_SEED) \
-	  $(SWIFT) test -c release -Xswiftc -enable-testing --filter 'RaftSimulationTests.seededRunsKeepEveryInvariant'
+	  $(SWIFT) test --skip-build --filter 'RaftSimulationTests.seededRunsKeepEveryInvariant'
 
 ## generate: regenerate the protocol types from ../shared/kafka-protocol/message.
 generate:
