@@ -1,7 +1,7 @@
 import KafkaProtocol
 
 /// A metadata record the controller wants appended, with the version it is written at.
-public struct MetadataRecordToWrite: @unchecked Sendable {
+public struct MetadataRecordToWrite: Sendable {
     public var record: any KafkaMessage
     public var type: MetadataRecordType
     public var version: Int16

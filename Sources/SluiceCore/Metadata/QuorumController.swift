@@ -71,7 +71,7 @@ public final class QuorumController {
         }
         if isActive {
             let expired = cluster.expireSessions(image: working, now: now)
-            if !expired.isEmpty { try append(derive(expired)) }
+            if !expired.isEmpty { try append(derive(expired), now: now) }
         }
         if appliedOffset - lastSnapshotOffset >= snapshotEvery, appliedOffset > raft.logStartOffset {
             try raft.createSnapshot(endOffset: appliedOffset, data: MetadataSnapshot.encode(image))
@@ -93,7 +93,7 @@ public final class QuorumController {
                 completion(.success(reply))
                 return
             }
-            let last = try append(records)
+            let last = try append(records, now: now)
             pending.append((last, reply, completion))
         } catch let error as ControllerError {
             completion(.failure(error))
@@ -143,9 +143,9 @@ public final class QuorumController {
 
     /// Appends through the quorum; returns the offset of the last record.
     @discardableResult
-    private func append(_ records: [MetadataRecordToWrite]) throws -> Int64 {
+    private func append(_ records: [MetadataRecordToWrite], now: Int64) throws -> Int64 {
         let payloads = try records.map { try MetadataRecordFrame.encode($0.record, type: $0.type, version: $0.version) }
-        let base = try raft.append(payloads, now: 0)
+        let base = try raft.append(payloads, now: now)
         return base + Int64(payloads.count) - 1
     }
 
