@@ -153,19 +153,17 @@ extension RaftReplica {
         guard request.fetchOffset >= 0, request.lastFetchedEpoch >= 0, request.replicaId == source else {
             return answer(.invalidRequest)
         }
-        switch validate(fetchOffset: request.fetchOffset, lastFetchedEpoch: request.lastFetchedEpoch) {
-        case .diverging(let end):
+        let validation = validate(fetchOffset: request.fetchOffset, lastFetchedEpoch: request.lastFetchedEpoch)
+        switch validation {
+        case .diverging, .snapshot:
+            // The fetcher must truncate or load a snapshot first: nothing to park, no records to send.
             leader.parked[source] = nil
             state = .leader(leader)
-            send(to: source, .fetchResponse(.init(requestId: request.requestId, error: .none, epoch: epoch, leaderId: config.nodeId,
-                                                  highWatermark: leader.highWatermark ?? -1, baseOffset: request.fetchOffset,
-                                                  records: [], divergingEpoch: end)))
-        case .snapshot(let id):
-            leader.parked[source] = nil
-            state = .leader(leader)
-            send(to: source, .fetchResponse(.init(requestId: request.requestId, error: .none, epoch: epoch, leaderId: config.nodeId,
-                                                  highWatermark: leader.highWatermark ?? -1, baseOffset: request.fetchOffset,
-                                                  records: [], snapshotId: id)))
+            var response = RaftMessage.FetchResponse(requestId: request.requestId, error: .none, epoch: epoch, leaderId: config.nodeId,
+                                                     highWatermark: leader.highWatermark ?? -1, baseOffset: request.fetchOffset, records: [])
+            if case .diverging(let end) = validation { response.divergingEpoch = end }
+            if case .snapshot(let id) = validation { response.snapshotId = id }
+            send(to: source, .fetchResponse(response))
         case .valid:
             let moved = leader.updateEndOffset(of: source, to: request.fetchOffset, now: now, leaderEnd: log.end.offset)
             leader.parked[source] = ParkedFetchRequest(request: request, deadline: now + min(request.maxWaitMs, config.fetchMaxWaitMs))

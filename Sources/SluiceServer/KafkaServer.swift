@@ -151,7 +151,9 @@ public final class KafkaServer: Sendable {
         if metricsListener.isEmpty {
             metricsServer = nil
         } else {
-            let (metricsHost, metricsPort) = try Self.parseHostPort(metricsListener)
+            let metricsEndpoint = try ListenerEndpoint.parseHostPort(metricsListener, name: "METRICS", text: metricsListener,
+                                                                    setting: "metrics.listener")
+            let (metricsHost, metricsPort) = (metricsEndpoint.host.isEmpty ? "0.0.0.0" : metricsEndpoint.host, metricsEndpoint.port)
             metricsServer = try MetricsServer.start(host: metricsHost, port: metricsPort, group: group, broker: self.context, logger: logger)
         }
         try loops[0].submit { groups.start() }.wait()
@@ -195,18 +197,6 @@ public final class KafkaServer: Sendable {
         let store = LogGroupStore(log: log, clock: wallClockMilliseconds, logger: environment.logger)
         return try GroupCoordinator(config: GroupCoordinatorConfig(broker: config), store: store, owner: owner,
                                     clock: wallClockMilliseconds, logger: environment.logger)
-    }
-
-    static func parseHostPort(_ text: String) throws -> (String, Int) {
-        var value = Substring(text)
-        // Kafka's listener syntax may carry a name: PLAINTEXT://host:port.
-        if let slash = value.lastIndex(of: "/") { value = value[value.index(after: slash)...] }
-        guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]), (0...65535).contains(port) else {
-            throw ConfigError("expected HOST:PORT, got '\(text)'")
-        }
-        var host = String(value[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return (host.isEmpty ? "0.0.0.0" : host, port)
     }
 
     /// Stops accepting, lets in-flight requests finish briefly, flushes every log, writes the

@@ -43,10 +43,12 @@ public final class DataDirectory {
     }
 }
 
-/// fsync a directory so that renames and unlinks in it are durable.
-func syncDirectory(_ path: String) {
-    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard fd >= 0 else { return }
-    fsync(fd)
-    close(fd)
+/// fsync a directory so that renames and unlinks in it are durable. False when it failed;
+/// callers whose correctness depends on it (the quorum's files) turn that into an error.
+@discardableResult
+func syncDirectory(_ path: String) -> Bool {
+    let fd = open(path.isEmpty ? "." : path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    return fsync(fd) == 0
 }

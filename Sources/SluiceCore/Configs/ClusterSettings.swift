@@ -18,7 +18,7 @@ public struct ListenerEndpoint: Sendable, Equatable, CustomStringConvertible {
     public static func parseList(_ text: String, setting: String) throws -> [ListenerEndpoint] {
         var endpoints: [ListenerEndpoint] = []
         for raw in text.split(separator: ",") {
-            let item = raw.trimmingSpaces
+            let item = raw.trimmingWhitespace()
             guard !item.isEmpty else { continue }
             let endpoint: ListenerEndpoint
             if let separator = item.firstRange(of: "://") {
@@ -39,7 +39,7 @@ public struct ListenerEndpoint: Sendable, Equatable, CustomStringConvertible {
         return endpoints
     }
 
-    static func parseHostPort(_ text: String, name: String, text whole: String, setting: String) throws -> ListenerEndpoint {
+    public static func parseHostPort(_ text: String, name: String, text whole: String, setting: String) throws -> ListenerEndpoint {
         // [ipv6]:port, host:port, or :port.
         let host: String, portText: Substring
         if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
@@ -79,7 +79,7 @@ public struct QuorumVoter: Sendable, Equatable, CustomStringConvertible {
     public static func parseList(_ text: String) throws -> [QuorumVoter] {
         var voters: [QuorumVoter] = []
         for raw in text.split(separator: ",") {
-            let item = raw.trimmingSpaces
+            let item = raw.trimmingWhitespace()
             guard !item.isEmpty else { continue }
             guard let at = item.firstIndex(of: "@"), let id = Int32(item[..<at]), id >= 0 else {
                 throw ConfigError("Invalid value \(text) for configuration controller.quorum.voters: "
@@ -134,7 +134,7 @@ public struct ClusterSettings: Sendable, Equatable {
         guard let nodeId = Int32(exactly: config.int("node.id")) else { throw ConfigError("node.id is out of range") }
         var roles = Set<ProcessRole>()
         for raw in config.string("process.roles").split(separator: ",") {
-            let name = raw.trimmingSpaces.lowercased()
+            let name = raw.trimmingWhitespace().lowercased()
             guard !name.isEmpty else { continue }
             guard let role = ProcessRole(rawValue: name) else {
                 throw ConfigError("Invalid value \(config.string("process.roles")) for configuration process.roles: "
@@ -148,9 +148,9 @@ public struct ClusterSettings: Sendable, Equatable {
         let voters = try QuorumVoter.parseList(config.string("controller.quorum.voters"))
         let listeners = try ListenerEndpoint.parseList(config.string("listeners"), setting: "listeners")
         let controllerNames = config.string("controller.listener.names").split(separator: ",")
-            .map { $0.trimmingSpaces.uppercased() }.filter { !$0.isEmpty }
+            .map { $0.trimmingWhitespace().uppercased() }.filter { !$0.isEmpty }
         let advertised = try ListenerEndpoint.parseList(config.string("advertised.listeners"), setting: "advertised.listeners")
-        let rackText = Substring(config.string("broker.rack")).trimmingSpaces
+        let rackText = config.string("broker.rack").trimmingWhitespace()
         let settings = ClusterSettings(nodeId: nodeId, roles: roles, voters: voters, listeners: listeners,
                                        controllerListenerNames: controllerNames, advertisedListeners: advertised,
                                        rack: rackText.isEmpty ? nil : rackText)
@@ -210,8 +210,4 @@ public struct ClusterSettings: Sendable, Equatable {
                               + "Use a routable IP address.")
         }
     }
-}
-
-extension Substring {
-    var trimmingSpaces: String { String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }
 }

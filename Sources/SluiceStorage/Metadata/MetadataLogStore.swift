@@ -93,16 +93,10 @@ public final class MetadataLogStore {
     }
 
     private func recover() throws {
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else { throw StorageError.io(errno: errno, operation: "fstat", path: segmentPath(segmentBase)) }
-        let size = Int(info.st_size)
-        var bytes = [UInt8](repeating: 0, count: size)
-        var done = 0
-        while done < size {
-            let n = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + done, size - done, off_t(done)) }
-            guard n > 0 else { throw StorageError.io(errno: errno, operation: "pread", path: segmentPath(segmentBase)) }
-            done += n
+        guard let bytes = readWholeFile(path: segmentPath(segmentBase)) else {
+            throw StorageError.io(errno: errno, operation: "read", path: segmentPath(segmentBase))
         }
+        let size = bytes.count
         var buffer = ByteBuffer(bytes: bytes)
         startOffset = segmentBase
         var position: Int64 = 0
@@ -258,9 +252,6 @@ public final class MetadataLogStore {
     }
 
     private func syncDirectory() throws {
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw StorageError.io(errno: errno, operation: "open", path: directory) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw StorageError.io(errno: errno, operation: "fsync", path: directory) }
+        guard SluiceStorage.syncDirectory(directory) else { throw StorageError.io(errno: errno, operation: "fsync", path: directory) }
     }
 }

@@ -44,10 +44,7 @@ public struct QuorumStateFile: Sendable {
             + "\"votedId\":\(contents.votedId),\"appliedOffset\":0,\"currentVoters\":[\(voters)],\"data_version\":0}"
         try writeFileAtomically(path: path, bytes: Array(json.utf8), sync: true)
         let directory = String(path.dropLast(Self.fileName.count + 1))
-        let fd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw StorageError.io(errno: errno, operation: "open", path: directory) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw StorageError.io(errno: errno, operation: "fsync", path: directory) }
+        guard syncDirectory(directory) else { throw StorageError.io(errno: errno, operation: "fsync", path: directory) }
     }
 
     /// The integer after `"key":` (the file is flat apart from the voter list).
