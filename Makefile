@@ -8,7 +8,7 @@ APT_PACKAGES := pkg-config liblz4-dev libzstd-dev liburing-dev libsnappy-dev zli
 PY_PACKAGES := kafka-python==2.3.3 confluent-kafka==2.16.1 lz4 zstandard cramjam python-snappy
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps venv build release test run bench perftests simulate generate check-generated fuzz clean
+.PHONY: all deps venv build release test run cluster cluster-stop bench perftests simulate generate check-generated fuzz clean
 
 all: build
 
@@ -50,6 +50,16 @@ test: deps venv
 run: deps
 	$(SWIFT) build -c release --product sluice
 	.build/release/sluice serve --set metrics.listener=localhost:9644 $(ARGS)
+
+## cluster: start a local cluster of three brokers (each a metadata-quorum voter) in the
+## background: bootstrap 127.0.0.1:29091-29093, data and logs in ./data/cluster/.
+## `make cluster-stop` stops it; Tools/cluster.sh status describes it.
+cluster: deps
+	$(SWIFT) build -c release --product sluice
+	Tools/cluster.sh start .build/release/sluice
+
+cluster-stop:
+	Tools/cluster.sh stop
 
 ## bench: the benchmark suite (Tools/bench/run.py): a release broker per flush policy, every
 ## scenario through librdkafka (Tools/loadgen) and the Swift client, against the machine's own

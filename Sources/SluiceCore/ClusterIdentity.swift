@@ -16,6 +16,13 @@ public struct ClusterIdentity: Sendable {
                 if configured != node {
                     throw ConfigError("node.id \(configured) does not match \(node) stored in \(path)")
                 }
+                // As Kafka refuses a log directory formatted for another cluster: joining with
+                // it would mix two clusters' data.
+                let configuredCluster = config.string("cluster.id")
+                if !configuredCluster.isEmpty && configuredCluster != clusterId {
+                    throw ConfigError("Invalid cluster.id in: \(path). Expected \(configuredCluster), but read \(clusterId). "
+                                      + "The data directory belongs to another cluster.")
+                }
                 return ClusterIdentity(clusterId: clusterId, nodeId: node)
             }
         }

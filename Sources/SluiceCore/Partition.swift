@@ -21,6 +21,10 @@ public struct PartitionState: Sendable, Equatable {
         self.isr = isr
     }
 
+    /// Before the metadata image names a leader: nobody leads, and any partition epoch the
+    /// image has replaces it.
+    public static let unknown = PartitionState(leader: -1, leaderEpoch: -1, partitionEpoch: -1, replicas: [], isr: [])
+
     /// One broker that is the partition's only replica.
     public static func soleReplica(_ node: Int32) -> PartitionState {
         PartitionState(leader: node, leaderEpoch: 0, partitionEpoch: 0, replicas: [node], isr: [node])

@@ -48,9 +48,9 @@ public struct TopicError: Error, Sendable, CustomStringConvertible {
 /// Thread-safe: lookups take a short lock; creation and deletion are serialized.
 public final class TopicRegistry: Sendable {
     public let dataDirectory: String
-    private let topics = Mutex<[String: Topic]>([:])
-    private let changes = Mutex<Void>(())
-    private let environment: Environment
+    let topics = Mutex<[String: Topic]>([:])
+    let changes = Mutex<Void>(())
+    let environment: Environment
     private let broker: Mutex<BrokerConfig>
     /// Topics whose deletion has not finished moving their partition directories aside, with
     /// the work waiting for it (a CreateTopics of the same name).
@@ -73,6 +73,9 @@ public final class TopicRegistry: Sendable {
         public var health: StorageHealth
         /// This broker's node id: the leader of the partitions it hosts alone.
         public var localBroker: Int32
+        /// Part of a cluster: the metadata image, not this broker, says who leads each
+        /// partition, so partitions found on disk lead nothing until the image names them.
+        public var clustered = false
 
         public init(broker: BrokerConfig, writer: any LogWriter, files: FileHandleCache, cleanShutdown: Bool,
                     clock: @escaping @Sendable () -> Int64, ownerFor: @escaping @Sendable (String, Int32) -> any LogOwnerExecutor,
@@ -123,6 +126,13 @@ public final class TopicRegistry: Sendable {
                 unlink(folder + "/" + file)
             }
             for index in 0..<count {
+                // In a cluster a topic lists every partition, but this broker holds logs only for
+                // those it is a replica of: the others stay log-less until the image says more.
+                if environment.clustered && !isDirectory(dataDirectory + "/\(name)-\(index)") {
+                    topic.partitions.append(Partition(topic: name, topicId: id, index: index, owner: environment.ownerFor(name, index),
+                                                      localBroker: environment.localBroker, log: nil, state: .unknown))
+                    continue
+                }
                 topic.partitions.append(openPartition(topic: name, id: id, index: index, configs: configs))
             }
             loaded[name] = topic
@@ -136,7 +146,7 @@ public final class TopicRegistry: Sendable {
     /// removing the topic's metadata and moving its directories aside) and directories already
     /// moved aside are removed at start, before any topic can be created under a stray name.
     private func removeStrayDirectories(known: [String: Int32]) {
-        for entry in listDirectory(dataDirectory) ?? [] where !entry.hasPrefix("__sluice_") {
+        for entry in listDirectory(dataDirectory) ?? [] where !entry.hasPrefix("__sluice_") && entry != Self.metadataLogDirectory {
             let path = dataDirectory + "/" + entry
             if entry.hasSuffix(Self.deletedSuffix) {
                 removeDirectoryTree(path)
@@ -155,6 +165,8 @@ public final class TopicRegistry: Sendable {
     }
 
     static let deletedSuffix = "-delete"
+    /// The metadata quorum's log (Kafka's name); the registry never touches it.
+    public static let metadataLogDirectory = "__cluster_metadata-0"
 
     /// Kafka's LocalLog.logDeleteDirName: `<topic>-<partition>.<uuid>-delete`, the topic cut so
     /// the name stays within 255 bytes.
@@ -172,7 +184,7 @@ public final class TopicRegistry: Sendable {
 
     /// New partitions' logs, all or none: the directories of those made before a failure are
     /// removed again (nothing is persisted until all exist).
-    private func createPartitionLogs(topic: String, id: KafkaUUID, indexes: Range<Int32>, configs: [String: String]) throws -> [Partition] {
+    func createPartitionLogs(topic: String, id: KafkaUUID, indexes: Range<Int32>, configs: [String: String]) throws -> [Partition] {
         var made: [Partition] = []
         do {
             for index in indexes {
@@ -188,7 +200,7 @@ public final class TopicRegistry: Sendable {
     }
 
     /// Partitions made for a creation that failed: their logs stop and their directories go.
-    private func discard(_ partitions: [Partition]) {
+    func discard(_ partitions: [Partition]) {
         for partition in partitions {
             let aside = dataDirectory + "/" + Self.deletedDirectoryName(topic: partition.topic, partition: partition.index)
             partition.owner.execute { partition.log?.detachForDeletion(renamingTo: aside) }
@@ -197,9 +209,11 @@ public final class TopicRegistry: Sendable {
 
     /// Opens a partition's log. A log that cannot be opened leaves the partition offline in its
     /// place (KAFKA_STORAGE_ERROR for its requests) rather than out of the topic.
-    private func openPartition(topic: String, id: KafkaUUID, index: Int32, configs: [String: String]) -> Partition {
+    func openPartition(topic: String, id: KafkaUUID, index: Int32, configs: [String: String],
+                       state given: PartitionState? = nil) -> Partition {
         let owner = environment.ownerFor(topic, index)
         let local = environment.localBroker
+        let state = given ?? (environment.clustered ? PartitionState.unknown : nil)
         do {
             let log = try PartitionLog(
                 directory: dataDirectory + "/\(topic)-\(index)",
@@ -207,13 +221,13 @@ public final class TopicRegistry: Sendable {
                 writer: environment.writer, owner: owner, files: environment.files,
                 cleanShutdown: environment.cleanShutdown, nowMs: environment.clock(), logger: environment.logger,
                 health: environment.health)
-            let partition = Partition(topic: topic, topicId: id, index: index, owner: owner, localBroker: local, log: log)
+            let partition = Partition(topic: topic, topicId: id, index: index, owner: owner, localBroker: local, log: log, state: state)
             environment.onPartitionOpened(partition)
             return partition
         } catch {
             environment.logger.error("partition offline", metadata: ["topic": "\(topic)", "partition": "\(index)", "error": "\(error)"])
             return Partition(topic: topic, topicId: id, index: index, owner: owner, localBroker: local, log: nil,
-                             offlineReason: "\(error)")
+                             offlineReason: "\(error)", state: state)
         }
     }
 
@@ -300,6 +314,13 @@ public final class TopicRegistry: Sendable {
     /// reused without the new topic ever touching the old one's files.
     public func deleteTopic(name: String, completion: @escaping @Sendable () -> Void) throws(TopicError) {
         try changes.withLock { _ throws(TopicError) in
+            try deleteTopicHoldingChanges(name: name, completion: completion)
+        }
+    }
+
+    /// `deleteTopic` for a caller that holds `changes`.
+    func deleteTopicHoldingChanges(name: String, completion: @escaping @Sendable () -> Void) throws(TopicError) {
+        do {
             guard let topic = topics.withLock({ $0.removeValue(forKey: name) }) else {
                 throw TopicError(code: .unknownTopicOrPartition, message: "This server does not host this topic-partition.")
             }
@@ -442,7 +463,7 @@ public final class TopicRegistry: Sendable {
         }
     }
 
-    private func persist(_ topic: Topic, partitionCount: Int32) throws {
+    func persist(_ topic: Topic, partitionCount: Int32) throws {
         var text = "name=\(topic.name)\nid=\(topic.id)\npartitions=\(partitionCount)\n"
         for (key, value) in topic.configs.sorted(by: { $0.key < $1.key }) {
             text += "config.\(key)=\(value)\n"
@@ -452,6 +473,11 @@ public final class TopicRegistry: Sendable {
 }
 
 // MARK: Text files, over SluiceStorage's small-file helpers
+
+func isDirectory(_ path: String) -> Bool {
+    var info = stat()
+    return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+}
 
 /// A whole small text file, or nil when it cannot be read.
 public func readText(_ path: String) -> String? {

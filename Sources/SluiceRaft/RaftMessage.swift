@@ -30,6 +30,12 @@ public enum RaftMessage: Sendable, Equatable {
         public var candidateId: Int32
         /// The candidate's log end: a voter grants only to a log at least as up to date.
         public var lastOffset: OffsetAndEpoch
+        public init(requestId: UInt64, candidateEpoch: Int32, candidateId: Int32, lastOffset: OffsetAndEpoch) {
+            self.requestId = requestId
+            self.candidateEpoch = candidateEpoch
+            self.candidateId = candidateId
+            self.lastOffset = lastOffset
+        }
     }
 
     public struct VoteResponse: Sendable, Equatable {
@@ -38,12 +44,24 @@ public enum RaftMessage: Sendable, Equatable {
         public var epoch: Int32
         public var leaderId: Int32?
         public var voteGranted: Bool
+        public init(requestId: UInt64, error: KafkaErrorCode, epoch: Int32, leaderId: Int32? = nil, voteGranted: Bool) {
+            self.requestId = requestId
+            self.error = error
+            self.epoch = epoch
+            self.leaderId = leaderId
+            self.voteGranted = voteGranted
+        }
     }
 
     public struct BeginQuorumEpochRequest: Sendable, Equatable {
         public var requestId: UInt64
         public var epoch: Int32
         public var leaderId: Int32
+        public init(requestId: UInt64, epoch: Int32, leaderId: Int32) {
+            self.requestId = requestId
+            self.epoch = epoch
+            self.leaderId = leaderId
+        }
     }
 
     public struct BeginQuorumEpochResponse: Sendable, Equatable {
@@ -51,6 +69,12 @@ public enum RaftMessage: Sendable, Equatable {
         public var error: KafkaErrorCode
         public var epoch: Int32
         public var leaderId: Int32?
+        public init(requestId: UInt64, error: KafkaErrorCode, epoch: Int32, leaderId: Int32? = nil) {
+            self.requestId = requestId
+            self.error = error
+            self.epoch = epoch
+            self.leaderId = leaderId
+        }
     }
 
     public struct EndQuorumEpochRequest: Sendable, Equatable {
@@ -59,6 +83,12 @@ public enum RaftMessage: Sendable, Equatable {
         public var leaderId: Int32
         /// Voters in the order the resigning leader would like them to stand.
         public var preferredSuccessors: [Int32]
+        public init(requestId: UInt64, epoch: Int32, leaderId: Int32, preferredSuccessors: [Int32]) {
+            self.requestId = requestId
+            self.epoch = epoch
+            self.leaderId = leaderId
+            self.preferredSuccessors = preferredSuccessors
+        }
     }
 
     public struct EndQuorumEpochResponse: Sendable, Equatable {
@@ -66,6 +96,12 @@ public enum RaftMessage: Sendable, Equatable {
         public var error: KafkaErrorCode
         public var epoch: Int32
         public var leaderId: Int32?
+        public init(requestId: UInt64, error: KafkaErrorCode, epoch: Int32, leaderId: Int32? = nil) {
+            self.requestId = requestId
+            self.error = error
+            self.epoch = epoch
+            self.leaderId = leaderId
+        }
     }
 
     public struct FetchRequest: Sendable, Equatable {
@@ -76,6 +112,14 @@ public enum RaftMessage: Sendable, Equatable {
         public var fetchOffset: Int64
         public var lastFetchedEpoch: Int32
         public var maxWaitMs: Int64
+        public init(requestId: UInt64, replicaId: Int32, epoch: Int32, fetchOffset: Int64, lastFetchedEpoch: Int32, maxWaitMs: Int64) {
+            self.requestId = requestId
+            self.replicaId = replicaId
+            self.epoch = epoch
+            self.fetchOffset = fetchOffset
+            self.lastFetchedEpoch = lastFetchedEpoch
+            self.maxWaitMs = maxWaitMs
+        }
     }
 
     public struct FetchResponse: Sendable, Equatable {
@@ -91,6 +135,17 @@ public enum RaftMessage: Sendable, Equatable {
         public var divergingEpoch: OffsetAndEpoch?
         /// Set when the fetch offset is below the leader's log start: fetch this snapshot.
         public var snapshotId: OffsetAndEpoch?
+        public init(requestId: UInt64, error: KafkaErrorCode, epoch: Int32, leaderId: Int32? = nil, highWatermark: Int64, baseOffset: Int64, records: [RaftRecord], divergingEpoch: OffsetAndEpoch? = nil, snapshotId: OffsetAndEpoch? = nil) {
+            self.requestId = requestId
+            self.error = error
+            self.epoch = epoch
+            self.leaderId = leaderId
+            self.highWatermark = highWatermark
+            self.baseOffset = baseOffset
+            self.records = records
+            self.divergingEpoch = divergingEpoch
+            self.snapshotId = snapshotId
+        }
     }
 
     public struct FetchSnapshotRequest: Sendable, Equatable {
@@ -100,6 +155,14 @@ public enum RaftMessage: Sendable, Equatable {
         public var snapshotId: OffsetAndEpoch
         public var position: Int64
         public var maxBytes: Int
+        public init(requestId: UInt64, replicaId: Int32, epoch: Int32, snapshotId: OffsetAndEpoch, position: Int64, maxBytes: Int) {
+            self.requestId = requestId
+            self.replicaId = replicaId
+            self.epoch = epoch
+            self.snapshotId = snapshotId
+            self.position = position
+            self.maxBytes = maxBytes
+        }
     }
 
     public struct FetchSnapshotResponse: Sendable, Equatable {
@@ -111,6 +174,16 @@ public enum RaftMessage: Sendable, Equatable {
         public var size: Int64
         public var position: Int64
         public var bytes: [UInt8]
+        public init(requestId: UInt64, error: KafkaErrorCode, epoch: Int32, leaderId: Int32? = nil, snapshotId: OffsetAndEpoch, size: Int64, position: Int64, bytes: [UInt8]) {
+            self.requestId = requestId
+            self.error = error
+            self.epoch = epoch
+            self.leaderId = leaderId
+            self.snapshotId = snapshotId
+            self.size = size
+            self.position = position
+            self.bytes = bytes
+        }
     }
 }
 

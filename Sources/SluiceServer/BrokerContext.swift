@@ -21,6 +21,9 @@ public final class BrokerContext: Sendable {
     public let groups: GroupCoordinator
     public let metrics: BrokerMetrics
     let writer: any LogWriter
+    /// Set when this node is part of a cluster (controller.quorum.voters); nil for the embedded
+    /// single broker, which is its own controller.
+    public let cluster: ClusterNode?
 
     /// The storage writer has more queued than it should: produce requests wait.
     var storageCongested: Bool { writer.isCongested }
@@ -31,7 +34,8 @@ public final class BrokerContext: Sendable {
 
     init(configs: BrokerConfigManager, identity: ClusterIdentity, registry: TopicRegistry, advertisedHost: String,
          advertisedPort: Int32, logger: Logger, fetchWaiters: FetchWaiters, producerIds: ProducerIdAllocator,
-         groups: GroupCoordinator, metrics: BrokerMetrics, writer: any LogWriter) {
+         groups: GroupCoordinator, metrics: BrokerMetrics, writer: any LogWriter, cluster: ClusterNode? = nil) {
+        self.cluster = cluster
         self.metrics = metrics
         self.writer = writer
         self.producerIds = producerIds

@@ -51,7 +51,12 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     private var readingPaused = false
     private var waitingForWriter = false
 
-    init(broker: BrokerContext, logger: Logger, maxPendingRequests: Int) {
+    /// Which APIs the listener serves: the client listener's, or the controller listener's.
+    typealias Dispatcher = @Sendable (RequestContext) throws -> EventLoopFuture<OutgoingResponse?>
+    private let dispatcher: Dispatcher
+
+    init(broker: BrokerContext, logger: Logger, maxPendingRequests: Int, dispatcher: @escaping Dispatcher = { try RequestDispatcher.handle($0) }) {
+        self.dispatcher = dispatcher
         self.broker = broker
         self.logger = logger
         self.maxPendingRequests = max(1, maxPendingRequests)
@@ -134,7 +139,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         let request = RequestContext(broker: broker, eventLoop: context.eventLoop, frame: frame, logger: logger, clientHost: clientHost)
         let future: EventLoopFuture<OutgoingResponse?>
         do {
-            future = try RequestDispatcher.handle(request)
+            future = try dispatcher(request)
         } catch let error as CloseConnection {
             close(context: context, reason: error.reason)
             return

@@ -24,6 +24,10 @@ public final class KafkaServer: Sendable {
     private let groups: GroupCoordinator
     private let groupsLoop: any EventLoop
     private let metricsServer: MetricsServer?
+    private let quorum: QuorumHost?
+    /// The controller listener, when this node is a controller and a broker (a controller alone
+    /// serves only that listener, as `channel`).
+    private let controllerChannel: (any Channel)?
     /// Where `/metrics` is served, when `metrics.listener` is set.
     public var metricsAddress: SocketAddress? { metricsServer?.channel.localAddress }
 
@@ -46,17 +50,21 @@ public final class KafkaServer: Sendable {
         self.logger = logger
         // Settings first: a refused configuration must leave no trace in the data directory.
         let cluster = try ClusterSettings.resolve(staticConfig)
-        guard !cluster.isClustered else {
-            // Refused rather than ignored: a node told to join a quorum must not quietly run alone.
-            throw ConfigError("controller.quorum.voters is set, but this build cannot join a cluster yet: the metadata "
-                              + "quorum's network layer is still being built (issue #10). Leave controller.quorum.voters and "
-                              + "process.roles unset for a single broker.")
+        if cluster.isClustered && staticConfig.string("cluster.id").isEmpty {
+            // Every node of a cluster must be given the same id (Kafka's `kafka-storage format --cluster-id`).
+            throw ConfigError("controller.quorum.voters is set, so cluster.id must be too: give every node of the cluster the same "
+                              + "id (`sluice format` prints a new one)")
         }
         let path = staticConfig.string("log.dirs")
         let data = try DataDirectory(path: path)
         self.dataDirectory = DataDirectoryBox(data)
         self.dataDirectoryPath = path
         let identity = try ClusterIdentity.loadOrCreate(dataDirectory: path, config: staticConfig)
+        let quorum = cluster.isClustered
+            ? try QuorumHost(dataDirectory: path, clusterId: identity.clusterId, settings: cluster,
+                             sessionTimeoutMs: staticConfig.long("broker.session.timeout.ms"), logger: logger)
+            : nil
+        self.quorum = quorum
         let configFiles = DynamicConfigFiles(dataDirectory: path, nodeId: identity.nodeId)
         let config = try Self.withStoredDynamicConfigs(staticConfig, from: configFiles, logger: logger)
         let backend = LogWriterBackend(rawValue: config.string("log.io.backend")) ?? .automatic
@@ -67,7 +75,7 @@ public final class KafkaServer: Sendable {
         let waiters = FetchWaiters()
         let retentionInterval = config.long("log.retention.check.interval.ms")
         let health = StorageHealth()
-        let environment = TopicRegistry.Environment(
+        var environment = TopicRegistry.Environment(
             broker: config, writer: writer, files: FileHandleCache(capacity: FileHandleCache.capacityForCurrentLimit()),
             cleanShutdown: data.wasCleanShutdown, clock: wallClockMilliseconds,
             ownerFor: { topic, index in
@@ -86,6 +94,7 @@ public final class KafkaServer: Sendable {
                 }
             },
             health: health, localBroker: identity.nodeId)
+        environment.clustered = cluster.isClustered
         let registry = try TopicRegistry(dataDirectory: path, environment: environment)
         let configManager = BrokerConfigManager(initial: config, nodeId: identity.nodeId, store: configFiles) { changed in
             registry.reconfigure(changed)
@@ -95,7 +104,10 @@ public final class KafkaServer: Sendable {
         self.groups = groups
         self.groupsLoop = loops[0]
 
-        guard let clientListener = cluster.clientListener else { throw ConfigError("listeners names no listener for clients") }
+        let servesClients = !cluster.isClustered || cluster.roles.contains(.broker)
+        guard let clientListener = servesClients ? cluster.clientListener : cluster.controllerListener else {
+            throw ConfigError("listeners names no listener for clients")
+        }
         let (host, port) = (clientListener.host.isEmpty ? "0.0.0.0" : clientListener.host, clientListener.port)
         let advertisedEndpoint = cluster.advertisedListeners.first { $0.name == clientListener.name } ?? cluster.advertisedListeners.first
         let maxFrame = config.int("socket.request.max.bytes")
@@ -104,6 +116,12 @@ public final class KafkaServer: Sendable {
         let connections = Atomic<Int>(0)
         let contextBox = ContextBox()
         let metrics = BrokerMetrics(storage: writer.statistics, health: health)
+        let dispatcher: KafkaConnectionHandler.Dispatcher
+        if servesClients {
+            dispatcher = { request in try RequestDispatcher.handle(request) }
+        } else {
+            dispatcher = { request in try ControllerApis.handle(request) }
+        }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -128,7 +146,8 @@ public final class KafkaServer: Sendable {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(allTimeout: .milliseconds(idleMs)))
                     try sync.addHandler(ByteToMessageHandler(KafkaFrameToMessageDecoder(frames: KafkaFrameDecoder(maximumFrameSize: maxFrame))))
-                    try sync.addHandler(KafkaConnectionHandler(broker: broker, logger: logger, maxPendingRequests: maxPendingRequests))
+                    try sync.addHandler(KafkaConnectionHandler(broker: broker, logger: logger, maxPendingRequests: maxPendingRequests,
+                                                               dispatcher: dispatcher))
                 }
             }
         let channel = try bootstrap.bind(host: host, port: port).wait()
@@ -142,11 +161,38 @@ public final class KafkaServer: Sendable {
             advertisedHost = advertisedEndpoint.host.isEmpty ? advertisedHost : advertisedEndpoint.host
             advertisedPort = Int32(advertisedEndpoint.port == 0 ? Int(boundPort) : advertisedEndpoint.port)
         }
+        let clusterNode = quorum.map { quorum in
+            let controllerClient = ControllerClient(
+                channels: ControllerChannels(voters: cluster.voters, localHost: cluster.controllerListener?.host ?? clientListener.host,
+                                             clientId: "sluice-broker-\(identity.nodeId)", group: group),
+                quorum: quorum)
+            let registration = ClusterControl.Registration(
+                brokerId: identity.nodeId, clusterId: identity.clusterId, incarnationId: KafkaUUID.random(),
+                listeners: [ListenerEndpoint(name: clientListener.name, host: advertisedHost, port: Int(advertisedPort))], rack: cluster.rack)
+            let lifecycle = servesClients
+                ? BrokerLifecycle(registration: registration, client: controllerClient, quorum: quorum,
+                                  heartbeatIntervalMs: config.long("broker.heartbeat.interval.ms"), logger: logger)
+                : nil
+            return ClusterNode(settings: cluster, quorum: quorum, controller: controllerClient, lifecycle: lifecycle)
+        }
         self.context = BrokerContext(configs: configManager, identity: identity, registry: registry, advertisedHost: advertisedHost,
                                      advertisedPort: advertisedPort, logger: logger, fetchWaiters: waiters,
                                      producerIds: try ProducerIdAllocator(dataDirectory: path), groups: groups, metrics: metrics,
-                                     writer: writer)
+                                     writer: writer, cluster: clusterNode)
         contextBox.context = self.context
+        if let quorum, let clusterNode {
+            if servesClients, let controllerListener = cluster.controllerListener {
+                controllerChannel = try Self.bindControllerListener(controllerListener, group: group, context: self.context,
+                                                                    maxFrame: maxFrame, logger: logger)
+            } else {
+                controllerChannel = nil
+            }
+            quorum.onImage { image, _ in registry.apply(image: image) }
+            quorum.start()
+            clusterNode.lifecycle?.start()
+        } else {
+            controllerChannel = nil
+        }
         let metricsListener = config.string("metrics.listener")
         if metricsListener.isEmpty {
             metricsServer = nil
@@ -161,6 +207,28 @@ public final class KafkaServer: Sendable {
             "listener": "\(host):\(boundPort)", "advertised": "\(advertisedHost):\(advertisedPort)", "dataDir": "\(path)",
             "ioBackend": "\(writer.backendName)", "topics": "\(registry.allTopics.count)", "cluster": "\(identity.clusterId)",
             "node": "\(identity.nodeId)", "eventLoops": "\(loops.count)", "cleanStart": "\(data.wasCleanShutdown)"])
+    }
+
+    /// The CONTROLLER listener: the quorum's RPCs and what brokers send the controller.
+    private static func bindControllerListener(_ listener: ListenerEndpoint, group: any EventLoopGroup, context: BrokerContext,
+                                               maxFrame: Int, logger: Logger) throws -> any Channel {
+        let host = listener.host.isEmpty ? "0.0.0.0" : listener.host
+        let channel = try ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 4 << 20))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(ByteToMessageHandler(KafkaFrameToMessageDecoder(frames: KafkaFrameDecoder(maximumFrameSize: maxFrame))))
+                    try sync.addHandler(KafkaConnectionHandler(broker: context, logger: logger, maxPendingRequests: 64,
+                                                               dispatcher: ControllerApis.handle))
+                }
+            }
+            .bind(host: host, port: listener.port).wait()
+        logger.info("controller listener", metadata: ["listener": "\(host):\(channel.localAddress?.port ?? listener.port)"])
+        return channel
     }
 
     /// The static settings under the dynamic ones stored in the data directory; stored values
@@ -203,7 +271,16 @@ public final class KafkaServer: Sendable {
     /// clean-shutdown marker, and stops the threads.
     public func shutdown() {
         logger.info("shutting down")
+        if let lifecycle = context.cluster?.lifecycle {
+            // Controlled shutdown: the controller moves this broker's partitions now, not after its session times out.
+            let stopped = group.next().makePromise(of: Void.self)
+            stopped.completeWithTask { await lifecycle.stop() }
+            try? stopped.futureResult.wait()
+        }
         try? channel.close().wait()
+        try? controllerChannel?.close().wait()
+        quorum?.shutdown()
+        context.cluster?.controller.close()
         metricsServer?.close()
         // Give connections a moment to finish what they were answering.
         usleep(200_000)

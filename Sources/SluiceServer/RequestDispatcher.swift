@@ -32,8 +32,14 @@ enum SupportedApis {
         (.offsetDelete, 0...0),
     ]
 
-    static func range(for key: ApiKey) -> ClosedRange<Int16>? {
-        ranges.first { $0.0 == key }?.1
+    /// What a node of a cluster serves besides: DescribeQuorum, forwarded to the controller
+    /// (kafka-metadata-quorum and `sluice cluster describe` ask any broker).
+    static let clusterRanges: [(ApiKey, ClosedRange<Int16>)] = ranges + [(.describeQuorum, 0...1)]
+
+    static func ranges(clustered: Bool) -> [(ApiKey, ClosedRange<Int16>)] { clustered ? clusterRanges : ranges }
+
+    static func range(for key: ApiKey, clustered: Bool = false) -> ClosedRange<Int16>? {
+        ranges(clustered: clustered).first { $0.0 == key }?.1
     }
 }
 
@@ -42,10 +48,11 @@ enum SupportedApis {
 enum RequestDispatcher {
     static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let key = request.frame.apiKey
+        let clustered = request.broker.cluster != nil
         if key == .apiVersions {
-            return ApiVersionsHandler.handle(request)
+            return ApiVersionsHandler.handle(request, ranges: SupportedApis.ranges(clustered: clustered))
         }
-        guard let range = SupportedApis.range(for: key) else {
+        guard let range = SupportedApis.range(for: key, clustered: clustered) else {
             throw CloseConnection(reason: "unsupported API key \(key.rawValue)")
         }
         guard range.contains(request.version) else {
@@ -77,6 +84,7 @@ enum RequestDispatcher {
         case .listGroups: return try ListGroupsHandler.handle(request)
         case .deleteGroups: return try DeleteGroupsHandler.handle(request)
         case .offsetDelete: return try OffsetDeleteHandler.handle(request)
+        case .describeQuorum: return try DescribeQuorumHandler.handle(request)
         default: throw CloseConnection(reason: "no handler for \(key)")
         }
     }

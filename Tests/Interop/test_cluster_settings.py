@@ -1,7 +1,6 @@
 """The cluster's settings by Kafka's names (issue #10 item 6), as far as a single broker goes:
 Kafka's NAME://HOST:PORT listener form serves clients, inconsistent settings are refused with
-Kafka's reasons, and a node told to join a quorum refuses to start rather than quietly running
-alone while the quorum's network layer is unfinished."""
+Kafka's reasons, and a node told to join a quorum must be given the cluster's id."""
 import subprocess
 
 import clients as C
@@ -31,11 +30,14 @@ ISSUE_NODE_2 = {
 }
 
 
-def test_a_node_told_to_join_a_quorum_refuses_to_start_and_says_why(sluice_bin, tmp_path):
-    out = serve(sluice_bin, tmp_path, ISSUE_NODE_2)
+def test_a_node_of_a_cluster_needs_the_clusters_id(sluice_bin, tmp_path):
+    settings = dict(ISSUE_NODE_2)
+    del settings["cluster.id"]
+    out = serve(sluice_bin, tmp_path, settings)
     err = out.stderr.decode()
     assert out.returncode != 0, err
-    assert "cannot join a cluster yet" in err, err
+    assert "cluster.id must be too" in err, err
+    assert not (tmp_path / "data").exists()
 
 
 def test_inconsistent_cluster_settings_are_refused_with_kafkas_reasons(sluice_bin, tmp_path):

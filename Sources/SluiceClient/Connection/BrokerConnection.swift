@@ -28,10 +28,15 @@ public final class BrokerConnection: Sendable {
     /// does not know v3 (its answer then lists the versions it does know).
     public static func connect(to address: BrokerAddress, clientId: String, connectTimeout: Duration, requestTimeout: Duration,
                                versionCaps: [ApiKey: Int16] = [:], maximumResponseSize: Int = 256 << 20,
-                               group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> BrokerConnection {
+                               group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                               localAddress: SocketAddress? = nil) async throws -> BrokerConnection {
         let channel: any Channel
         do {
-            channel = try await ClientBootstrap(group: group)
+            var bootstrap = ClientBootstrap(group: group)
+            // Brokers bind their connections to their own listener address, so a test can cut
+            // the link between two brokers that share one machine (127.0.0.1, .2, .3).
+            if let localAddress { bootstrap = bootstrap.bind(to: localAddress) }
+            channel = try await bootstrap
                 .connectTimeout(.nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000
                                              + connectTimeout.components.attoseconds / 1_000_000_000))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)

@@ -16,6 +16,8 @@ public final class QuorumController {
         case heartbeat(ClusterControl.Heartbeat)
         case allocateProducerIds(brokerId: Int32, brokerEpoch: Int64)
         case createTopic(ReplicationControl.NewTopic)
+        case deleteTopic(name: String)
+        case createPartitions(topic: String, totalCount: Int, assignments: [[Int32]])
     }
 
     public enum Reply: Sendable, Equatable {
@@ -23,6 +25,8 @@ public final class QuorumController {
         case heartbeat(ClusterControl.HeartbeatReply)
         case producerIds(firstId: Int64, count: Int64)
         case topicCreated
+        case topicDeleted(KafkaUUID)
+        case partitionsCreated
     }
 
     public typealias Completion = (Result<Reply, ControllerError>) -> Void
@@ -117,6 +121,15 @@ public final class QuorumController {
             placementStart += 1
             let records = try replication.createTopic(topic, image: working, start: placementStart)
             return (try derive(records), .topicCreated)
+        case .deleteTopic(let name):
+            let records = try replication.deleteTopic(named: name, image: working)
+            let id = working.topic(named: name)?.id ?? .zero
+            return (try derive(records), .topicDeleted(id))
+        case .createPartitions(let topic, let totalCount, let assignments):
+            placementStart += 1
+            let records = try replication.createPartitions(topic: topic, totalCount: totalCount, assignments: assignments,
+                                                           image: working, start: placementStart)
+            return (try derive(records), .partitionsCreated)
         }
     }
 

@@ -5,8 +5,9 @@ import SluiceCore
 /// ApiVersions v0–4. A version this broker does not know is answered, not refused: a v0 body
 /// with UNSUPPORTED_VERSION listing the ApiVersions range, so the client can retry within it.
 enum ApiVersionsHandler {
-    static func handle(_ request: RequestContext) -> EventLoopFuture<OutgoingResponse?> {
-        let supported = SupportedApis.range(for: .apiVersions)!
+    static func handle(_ request: RequestContext, ranges: [(ApiKey, ClosedRange<Int16>)] = SupportedApis.ranges)
+        -> EventLoopFuture<OutgoingResponse?> {
+        let supported = ranges.first { $0.0 == .apiVersions }?.1 ?? 0...4
         guard supported.contains(request.version) else {
             let answer = ApiVersionsResponse(
                 errorCode: KafkaErrorCode.unsupportedVersion.rawValue,
@@ -29,7 +30,7 @@ enum ApiVersionsHandler {
         if request.version >= 3 && !(isValidSoftwareField(body.clientSoftwareName) && isValidSoftwareField(body.clientSoftwareVersion)) {
             return request.respond(ApiVersionsResponse(errorCode: KafkaErrorCode.invalidRequest.rawValue))
         }
-        let keys = SupportedApis.ranges.map {
+        let keys = ranges.map {
             ApiVersionsResponse.ApiVersion(apiKey: $0.0.rawValue, minVersion: $0.1.lowerBound, maxVersion: $0.1.upperBound)
         }
         return request.respond(ApiVersionsResponse(errorCode: 0, apiKeys: keys))

@@ -7,6 +7,20 @@ import SluiceStorage
 enum CreatePartitionsHandler {
     static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(CreatePartitionsRequest.self)
+        if let cluster = request.broker.cluster {
+            return request.forwardToController(body, cluster: cluster, retryWhen: { response in
+                !response.results.isEmpty && response.results.allSatisfy { $0.errorCode == KafkaErrorCode.notController.rawValue }
+            }, settled: { response in
+                guard !body.validateOnly else { return nil }
+                let grown = Dictionary(body.topics.map { ($0.name, Int($0.count)) }, uniquingKeysWith: { first, _ in first })
+                let done = response.results.filter { $0.errorCode == 0 }.map(\.name)
+                return { image in done.allSatisfy { (image.topic(named: $0)?.partitions.count ?? 0) >= grown[$0] ?? 0 } }
+            }, failed: { reason in
+                CreatePartitionsResponse(results: body.topics.map {
+                    .init(name: $0.name, errorCode: KafkaErrorCode.requestTimedOut.rawValue, errorMessage: reason)
+                })
+            })
+        }
         let node = request.broker.nodeId
         let added = body.topics.reduce(0) { total, topic in
             total + max(0, Int(topic.count) - (request.broker.registry.topic(named: topic.name)?.partitions.count ?? 0))

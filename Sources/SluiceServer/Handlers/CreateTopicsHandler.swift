@@ -9,6 +9,19 @@ import SluiceCore
 enum CreateTopicsHandler {
     static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(CreateTopicsRequest.self)
+        if let cluster = request.broker.cluster {
+            // The controller decides; answered once this broker's image has the created topics.
+            return request.forwardToController(body, cluster: cluster, retryWhen: { response in
+                !response.topics.isEmpty && response.topics.allSatisfy { $0.errorCode == KafkaErrorCode.notController.rawValue }
+            }, settled: { response in
+                let created = response.topics.filter { $0.errorCode == 0 && $0.topicId != .zero }.map(\.name)
+                return { image in created.allSatisfy { image.topic(named: $0) != nil } }
+            }, failed: { reason in
+                CreateTopicsResponse(topics: body.topics.map {
+                    .init(name: $0.name, errorCode: KafkaErrorCode.requestTimedOut.rawValue, errorMessage: reason)
+                })
+            })
+        }
         let promise = request.eventLoop.makePromise(of: OutgoingResponse?.self)
         request.broker.registry.afterDeletions(of: body.topics.map(\.name)) {
             promise.completeWith(request.respond(create(body, request: request)))

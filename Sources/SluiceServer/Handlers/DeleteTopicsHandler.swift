@@ -8,6 +8,18 @@ import SluiceCore
 enum DeleteTopicsHandler {
     static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(DeleteTopicsRequest.self)
+        if let cluster = request.broker.cluster {
+            return request.forwardToController(body, cluster: cluster, retryWhen: { response in
+                !response.responses.isEmpty && response.responses.allSatisfy { $0.errorCode == KafkaErrorCode.notController.rawValue }
+            }, settled: { response in
+                let deleted = response.responses.filter { $0.errorCode == 0 }.map(\.topicId)
+                return { image in deleted.allSatisfy { image.topicsById[$0] == nil } }
+            }, failed: { reason in
+                DeleteTopicsResponse(responses: body.topicNames.map {
+                    .init(name: $0, errorCode: KafkaErrorCode.requestTimedOut.rawValue, errorMessage: reason)
+                } + body.topics.map { .init(name: $0.name, topicId: $0.topicId, errorCode: KafkaErrorCode.requestTimedOut.rawValue, errorMessage: reason) })
+            })
+        }
         let registry = request.broker.registry
         let eventLoop = request.eventLoop
         var wanted: [(name: String?, id: KafkaUUID)] = body.topicNames.map { ($0, .zero) }

@@ -22,6 +22,15 @@ enum DescribeClusterHandler {
                 errorCode: KafkaErrorCode.unsupportedEndpointType.rawValue, errorMessage: "Unsupported endpoint type \(body.endpointType)",
                 endpointType: 1, clusterId: broker.identity.clusterId))
         }
+        if let cluster = broker.cluster {
+            let status = cluster.quorum.status
+            let brokers = cluster.liveBrokers(status.image).compactMap { registration -> DescribeClusterResponse.DescribeClusterBroker? in
+                guard let endpoint = cluster.clientEndpoint(of: registration) else { return nil }
+                return .init(brokerId: registration.id, host: endpoint.host, port: Int32(endpoint.port), rack: registration.rack)
+            }
+            return request.respond(DescribeClusterResponse(errorCode: 0, clusterId: broker.identity.clusterId,
+                                                           controllerId: cluster.controllerIdForClients(status), brokers: brokers))
+        }
         return request.respond(DescribeClusterResponse(
             errorCode: 0, clusterId: broker.identity.clusterId, controllerId: broker.nodeId,
             brokers: [.init(brokerId: broker.nodeId, host: broker.advertisedHost, port: broker.advertisedPort, rack: nil)]))

@@ -18,6 +18,22 @@ enum InitProducerIdHandler {
                 return request.respond(InitProducerIdResponse(errorCode: 0, producerId: body.producerId,
                                                               producerEpoch: body.producerEpoch + 1))
             }
+            if let cluster = request.broker.cluster {
+                // Ids come in blocks from the controller, so no two brokers hand out the same one.
+                let promise = request.eventLoop.makePromise(of: OutgoingResponse?.self)
+                let (version, correlationId, logger) = (request.version, request.correlationId, request.logger)
+                promise.completeWithTask {
+                    let response: InitProducerIdResponse
+                    do {
+                        response = InitProducerIdResponse(errorCode: 0, producerId: try await cluster.nextProducerId(), producerEpoch: 0)
+                    } catch {
+                        logger.warning("no producer id block from the controller", metadata: ["error": "\(error)"])
+                        response = InitProducerIdResponse(errorCode: KafkaErrorCode.coordinatorNotAvailable.rawValue, producerId: -1, producerEpoch: -1)
+                    }
+                    return try OutgoingResponse.encode(response, version: version, correlationId: correlationId)
+                }
+                return promise.futureResult
+            }
             let id = try request.broker.producerIds.allocate()
             return request.respond(InitProducerIdResponse(errorCode: 0, producerId: id, producerEpoch: 0))
         } catch {

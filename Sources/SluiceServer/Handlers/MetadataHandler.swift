@@ -8,6 +8,7 @@ enum MetadataHandler {
     static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(MetadataRequest.self)
         let broker = request.broker
+        if let cluster = broker.cluster { return request.respond(clusterMetadata(body, request: request, cluster: cluster)) }
         let registry = broker.registry
         var topics: [MetadataResponse.MetadataResponseTopic] = []
         // v0 has no "all topics" null: an empty list means all there.
@@ -64,6 +65,83 @@ enum MetadataHandler {
             response.clusterAuthorizedOperations = Self.allClusterOperations
         }
         return request.respond(response)
+    }
+
+    /// The cluster as this broker's metadata image has it: live brokers, every topic with each
+    /// partition's leader, replicas, ISR and offline replicas (those on fenced brokers). A topic
+    /// asked for and auto-created is sent to the controller and answered LEADER_NOT_AVAILABLE,
+    /// so the client asks again, as Kafka does.
+    static func clusterMetadata(_ body: MetadataRequest, request: RequestContext, cluster: ClusterNode) -> MetadataResponse {
+        let status = cluster.quorum.status
+        let image = status.image
+        let wantsAll = body.topics == nil || (request.version == 0 && body.topics?.isEmpty == true)
+        var topics: [MetadataResponse.MetadataResponseTopic] = []
+        if wantsAll {
+            topics = image.topicsById.values.sorted { $0.name < $1.name }.map { describe($0, image: image) }
+        } else {
+            let autoCreate = body.allowAutoTopicCreation && request.broker.config.bool("auto.create.topics.enable")
+            var toCreate: [String] = []
+            for wanted in body.topics ?? [] {
+                guard let name = wanted.name else {
+                    if wanted.topicId != .zero, let topic = image.topicsById[wanted.topicId] {
+                        topics.append(describe(topic, image: image))
+                    } else {
+                        topics.append(.init(errorCode: KafkaErrorCode.unknownTopicId.rawValue, name: nil, topicId: wanted.topicId))
+                    }
+                    continue
+                }
+                if let topic = image.topic(named: name) {
+                    topics.append(describe(topic, image: image))
+                } else if TopicName.validationError(name) != nil {
+                    topics.append(.init(errorCode: KafkaErrorCode.invalidTopicException.rawValue, name: name))
+                } else if autoCreate && !TopicName.isInternal(name) {
+                    toCreate.append(name)
+                    topics.append(.init(errorCode: KafkaErrorCode.leaderNotAvailable.rawValue, name: name))
+                } else {
+                    topics.append(.init(errorCode: KafkaErrorCode.unknownTopicOrPartition.rawValue, name: name))
+                }
+            }
+            if !toCreate.isEmpty {
+                let logger = request.logger
+                Task {
+                    let create = CreateTopicsRequest(topics: toCreate.map { .init(name: $0, numPartitions: -1, replicationFactor: -1) },
+                                                     timeoutMs: 30_000)
+                    do {
+                        _ = try await cluster.controller.send(create, version: 7) { response in
+                            response.topics.allSatisfy { $0.errorCode == KafkaErrorCode.notController.rawValue }
+                        }
+                    } catch {
+                        logger.warning("could not auto-create topics", metadata: ["topics": "\(toCreate)", "error": "\(error)"])
+                    }
+                }
+            }
+        }
+        if body.includeTopicAuthorizedOperations && request.version >= 8 {
+            for index in topics.indices where topics[index].errorCode == 0 {
+                topics[index].topicAuthorizedOperations = Self.allTopicOperations
+            }
+        }
+        let brokers = cluster.liveBrokers(image).compactMap { registration -> MetadataResponse.MetadataResponseBroker? in
+            guard let endpoint = cluster.clientEndpoint(of: registration) else { return nil }
+            return .init(nodeId: registration.id, host: endpoint.host, port: Int32(endpoint.port), rack: registration.rack)
+        }
+        var response = MetadataResponse(brokers: brokers, clusterId: request.broker.identity.clusterId,
+                                        controllerId: cluster.controllerIdForClients(status), topics: topics)
+        if body.includeClusterAuthorizedOperations && (8...10).contains(request.version) {
+            response.clusterAuthorizedOperations = Self.allClusterOperations
+        }
+        return response
+    }
+
+    static func describe(_ topic: TopicMetadataImage, image: MetadataImage) -> MetadataResponse.MetadataResponseTopic {
+        let partitions = topic.partitions.keys.sorted().compactMap { index -> MetadataResponse.MetadataResponsePartition? in
+            guard let partition = topic.partitions[index] else { return nil }
+            let offline = partition.replicas.filter { image.brokers[$0]?.fenced ?? true }
+            return .init(errorCode: partition.leader < 0 ? KafkaErrorCode.leaderNotAvailable.rawValue : 0, partitionIndex: index,
+                         leaderId: partition.leader, leaderEpoch: partition.leaderEpoch, replicaNodes: partition.replicas,
+                         isrNodes: partition.isr, offlineReplicas: offline)
+        }
+        return .init(errorCode: 0, name: topic.name, topicId: topic.id, isInternal: false, partitions: partitions)
     }
 
     /// AclOperation bits: READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8,

@@ -1,0 +1,92 @@
+import KafkaProtocol
+import Logging
+import NIOCore
+import SluiceCore
+import Synchronization
+
+/// The parts of a broker that exist only in a cluster: its place in the metadata quorum, its
+/// membership with the active controller, requests forwarded there, and producer ids drawn in
+/// blocks from the controller so that no two brokers ever hand out the same one.
+public final class ClusterNode: Sendable {
+    public let settings: ClusterSettings
+    public let quorum: QuorumHost
+    let controller: ControllerClient
+    let lifecycle: BrokerLifecycle?
+    private let producerIdBlock = Mutex<(next: Int64, end: Int64)>((0, 0))
+
+    init(settings: ClusterSettings, quorum: QuorumHost, controller: ControllerClient, lifecycle: BrokerLifecycle?) {
+        self.settings = settings
+        self.quorum = quorum
+        self.controller = controller
+        self.lifecycle = lifecycle
+    }
+
+    var isBroker: Bool { settings.roles.contains(.broker) }
+
+    /// The brokers clients may use: registered and not fenced, by id.
+    func liveBrokers(_ image: MetadataImage) -> [BrokerRegistration] { image.activeBrokers }
+
+    /// Where a client reaches a broker: its listener of the name this broker's clients use.
+    func clientEndpoint(of broker: BrokerRegistration) -> ListenerEndpoint? {
+        let name = settings.clientListener?.name
+        return broker.listeners.first { $0.name == name } ?? broker.listeners.first
+    }
+
+    /// The broker that coordinates every consumer group until groups move onto a replicated
+    /// internal topic (#11): the live broker with the lowest id. Committed offsets live in that
+    /// broker's own group log, so they do not follow the role if it moves.
+    func groupCoordinator(_ image: MetadataImage) -> BrokerRegistration? {
+        liveBrokers(image).first
+    }
+
+    /// The controller Metadata and DescribeCluster name: the active controller when it is also a
+    /// live broker, else this broker when it is live (it forwards what it gets to the controller),
+    /// else any live broker. Kafka names a random live broker and forwards; naming the active
+    /// controller saves a hop, and a node that is between leaders names itself rather than a
+    /// leader that may be gone.
+    func controllerIdForClients(_ status: QuorumStatus) -> Int32 {
+        let live = liveBrokers(status.image)
+        if status.role == .leader || status.role == .follower, let leader = status.leaderId,
+           live.contains(where: { $0.id == leader }) {
+            return leader
+        }
+        if live.contains(where: { $0.id == settings.nodeId }) { return settings.nodeId }
+        return live.first?.id ?? -1
+    }
+
+    /// A producer id from this broker's block; a new block from the controller when it runs out.
+    func nextProducerId() async throws -> Int64 {
+        while true {
+            if let id = producerIdBlock.withLock({ block -> Int64? in
+                guard block.next < block.end else { return nil }
+                defer { block.next += 1 }
+                return block.next
+            }) {
+                return id
+            }
+            let epoch = lifecycle?.brokerEpoch ?? -1
+            guard epoch >= 0 else { throw ControllerClient.Unavailable(description: "this broker is not registered with the controller yet") }
+            let response = try await controller.send(AllocateProducerIdsRequest(brokerId: settings.nodeId, brokerEpoch: epoch), version: 0,
+                                                     within: .seconds(10)) {
+                $0.errorCode == KafkaErrorCode.notController.rawValue
+            }
+            guard response.errorCode == 0, response.producerIdLen > 0 else {
+                throw ControllerClient.Unavailable(description: "AllocateProducerIds: \(KafkaErrorCode(rawValue: response.errorCode).name)")
+            }
+            producerIdBlock.withLock { block in
+                if block.next >= block.end { block = (response.producerIdStart, response.producerIdStart + Int64(response.producerIdLen)) }
+            }
+        }
+    }
+
+    /// Waits (up to `timeout`) until this broker's image satisfies `condition`: a forwarded
+    /// CreateTopics is answered once this broker can serve the topic, so the client's next
+    /// Metadata request finds it.
+    func waitForImage(timeout: Duration, _ condition: @Sendable (MetadataImage) -> Bool) async {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if condition(quorum.status.image) { return }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import KafkaProtocol
+import NIOCore
+import NIOPosix
+import SluiceClient
+import SluiceCore
+import Synchronization
+
+/// Connections from this node to the others' controller listeners: one per node, opened on
+/// first use and again after a failure, bound to this node's own address. The quorum uses one
+/// set (Vote, BeginQuorumEpoch, Fetch...) and the broker's requests to the active controller
+/// another, so a long-polling metadata fetch never delays a heartbeat.
+final class ControllerChannels: Sendable {
+    private let endpoints: [Int32: QuorumVoter]
+    private let localAddress: SocketAddress?
+    private let clientId: String
+    private let group: any EventLoopGroup
+    private let connections = Mutex<[Int32: Task<BrokerConnection, any Error>]>([:])
+
+    init(voters: [QuorumVoter], localHost: String?, clientId: String, group: any EventLoopGroup) {
+        endpoints = Dictionary(voters.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        if let localHost, !localHost.isEmpty, localHost != "0.0.0.0", localHost != "::" {
+            localAddress = try? SocketAddress(ipAddress: localHost, port: 0)
+        } else {
+            localAddress = nil
+        }
+        self.clientId = clientId
+        self.group = group
+    }
+
+    func endpoint(of node: Int32) -> QuorumVoter? { endpoints[node] }
+
+    func send<R: KafkaRequest>(_ request: R, version: Int16, to node: Int32, timeout: Duration) async throws -> R.Response {
+        let connection = try await connection(to: node)
+        do {
+            return try await connection.send(request, version: version, timeout: timeout)
+        } catch {
+            // A timeout closes the connection (later answers could not be matched); open a new one next time.
+            forget(node, ifStill: connection)
+            throw error
+        }
+    }
+
+    private func connection(to node: Int32) async throws -> BrokerConnection {
+        guard let endpoint = endpoints[node] else {
+            throw KafkaClientError(kind: .invalidArgument, message: "node \(node) is not in controller.quorum.voters")
+        }
+        let (task, created) = connections.withLock { connections -> (Task<BrokerConnection, any Error>, Bool) in
+            if let existing = connections[node] { return (existing, false) }
+            let address = BrokerAddress(host: endpoint.host, port: endpoint.port)
+            let (clientId, group, localAddress) = (self.clientId, self.group, self.localAddress)
+            let task = Task {
+                try await BrokerConnection.connect(to: address, clientId: clientId, connectTimeout: .seconds(2), requestTimeout: .seconds(5),
+                                                   group: group, localAddress: localAddress)
+            }
+            connections[node] = task
+            return (task, true)
+        }
+        do {
+            let connection = try await task.value
+            if connection.isActive { return connection }
+            forget(node, ifStill: connection)
+            if created { throw KafkaClientError(kind: .connection, message: "connection to node \(node) closed at once") }
+            return try await self.connection(to: node)
+        } catch {
+            connections.withLock { connections in
+                if let current = connections[node], current == task { connections[node] = nil }
+            }
+            throw error
+        }
+    }
+
+    private func forget(_ node: Int32, ifStill connection: BrokerConnection) {
+        connection.close()
+        let task = connections.withLock { $0[node] }
+        guard let task else { return }
+        Task {
+            if let current = try? await task.value, current === connection {
+                self.connections.withLock { connections in
+                    if connections[node] == task { connections[node] = nil }
+                }
+            }
+        }
+    }
+
+    func closeAll() {
+        let tasks = connections.withLock { connections in
+            defer { connections.removeAll() }
+            return Array(connections.values)
+        }
+        for task in tasks {
+            Task { try? await task.value.close() }
+        }
+    }
+}

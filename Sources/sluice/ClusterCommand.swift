@@ -1,0 +1,91 @@
+import ArgumentParser
+import Glibc
+import KafkaProtocol
+import SluiceClient
+
+/// `sluice cluster describe`: the brokers (rack, live or fenced), the metadata quorum's
+/// leader and epoch, and how far each voter and observer trails it, asked of any broker.
+struct ClusterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cluster", abstract: "Look at a cluster.",
+                                                    subcommands: [Describe.self])
+
+    struct Describe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Brokers, racks, fencing, and the metadata quorum's leader, epoch and lag.")
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            let cluster = KafkaCluster(config: try connection.clientConfig(), logger: quietLogger())
+            defer { Task { await cluster.close() } }
+            let metadata = try await cluster.refreshMetadata(topics: nil)
+            let connectionToAny = try await cluster.anyConnection()
+            let (described, _) = try await connectionToAny.send(DescribeClusterRequest(), versions: 0...1, timeout: .seconds(10))
+            print("cluster \(described.clusterId) controller \(described.controllerId)")
+            let live = Dictionary(described.brokers.map { ($0.brokerId, $0) }, uniquingKeysWith: { first, _ in first })
+            var known = Set(live.keys)
+            for topic in metadata.topics { for partition in topic.partitions { known.formUnion(partition.replicaNodes) } }
+            let quorum = connectionToAny.brokerVersions[.describeQuorum] == nil ? nil
+                : try await connectionToAny.send(DescribeQuorumRequest(topics: [.init(topicName: "__cluster_metadata", partitions: [.init()])]),
+                                                 versions: 0...1, timeout: .seconds(10)).0
+            let partition = quorum?.topics.first?.partitions.first
+            known.formUnion(partition.map { $0.currentVoters.map(\.replicaId) + $0.observers.map(\.replicaId) } ?? [])
+            print("brokers:")
+            for id in known.sorted() {
+                if let broker = live[id] {
+                    print("  \(id)  \(broker.host):\(broker.port)  rack \(broker.rack ?? "-")  live")
+                } else {
+                    print("  \(id)  fenced (registered replicas or voter, not live)")
+                }
+            }
+            guard let partition else {
+                print("quorum: none (a single broker, its own controller)")
+                return
+            }
+            guard partition.errorCode == 0 else {
+                print("quorum: \(KafkaErrorCode(rawValue: partition.errorCode).name) (leader \(partition.leaderId), epoch \(partition.leaderEpoch))")
+                return
+            }
+            print("quorum: leader \(partition.leaderId) epoch \(partition.leaderEpoch) high watermark \(partition.highWatermark)")
+            let now = Int64(time(nil)) * 1000
+            func line(_ kind: String, _ replica: DescribeQuorumResponse.ReplicaState) -> String {
+                let lag = replica.logEndOffset < 0 ? "unknown" : "\(max(0, partition.highWatermark - replica.logEndOffset))"
+                let fetched = replica.lastFetchTimestamp < 0 ? "never" : "\(max(0, now - replica.lastFetchTimestamp)) ms ago"
+                return "  \(kind) \(replica.replicaId)  log end \(replica.logEndOffset)  lag \(lag)  last fetch \(fetched)"
+                    + (replica.replicaId == partition.leaderId ? "  (leader)" : "")
+            }
+            for voter in partition.currentVoters { print(line("voter", voter)) }
+            for observer in partition.observers { print(line("observer", observer)) }
+        }
+    }
+}
+
+/// `sluice format`: gives a data directory its cluster and node ids before the first start (as
+/// Kafka's `kafka-storage format`), or, with no directory, prints a new cluster id to use.
+struct FormatCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "format", abstract: "Write a data directory's cluster and node ids, or print a new cluster id.")
+    @Option(help: "The data directory to format (created if missing).") var dataDir: String?
+    @Option(help: "The cluster id every node of the cluster shares (default: a new one).") var clusterId: String?
+    @Option(help: "This node's id.") var nodeId: Int32 = 1
+    @Flag(help: "Leave an already formatted directory as it is instead of failing.") var ignoreFormatted = false
+
+    func run() throws {
+        let clusterId = self.clusterId ?? KafkaUUID.random().description
+        guard let dataDir else {
+            print(clusterId)
+            return
+        }
+        mkdir(dataDir, 0o755)
+        let path = dataDir + "/meta.properties"
+        if access(path, F_OK) == 0 {
+            if ignoreFormatted { return }
+            throw ValidationError("\(dataDir) is already formatted (\(path) exists)")
+        }
+        let text = "version=1\ncluster.id=\(clusterId)\nnode.id=\(nodeId)\n"
+        guard let file = fopen(path, "w") else { throw ValidationError("cannot write \(path)") }
+        fputs(text, file)
+        fflush(file)
+        fsync(fileno(file))
+        fclose(file)
+        print("formatted \(dataDir): cluster.id=\(clusterId) node.id=\(nodeId)")
+    }
+}
