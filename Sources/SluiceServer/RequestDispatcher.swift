@@ -58,6 +58,7 @@ enum RequestDispatcher {
         guard range.contains(request.version) else {
             throw CloseConnection(reason: "unsupported version \(request.version) of \(key) (supported \(range))")
         }
+        if let refusal = try GroupCoordinatorRouting.refusal(request) { return refusal }
         switch key {
         case .produce: return try ProduceHandler.handle(request)
         case .fetch: return try FetchHandler.handle(request)

@@ -258,3 +258,47 @@ def test_a_data_directory_of_another_cluster_refuses_to_start(sluice_bin, tmp_pa
     err = out.stderr.decode()
     assert out.returncode != 0, err
     assert "belongs to another cluster" in err and "AAAAAAAAAAAAAAAAAAAAAA" in err, err
+
+
+def test_topic_configs_and_groups_are_the_clusters(cluster):
+    """A topic config changed through one broker is a ConfigRecord every broker applies; group
+    requests reach the one coordinating broker, and another answers NOT_COORDINATOR."""
+    from confluent_kafka.admin import ConfigResource, ConfigEntry, AlterConfigOpType
+    topic = C.unique("configs")
+    create(cluster.bootstrap(1), topic, 3, 3).result(timeout=40)
+    cluster.wait_for("topic on node 2", lambda: _try_partitions(cluster.bootstrap(2), topic)[1])
+    resource = ConfigResource("topic", topic, incremental_configs=[
+        ConfigEntry("retention.ms", "123456", incremental_operation=AlterConfigOpType.SET)])
+    C.admin(cluster.bootstrap(2)).incremental_alter_configs([resource])[resource].result(timeout=40)
+
+    def described(via):
+        r = ConfigResource("topic", topic)
+        return C.admin(cluster.bootstrap(via)).describe_configs([r])[r].result(timeout=20)["retention.ms"].value
+
+    for via in (1, 2, 3):
+        cluster.wait_for("retention.ms on node %d" % via, lambda: described(via) == "123456", timeout=20)
+
+    # One coordinator for every group, named by every broker; the others refuse group requests.
+    with kspec.Connection(cluster.bootstrap(3)) as k:
+        coordinator = k.call("FindCoordinator", 4, {"KeyType": 0, "CoordinatorKeys": ["readers"]})["Coordinators"][0]["NodeId"]
+    for n in (1, 2, 3):
+        with kspec.Connection(cluster.bootstrap(n)) as k:
+            r = k.call("Heartbeat", 4, {"GroupId": "readers", "GenerationId": 1, "MemberId": "m", "GroupInstanceId": None})
+        assert r["ErrorCode"] == (25 if n == coordinator else 16), (n, coordinator, r)  # UNKNOWN_MEMBER_ID there, NOT_COORDINATOR elsewhere
+    C.produce_confluent(cluster.bootstrap(1), topic, [{"value": b"%d" % i} for i in range(30)])
+    consumer = C.group_consumer(cluster.bootstrap(2), "readers")
+    try:
+        consumer.subscribe([topic])
+        got = 0
+        deadline = time.monotonic() + 60
+        while got < 30 and time.monotonic() < deadline:
+            m = consumer.poll(1.0)
+            if m is not None and not m.error():
+                got += 1
+        assert got == 30
+        consumer.commit(asynchronous=False)
+        from confluent_kafka import TopicPartition
+        committed = consumer.committed([TopicPartition(topic, p) for p in range(3)], timeout=20)
+        assert sum(max(0, tp.offset) for tp in committed) == 30, committed
+    finally:
+        consumer.close()

@@ -18,7 +18,7 @@ public enum BrokerSettings {
 
         // The cluster (KRaft's names). Unset, the broker is a single node and its own controller.
         .init(key: ConfigKey("process.roles", .string, ""), help: "broker, controller or both; needs controller.quorum.voters.", dynamic: false),
-        .init(key: ConfigKey("controller.quorum.voters", .string, ""), help: "The metadata quorum: ID@HOST:PORT,... (a node with voters refuses to start until the cluster's network layer lands).", dynamic: false),
+        .init(key: ConfigKey("controller.quorum.voters", .string, ""), help: "The metadata quorum's voters: ID@HOST:PORT,... (their CONTROLLER listeners); unset for a single broker.", dynamic: false),
         .init(key: ConfigKey("controller.listener.names", .string, ""), help: "Names in listeners that the quorum uses (CONTROLLER).", dynamic: false),
         .init(key: ConfigKey("broker.rack", .string, ""), help: "This broker's rack, for replica placement.", dynamic: false),
         .init(key: ConfigKey("broker.session.timeout.ms", .int, "9000", .atLeast(1)), help: "A broker that has not heartbeated for this long is fenced.", dynamic: false),

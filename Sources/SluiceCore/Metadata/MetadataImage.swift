@@ -65,6 +65,11 @@ public struct MetadataImage: Sendable, Equatable {
         /// Kafka's ConfigResource.Type: 2 topic, 4 broker, 8 broker logger.
         public var type: Int8
         public var name: String
+
+        public init(type: Int8, name: String) {
+            self.type = type
+            self.name = name
+        }
     }
 
     public private(set) var brokers: [Int32: BrokerRegistration] = [:]

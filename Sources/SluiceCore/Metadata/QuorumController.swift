@@ -18,6 +18,9 @@ public final class QuorumController {
         case createTopic(ReplicationControl.NewTopic)
         case deleteTopic(name: String)
         case createPartitions(topic: String, totalCount: Int, assignments: [[Int32]])
+        /// Sets and removes a topic's config overrides (AlterConfigs and IncrementalAlterConfigs,
+        /// resolved to explicit changes and validated by the broker that took the request).
+        case alterTopicConfigs(topic: String, set: [String: String], delete: [String])
     }
 
     public enum Reply: Sendable, Equatable {
@@ -27,6 +30,7 @@ public final class QuorumController {
         case topicCreated
         case topicDeleted(KafkaUUID)
         case partitionsCreated
+        case configsChanged
     }
 
     public typealias Completion = (Result<Reply, ControllerError>) -> Void
@@ -130,6 +134,19 @@ public final class QuorumController {
             let records = try replication.createPartitions(topic: topic, totalCount: totalCount, assignments: assignments,
                                                            image: working, start: placementStart)
             return (try derive(records), .partitionsCreated)
+        case .alterTopicConfigs(let topic, let set, let delete):
+            guard working.topic(named: topic) != nil else {
+                throw ControllerError(.unknownTopicOrPartition, "The topic '\(topic)' does not exist.")
+            }
+            let current = working.configs[.init(type: 2, name: topic)] ?? [:]
+            var records: [MetadataRecordToWrite] = []
+            for (name, value) in set.sorted(by: { $0.key < $1.key }) where current[name] != value {
+                records.append(MetadataRecordToWrite(ConfigRecord(resourceType: 2, resourceName: topic, name: name, value: value), .config))
+            }
+            for name in Set(delete).sorted() where current[name] != nil && set[name] == nil {
+                records.append(MetadataRecordToWrite(ConfigRecord(resourceType: 2, resourceName: topic, name: name, value: nil), .config))
+            }
+            return (try derive(records), .configsChanged)
         }
     }
 

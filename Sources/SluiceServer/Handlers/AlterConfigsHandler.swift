@@ -41,10 +41,12 @@ enum AlterConfigsHandler {
             (resource.resourceType, resource.resourceName, resource.configs.map { Change(name: $0.name, operation: .set, value: $0.value) })
         }
         let outcomes = apply(resources, replace: true, validateOnly: body.validateOnly, request: request)
-        return request.respond(AlterConfigsResponse(responses: zip(body.resources, outcomes).map { resource, outcome in
-            .init(errorCode: outcome.code.rawValue, errorMessage: outcome.message, resourceType: resource.resourceType,
-                  resourceName: resource.resourceName)
-        }))
+        return EventLoopFuture.whenAllSucceed(outcomes, on: request.eventLoop).flatMap { outcomes in
+            request.respond(AlterConfigsResponse(responses: zip(body.resources, outcomes).map { resource, outcome in
+                .init(errorCode: outcome.code.rawValue, errorMessage: outcome.message, resourceType: resource.resourceType,
+                      resourceName: resource.resourceName)
+            }))
+        }
     }
 
     static func handleIncremental(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
@@ -56,17 +58,39 @@ enum AlterConfigsHandler {
             })
         }
         let outcomes = apply(resources, replace: false, validateOnly: body.validateOnly, request: request)
-        return request.respond(IncrementalAlterConfigsResponse(responses: zip(body.resources, outcomes).map { resource, outcome in
-            .init(errorCode: outcome.code.rawValue, errorMessage: outcome.message, resourceType: resource.resourceType,
-                  resourceName: resource.resourceName)
-        }))
+        return EventLoopFuture.whenAllSucceed(outcomes, on: request.eventLoop).flatMap { outcomes in
+            request.respond(IncrementalAlterConfigsResponse(responses: zip(body.resources, outcomes).map { resource, outcome in
+                .init(errorCode: outcome.code.rawValue, errorMessage: outcome.message, resourceType: resource.resourceType,
+                      resourceName: resource.resourceName)
+            }))
+        }
     }
 
     private static func apply(_ resources: [(Int8, String, [Change])], replace: Bool, validateOnly: Bool,
-                              request: RequestContext) -> [Outcome] {
+                              request: RequestContext) -> [EventLoopFuture<Outcome>] {
         var seen: [String: Int] = [:]
         for (type, name, _) in resources { seen["\(type)/\(name)", default: 0] += 1 }
-        return resources.map { resource in
+        return resources.map { resource -> EventLoopFuture<Outcome> in
+            let (type, name, changes) = resource
+            if type == ConfigResourceType.topic, let cluster = request.broker.cluster, preprocess(resource, seen: seen) == nil {
+                return alterTopicInCluster(name, changes, replace: replace, validateOnly: validateOnly, cluster: cluster, request: request)
+            }
+            return request.eventLoop.makeSucceededFuture(preprocess(resource, seen: seen) ?? {
+                switch type {
+                case ConfigResourceType.topic:
+                    return alterTopic(name, changes, replace: replace, validateOnly: validateOnly, request: request)
+                case ConfigResourceType.broker:
+                    return alterBroker(name, changes, replace: replace, validateOnly: validateOnly, request: request)
+                default:
+                    return Outcome(code: .invalidRequest, message: "Unknown resource type \(type)")
+                }
+            }())
+        }
+    }
+
+    /// Kafka's checks before any resource is looked at (ConfigAdminManager.preprocess); nil when they pass.
+    private static func preprocess(_ resource: (Int8, String, [Change]), seen: [String: Int]) -> Outcome? {
+        do {
             let (type, name, changes) = resource
             if seen["\(type)/\(name)", default: 0] > 1 {
                 return Outcome(code: .invalidRequest, message: "Each resource must appear at most once.")
@@ -81,15 +105,54 @@ enum AlterConfigsHandler {
             if !nulls.isEmpty {
                 return Outcome(code: .invalidRequest, message: "Null value not supported for : \(nulls.joined(separator: ", "))")
             }
-            switch type {
-            case ConfigResourceType.topic:
-                return alterTopic(name, changes, replace: replace, validateOnly: validateOnly, request: request)
-            case ConfigResourceType.broker:
-                return alterBroker(name, changes, replace: replace, validateOnly: validateOnly, request: request)
-            default:
-                return Outcome(code: .invalidRequest, message: "Unknown resource type \(type)")
+            return nil
+        }
+    }
+
+    /// In a cluster a topic's configs are ConfigRecords: the change is resolved and validated
+    /// here against this broker's image, then sent to the controller as the explicit SETs and
+    /// DELETEs that turn the current set into the new one (so APPEND, SUBTRACT and AlterConfigs'
+    /// replace-all mean the same there), and answered once the records commit.
+    private static func alterTopicInCluster(_ name: String, _ changes: [Change], replace: Bool, validateOnly: Bool,
+                                            cluster: ClusterNode, request: RequestContext) -> EventLoopFuture<Outcome> {
+        let loop = request.eventLoop
+        let image = cluster.quorum.status.image
+        guard image.topic(named: name) != nil else {
+            return loop.makeSucceededFuture(Outcome(code: .unknownTopicOrPartition, message: "The topic '\(name)' does not exist."))
+        }
+        let current = image.configs[.init(type: 2, name: name)] ?? [:]
+        let operations = changes.map { ($0.name, $0.operation, $0.value) }
+        let updated: [String: String]
+        switch replace ? TopicConfigs.applying(operations, to: [:]) : TopicConfigs.applying(operations, to: current) {
+        case .failure(let error): return loop.makeSucceededFuture(Outcome(code: error.code, message: error.message))
+        case .success(let configs): updated = TopicConfigs.normalized(configs)
+        }
+        if let reason = TopicConfigs.validationError(updated, broker: request.broker.config) {
+            return loop.makeSucceededFuture(Outcome(code: .invalidConfig, message: reason))
+        }
+        if validateOnly { return loop.makeSucceededFuture(Outcome()) }
+        var explicit: [IncrementalAlterConfigsRequest.AlterableConfig] = updated.sorted { $0.key < $1.key }
+            .map { .init(name: $0.key, configOperation: TopicConfigs.Operation.set.rawValue, value: $0.value) }
+        explicit += current.keys.filter { updated[$0] == nil }.sorted()
+            .map { .init(name: $0, configOperation: TopicConfigs.Operation.delete.rawValue, value: nil) }
+        let forwarded = IncrementalAlterConfigsRequest(resources: [.init(resourceType: ConfigResourceType.topic, resourceName: name,
+                                                                         configs: explicit)])
+        let promise = loop.makePromise(of: Outcome.self)
+        promise.completeWithTask {
+            do {
+                let response = try await cluster.controller.send(forwarded, version: 1) {
+                    $0.responses.first?.errorCode == KafkaErrorCode.notController.rawValue
+                }
+                guard let answer = response.responses.first else { return Outcome(code: .unknownServerError, message: "no answer") }
+                if answer.errorCode == 0 {
+                    await cluster.waitForImage(timeout: .seconds(5)) { ($0.configs[.init(type: 2, name: name)] ?? [:]) == updated }
+                }
+                return Outcome(code: KafkaErrorCode(rawValue: answer.errorCode), message: answer.errorMessage)
+            } catch {
+                return Outcome(code: .requestTimedOut, message: "\(error)")
             }
         }
+        return promise.futureResult
     }
 
     private static func alterTopic(_ name: String, _ changes: [Change], replace: Bool, validateOnly: Bool,

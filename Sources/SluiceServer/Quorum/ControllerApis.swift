@@ -22,6 +22,7 @@ enum ControllerApis {
         (.createTopics, 2...7),
         (.deleteTopics, 1...6),
         (.createPartitions, 0...3),
+        (.incrementalAlterConfigs, 1...1),
     ]
 
     static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
@@ -86,6 +87,7 @@ enum ControllerApis {
         case .createTopics: return try ControllerTopicApis.createTopics(request, quorum: quorum)
         case .deleteTopics: return try ControllerTopicApis.deleteTopics(request, quorum: quorum)
         case .createPartitions: return try ControllerTopicApis.createPartitions(request, quorum: quorum)
+        case .incrementalAlterConfigs: return try ControllerTopicApis.alterTopicConfigs(request, quorum: quorum)
         default: throw CloseConnection(reason: "no controller handler for \(key)")
         }
     }

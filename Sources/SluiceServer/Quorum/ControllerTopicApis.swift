@@ -148,4 +148,38 @@ enum ControllerTopicApis {
         }
         return EventLoopFuture.whenAllSucceed(results, on: loop).flatMap { request.respond(CreatePartitionsResponse(results: $0)) }
     }
+
+    /// IncrementalAlterConfigs from a broker: topic resources only, as explicit SETs and DELETEs
+    /// (the broker resolved APPEND, SUBTRACT and replace-all, and validated the result).
+    static func alterTopicConfigs(_ request: RequestContext, quorum: QuorumHost) throws -> EventLoopFuture<OutgoingResponse?> {
+        let body = try request.decode(IncrementalAlterConfigsRequest.self)
+        let loop = request.eventLoop
+        let results = body.resources.map { resource -> EventLoopFuture<IncrementalAlterConfigsResponse.AlterConfigsResourceResponse> in
+            @Sendable func answer(_ code: KafkaErrorCode, _ message: String?) -> EventLoopFuture<IncrementalAlterConfigsResponse.AlterConfigsResourceResponse> {
+                loop.makeSucceededFuture(.init(errorCode: code.rawValue, errorMessage: message, resourceType: resource.resourceType,
+                                               resourceName: resource.resourceName))
+            }
+            guard resource.resourceType == ConfigResourceType.topic else {
+                return answer(.invalidRequest, "The controller takes topic configs only; broker configs stay with each broker")
+            }
+            var set: [String: String] = [:]
+            var delete: [String] = []
+            for config in resource.configs {
+                switch TopicConfigs.Operation(rawValue: config.configOperation) {
+                case .set?:
+                    guard let value = config.value else { return answer(.invalidRequest, "Null value not supported for : \(config.name)") }
+                    set[config.name] = value
+                case .delete?: delete.append(config.name)
+                default: return answer(.invalidRequest, "The controller takes only SET and DELETE")
+                }
+            }
+            return quorum.submit(.alterTopicConfigs(topic: resource.resourceName, set: set, delete: delete)).hop(to: loop)
+                .flatMap { _ in answer(.none, nil) }
+                .flatMapError { error in
+                    let failure = error as? ControllerError ?? ControllerError(.unknownServerError, "\(error)")
+                    return answer(failure.code, failure.message)
+                }
+        }
+        return EventLoopFuture.whenAllSucceed(results, on: loop).flatMap { request.respond(IncrementalAlterConfigsResponse(responses: $0)) }
+    }
 }
