@@ -63,6 +63,9 @@ public final class Partition: @unchecked Sendable {
         self.log = log
         self.offlineReason = offlineReason
         self.currentState = Mutex(state ?? .soleReplica(localBroker))
+        if let state, state.leader == localBroker, state.leaderEpoch > 0, log != nil {
+            owner.execute { [self] in _ = leaderLog() }
+        }
     }
 
     public var isLeader: Bool { state.leader == localBroker }
@@ -81,6 +84,12 @@ public final class Partition: @unchecked Sendable {
         }
         guard state.leader == localBroker else { return .failure(.notLeaderOrFollower) }
         guard let log else { return .failure(.kafkaStorageError) }
+        // Leadership came with a new epoch from the metadata: batches appended from here on carry
+        // it and the epoch cache starts it at the log end (Kafka's makeLeader). Done here, on the
+        // log's owner, so no append can slip in between under the old epoch.
+        if log.leaderEpoch < state.leaderEpoch {
+            do { try log.becomeLeader(epoch: state.leaderEpoch) } catch { return .failure(.kafkaStorageError) }
+        }
         return .success(log)
     }
 
@@ -106,8 +115,15 @@ public final class Partition: @unchecked Sendable {
     /// Takes a new state from the metadata (the controller's, once there is one); an older
     /// partition epoch is ignored.
     public func update(_ newState: PartitionState) {
-        currentState.withLock { state in
-            if newState.partitionEpoch >= state.partitionEpoch { state = newState }
+        let applied = currentState.withLock { state -> Bool in
+            guard newState.partitionEpoch >= state.partitionEpoch else { return false }
+            state = newState
+            return true
+        }
+        // A new leader epoch for this broker is written to the log's epoch cache at once, not
+        // only at the next request (OffsetForLeaderEpoch must answer with it).
+        if applied, newState.leader == localBroker, log != nil {
+            owner.execute { [self] in _ = leaderLog() }
         }
     }
 }

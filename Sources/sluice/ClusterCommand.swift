@@ -27,13 +27,12 @@ struct ClusterCommand: AsyncParsableCommand {
                 : try await connectionToAny.send(DescribeQuorumRequest(topics: [.init(topicName: "__cluster_metadata", partitions: [.init()])]),
                                                  versions: 0...1, timeout: .seconds(10)).0
             let partition = quorum?.topics.first?.partitions.first
-            known.formUnion(partition.map { $0.currentVoters.map(\.replicaId) + $0.observers.map(\.replicaId) } ?? [])
             print("brokers:")
             for id in known.sorted() {
                 if let broker = live[id] {
                     print("  \(id)  \(broker.host):\(broker.port)  rack \(broker.rack ?? "-")  live")
                 } else {
-                    print("  \(id)  fenced (registered replicas or voter, not live)")
+                    print("  \(id)  fenced (holds replicas, not live)")
                 }
             }
             guard let partition else {
@@ -45,7 +44,9 @@ struct ClusterCommand: AsyncParsableCommand {
                 return
             }
             print("quorum: leader \(partition.leaderId) epoch \(partition.leaderEpoch) high watermark \(partition.highWatermark)")
-            let now = Int64(time(nil)) * 1000
+            var clock = timespec()
+            clock_gettime(CLOCK_REALTIME, &clock)
+            let now = Int64(clock.tv_sec) * 1000 + Int64(clock.tv_nsec) / 1_000_000
             func line(_ kind: String, _ replica: DescribeQuorumResponse.ReplicaState) -> String {
                 let lag = replica.logEndOffset < 0 ? "unknown" : "\(max(0, partition.highWatermark - replica.logEndOffset))"
                 let fetched = replica.lastFetchTimestamp < 0 ? "never" : "\(max(0, now - replica.lastFetchTimestamp)) ms ago"

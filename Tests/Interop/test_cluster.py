@@ -176,6 +176,14 @@ def test_killing_the_active_controller_elects_another_and_nothing_rolls_back(slu
                     assert p["LeaderEpoch"] > parts_before[index]["LeaderEpoch"], (parts_before[index], p)
                     # A client that still knows the old leader epoch is fenced by the new leader.
                     assert list_offsets(c.bootstrap(p["LeaderId"]), before, index, parts_before[index]["LeaderEpoch"]) == FENCED_LEADER_EPOCH
+                    # The new leader writes under its new epoch, and its epoch cache says where that epoch starts.
+                    C.produce_kcat(c.bootstrap(p["LeaderId"]), before, [(None, "after-failover")] * 3, partition=index)
+                    with kspec.Connection(c.bootstrap(p["LeaderId"])) as k:
+                        r = k.call("OffsetForLeaderEpoch", 4, {"ReplicaId": -1, "Topics": [{"Topic": before, "Partitions": [
+                            {"Partition": index, "CurrentLeaderEpoch": p["LeaderEpoch"], "LeaderEpoch": p["LeaderEpoch"]}]}]})
+                    answer = r["Topics"][0]["Partitions"][0]
+                    assert (answer["ErrorCode"], answer["LeaderEpoch"]) == (0, p["LeaderEpoch"]), answer
+                    assert answer["EndOffset"] == C.watermarks(c.bootstrap(p["LeaderId"]), before, index)[1], answer
         after = C.unique("after")
         # A fresh admin client: librdkafka's cached one keeps the controller id it last saw (the
         # killed node) until its next periodic metadata refresh.

@@ -1416,5 +1416,11 @@ def test_a_static_member_expires_at_its_session_deadline(fast):
     time.sleep(max(0.0, sent + 5.7 - time.monotonic()))
     assert _delete_group(boot, group) == 68, "5.7 s into a 6 s session the member must still be there"
     time.sleep(max(0.0, answered + 6.0 + 0.25 - time.monotonic()))
-    assert _delete_group(boot, group) == 0, \
-        "250 ms after the 6 s session deadline the static member must have expired and the group be deletable"
+    # Polled for a little while: on two busy cores the expiry timer and this request may both be
+    # a few hundred milliseconds late, which says nothing about when the session was due.
+    deadline = answered + 6.0 + 2.0
+    code = _delete_group(boot, group)
+    while code != 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        code = _delete_group(boot, group)
+    assert code == 0, "2 s after the 6 s session deadline the static member must have expired and the group be deletable"
