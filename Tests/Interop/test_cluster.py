@@ -28,6 +28,9 @@ import kspec
 import kwire
 from cluster import Cluster, ClusterNode, free_port
 
+# Cluster start-up and failovers take longer than the suite's default per-test cap.
+pytestmark = pytest.mark.timeout(240)
+
 NOT_LEADER_OR_FOLLOWER = 6
 INVALID_REPLICATION_FACTOR = 38
 FENCED_LEADER_EPOCH = 74
