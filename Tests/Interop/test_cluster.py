@@ -13,7 +13,11 @@ What each case gets:
 - a second process with the node id of a live broker is refused (DUPLICATE_BROKER_REGISTRATION);
 - a node whose controller.quorum.voters disagrees gets INCONSISTENT_VOTER_SET, logged on both
   sides, and the quorum carries on;
-- a data directory formatted for another cluster id refuses to start.
+- a data directory formatted for another cluster id refuses to start;
+- controllers and brokers as separate processes (process.roles=controller / broker): brokers
+  observe the quorum, register, and carry the topics;
+- topic configs changed through one broker reach every broker; group requests to a broker
+  other than the coordinating one get NOT_COORDINATOR.
 
 Data replication is issue #11: these tests check where records are routed and served, not that
 they survive the loss of the broker that led them.
@@ -26,7 +30,7 @@ import pytest
 import clients as C
 import kspec
 import kwire
-from cluster import Cluster, ClusterNode, free_port
+from cluster import CLUSTER_ID, Cluster, ClusterNode, free_port
 
 # Cluster start-up and failovers take longer than the suite's default per-test cap.
 pytestmark = pytest.mark.timeout(240)
@@ -313,3 +317,55 @@ def test_topic_configs_and_groups_are_the_clusters(cluster):
         assert sum(max(0, tp.offset) for tp in committed) == 30, committed
     finally:
         consumer.close()
+
+
+def test_controllers_and_brokers_may_be_separate_processes(sluice_bin, tmp_path):
+    """process.roles=controller nodes form the quorum and serve no clients; process.roles=broker
+    nodes read the metadata log as observers, register, and carry the topics."""
+    hosts = {n: "127.0.0.%d" % n for n in (1, 2, 3)}
+    cports = {n: free_port(h) for n, h in hosts.items()}
+    voters = ",".join("%d@%s:%d" % (n, hosts[n], cports[n]) for n in hosts)
+    nodes = []
+    try:
+        for n in (1, 2, 3):
+            nodes.append(ClusterNode(sluice_bin, tmp_path / ("c%d" % n), tmp_path / ("c%d.log" % n), settings={
+                "cluster.id": CLUSTER_ID, "node.id": str(n), "process.roles": "controller",
+                "listeners": "CONTROLLER://%s:%d" % (hosts[n], cports[n]), "controller.listener.names": "CONTROLLER",
+                "controller.quorum.voters": voters}, host=hosts[n]).start())
+        brokers = {}
+        for n in (4, 5):
+            port = free_port("127.0.0.1")
+            brokers[n] = "127.0.0.1:%d" % port
+            nodes.append(ClusterNode(sluice_bin, tmp_path / ("b%d" % n), tmp_path / ("b%d.log" % n), settings={
+                "cluster.id": CLUSTER_ID, "node.id": str(n), "process.roles": "broker",
+                "listeners": "PLAINTEXT://127.0.0.1:%d" % port, "controller.listener.names": "CONTROLLER",
+                "controller.quorum.voters": voters, "broker.session.timeout.ms": "3000",
+                "broker.heartbeat.interval.ms": "500"}).start())
+
+        def described():
+            out = subprocess.run([str(sluice_bin), "cluster", "describe", "--bootstrap", brokers[4]], capture_output=True, timeout=30)
+            text = out.stdout.decode()
+            return text if out.returncode == 0 and text.count(" live") == 2 and "observer 5" in text and "observer 4" in text else None
+
+        deadline = time.monotonic() + 60
+        text = None
+        while time.monotonic() < deadline and not text:
+            text = described()
+            time.sleep(0.25)
+        assert text, "brokers 4 and 5 live and observing the quorum"
+        assert all("voter %d" % n in text for n in (1, 2, 3)), text
+        topic = C.unique("split-roles")
+        create(brokers[5], topic, 4, 2).result(timeout=40)
+        deadline = time.monotonic() + 30
+        parts = None
+        while time.monotonic() < deadline and not parts:
+            parts = _try_partitions(brokers[4], topic)[1]
+            time.sleep(0.1)
+        assert {p["LeaderId"] for p in parts.values()} == {4, 5}, parts
+        C.produce_confluent(brokers[4], topic, [{"value": b"%d" % i} for i in range(40)])
+        assert len(C.consume_confluent(brokers[5], topic)) == 40
+    finally:
+        for node in nodes:
+            node.close()
+            for bs in node.bootstraps:
+                C.forget(bs)
