@@ -64,6 +64,14 @@ def partitions_of(bootstrap, topic):
     return t["TopicId"], {p["PartitionIndex"]: p for p in t["Partitions"]}
 
 
+def wait_everywhere(cluster, topic, count, nodes=(1, 2, 3)):
+    """Until every node's image has the topic: a created topic reaches the brokers one by one,
+    as in Kafka (each applies the metadata log at its own pace)."""
+    for n in nodes:
+        cluster.wait_for("%s with %d partitions on node %d" % (topic, count, n),
+                         lambda: (lambda r: r if r[1] and len(r[1]) == count else None)(_try_partitions(cluster.bootstrap(n), topic)))
+
+
 def create(bootstrap, name, partitions, replication):
     from confluent_kafka.admin import NewTopic
     fut = C.admin(bootstrap).create_topics([NewTopic(name, partitions, replication)], request_timeout=30)[name]
@@ -136,8 +144,8 @@ def list_offsets(bootstrap, topic, partition, epoch):
 def test_a_broker_answers_for_partitions_it_does_not_lead_as_kafka_does(cluster):
     topic = C.unique("routing")
     create(cluster.bootstrap(1), topic, 3, 1).result(timeout=40)
-    _, parts = cluster.wait_for("topic on node 2", lambda: (lambda r: r if r[1] and len(r[1]) == 3 else None)(
-        _try_partitions(cluster.bootstrap(2), topic)))
+    wait_everywhere(cluster, topic, 3)
+    _, parts = partitions_of(cluster.bootstrap(2), topic)
     for index, p in parts.items():
         leader = p["LeaderId"]
         others = [n for n in (1, 2, 3) if n != leader]
@@ -157,8 +165,8 @@ def test_killing_the_active_controller_elects_another_and_nothing_rolls_back(slu
         c.wait_live([1, 2, 3], via=1)
         before = C.unique("before")
         create(c.bootstrap(2), before, 6, 3).result(timeout=40)
-        before_id, _ = c.wait_for("topic before", lambda: (lambda r: r if r[1] and len(r[1]) == 6 else None)(
-            _try_partitions(c.bootstrap(1), before)))
+        wait_everywhere(c, before, 6)
+        before_id, _ = partitions_of(c.bootstrap(1), before)
         _, leader, epoch, hw = c.describe(1)
         survivors = [n for n in (1, 2, 3) if n != leader]
         _, parts_before = partitions_of(c.bootstrap(survivors[0]), before)
@@ -174,6 +182,9 @@ def test_killing_the_active_controller_elects_another_and_nothing_rolls_back(slu
         live = c.wait_live(survivors, via=survivors[1], timeout=30)
         print("node %d fenced %.1f s after the kill" % (leader, time.monotonic() - killed_at))
         for via in survivors:
+            # Each survivor applies the fencing at its own pace: wait until its image shows it.
+            c.wait_for("node %d sees %d's partitions moved" % (via, leader), lambda: all(
+                p["LeaderId"] in survivors and leader not in p["IsrNodes"] for p in partitions_of(c.bootstrap(via), before)[1].values()))
             topic_id, parts = partitions_of(c.bootstrap(via), before)
             assert topic_id == before_id, "topic id changed"
             for index, p in parts.items():
@@ -228,7 +239,7 @@ def test_a_second_process_with_a_live_brokers_id_is_refused(cluster, sluice_bin,
         second = observer("second", free_port("127.0.0.1")).start()
         cluster.wait_for("the second node 4 refused", lambda: "DUPLICATE_BROKER_REGISTRATION" in second.log_text(), timeout=30)
         # Node 4 is still the first process: its address is the one clients are given.
-        with kspec.Connection(cluster.bootstrap(2)) as k:
+        with kspec.Connection(cluster.bootstrap(1)) as k:
             brokers = {b["NodeId"]: b["Port"] for b in k.call("Metadata", 12, {"Topics": []})["Brokers"]}
         assert brokers.get(4) == first.port, (brokers, first.port, second.port)
     finally:
@@ -281,7 +292,7 @@ def test_topic_configs_and_groups_are_the_clusters(cluster):
     from confluent_kafka.admin import ConfigResource, ConfigEntry, AlterConfigOpType
     topic = C.unique("configs")
     create(cluster.bootstrap(1), topic, 3, 3).result(timeout=40)
-    cluster.wait_for("topic on node 2", lambda: _try_partitions(cluster.bootstrap(2), topic)[1])
+    wait_everywhere(cluster, topic, 3)
     resource = ConfigResource("topic", topic, incremental_configs=[
         ConfigEntry("retention.ms", "123456", incremental_operation=AlterConfigOpType.SET)])
     C.admin(cluster.bootstrap(2)).incremental_alter_configs([resource])[resource].result(timeout=40)
