@@ -48,34 +48,36 @@ public struct LogReadResult: Sendable {
 public final class PartitionLog: @unchecked Sendable {
     // @unchecked: confined to the owner executor, which is the documented contract above.
     public let directory: String
-    public private(set) var config: LogConfig
-    private let writer: any LogWriter
-    private let owner: any LogOwnerExecutor
-    private let files: FileHandleCache
-    private let logger: Logger
-    private let health: StorageHealth
-    private var segments: [LogSegment]
+    public internal(set) var config: LogConfig
+    let writer: any LogWriter
+    let owner: any LogOwnerExecutor
+    let files: FileHandleCache
+    let logger: Logger
+    let health: StorageHealth
+    var segments: [LogSegment]
 
-    public private(set) var logStartOffset: Int64
-    public private(set) var highWatermark: Int64
+    public internal(set) var logStartOffset: Int64
+    public internal(set) var highWatermark: Int64
     /// Offsets through which data is on disk (fdatasync'd).
-    public private(set) var durableOffset: Int64
-    private var highWatermarkLocation: (segmentBase: Int64, position: Int64)
+    public internal(set) var durableOffset: Int64
+    var highWatermarkLocation: (segmentBase: Int64, position: Int64)
 
     /// Appends whose write has not completed, oldest first.
-    private var inFlight: [PendingAppend] = []
+    var inFlight: [PendingAppend] = []
     /// Idempotent producers' recent batches (deduplication, sequence and epoch checks).
-    public private(set) var producerState = ProducerStateTable()
+    public internal(set) var producerState = ProducerStateTable()
     /// Retries of batches still in flight: answered when the original completes.
-    private var duplicateWaiters: [(endOffset: Int64, info: LogAppendInfo, completion: (Result<LogAppendInfo, StorageError>) -> Void)] = []
-    private var nextAppendID: UInt64 = 0
-    private var unflushedMessages: Int64 = 0
-    private var lastFlushMs: Int64
-    private var failure: StorageError?
+    var duplicateWaiters: [(endOffset: Int64, info: LogAppendInfo, completion: (Result<LogAppendInfo, StorageError>) -> Void)] = []
+    var nextAppendID: UInt64 = 0
+    var unflushedMessages: Int64 = 0
+    var lastFlushMs: Int64
+    var failure: StorageError?
+    /// The recovery point last written to `recovery-point`.
+    var savedRecoveryPoint: Int64 = -1
     /// Called on the owner after the high watermark moves (fetch long polls wait on it).
     public var onHighWatermarkChange: ((Int64) -> Void)?
 
-    private struct PendingAppend {
+    struct PendingAppend {
         let id: UInt64
         let endOffset: Int64
         let segmentBase: Int64
@@ -91,10 +93,10 @@ public final class PartitionLog: @unchecked Sendable {
 
     /// The epoch stamped into appended batches (partition leader epoch); recovery refuses
     /// batches that claim a later one. `becomeLeader(epoch:)` moves it.
-    public private(set) var leaderEpoch: Int32
+    public internal(set) var leaderEpoch: Int32
     /// Which epoch wrote which offsets (`leader-epoch-checkpoint`), for OffsetForLeaderEpoch and
     /// the divergence check of a follower's fetch.
-    public private(set) var epochs = LeaderEpochCache()
+    public internal(set) var epochs = LeaderEpochCache()
 
     /// Opens (creating when missing) the log in `directory`, recovering it when the last
     /// shutdown was not clean.
@@ -125,75 +127,9 @@ public final class PartitionLog: @unchecked Sendable {
         try loadEpochs()
     }
 
-    /// The checkpoint, made to agree with the log as it now is; rebuilt from the batches' own
-    /// stamps when missing or unreadable (a log from before the checkpoint existed). The
-    /// current epoch starts at the log end if the log has not seen it yet, as a new leader's does.
-    private func loadEpochs() throws {
-        let path = directory + "/" + LeaderEpochCache.fileName
-        var changed = false
-        if let bytes = readWholeFile(path: path), let parsed = LeaderEpochCache.parse(bytes) {
-            epochs = parsed
-        } else {
-            epochs = try rebuiltEpochs()
-            changed = true
-        }
-        let before = epochs
-        epochs.truncate(fromEnd: logEndOffset)
-        epochs.truncate(fromStart: logStartOffset)
-        if epochs.latestEpoch.map({ $0 < leaderEpoch }) ?? true { epochs.assign(epoch: leaderEpoch, startOffset: logEndOffset) }
-        // A new or upgraded log's checkpoint can be rebuilt, so it is not worth an fsync.
-        if changed || epochs != before { try saveEpochs(sync: false) }
-    }
-
-    private func rebuiltEpochs() throws -> LeaderEpochCache {
-        var rebuilt = LeaderEpochCache()
-        for segment in segments {
-            try segment.scanHeaders(from: 0, to: segment.size) { header, _ in
-                if header.lastOffset >= logStartOffset && header.partitionLeaderEpoch >= 0
-                    && rebuilt.latestEpoch.map({ header.partitionLeaderEpoch > $0 }) ?? true {
-                    rebuilt.assign(epoch: header.partitionLeaderEpoch, startOffset: max(header.baseOffset, logStartOffset))
-                }
-                return true
-            }
-        }
-        return rebuilt
-    }
-
-    private func saveEpochs(sync: Bool) throws {
-        try writeFileAtomically(path: directory + "/" + LeaderEpochCache.fileName, bytes: epochs.serialized(), sync: sync)
-    }
-
-    /// This replica leads from `epoch` on: later appends carry it and it starts at the log end
-    /// (Kafka's makeLeader). An epoch no later than the current one changes nothing.
-    public func becomeLeader(epoch: Int32) throws {
-        guard epoch > leaderEpoch else { return }
-        if let failure { throw failure }
-        leaderEpoch = epoch
-        changedSinceOpen = true
-        if epochs.assign(epoch: epoch, startOffset: logEndOffset) { try saveEpochs(sync: true) }
-    }
-
-    /// Kafka's Partition.readRecords check for a fetch that names the epoch of its last fetched
-    /// batch (Fetch v12+, followers): the end of that epoch here, when the fetcher's log has
-    /// gone past it (its tail diverged and must be cut there), or nil when the fetch may read.
-    /// An epoch this log cannot place, or an offset below the log start, is out of range.
-    public func divergence(lastFetchedEpoch: Int32, fetchOffset: Int64) throws -> (epoch: Int32, endOffset: Int64)? {
-        if let failure { throw failure }
-        let end = epochs.endOffset(for: lastFetchedEpoch, logEndOffset: logEndOffset)
-        guard end.epoch != LeaderEpochCache.undefinedEpoch, end.endOffset != LeaderEpochCache.undefinedOffset else {
-            throw StorageError.offsetOutOfRange(requested: fetchOffset, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
-        }
-        guard fetchOffset >= logStartOffset else {
-            throw StorageError.offsetOutOfRange(requested: fetchOffset, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
-        }
-        return end.epoch < lastFetchedEpoch || end.endOffset < fetchOffset ? end : nil
-    }
-
-    static let producerStateFile = "producer-state"
-
     /// The snapshot written at the last clean shutdown, then every idempotent batch after it
     /// (batch headers only, one pread each), so a restart keeps deduplicating retries.
-    private func loadProducerState() throws {
+    func loadProducerState() throws {
         var from = logStartOffset
         producerState = ProducerStateTable()
         if let bytes = readWholeFile(path: directory + "/" + Self.producerStateFile),
@@ -204,7 +140,7 @@ public final class PartitionLog: @unchecked Sendable {
         try replayProducerState(from: from)
     }
 
-    private func replayProducerState(from offset: Int64) throws {
+    func replayProducerState(from offset: Int64) throws {
         for segment in segments where segment.nextOffset > offset {
             try segment.scanHeaders(from: 0, to: segment.size) { header, _ in
                 if header.baseOffset >= offset && header.producerId >= 0 {
@@ -230,11 +166,11 @@ public final class PartitionLog: @unchecked Sendable {
 
     /// Anything appended, truncated or deleted since the log was opened (so a clean close has
     /// something to write).
-    private var changedSinceOpen = false
+    var changedSinceOpen = false
 
     /// How much earlier than segment.ms the active segment rolls (Kafka's randomSegmentJitter:
     /// drawn per segment, below both segment.jitter.ms and segment.ms).
-    private var rollJitterMs: Int64 = 0
+    var rollJitterMs: Int64 = 0
 
     static func randomJitter(_ config: LogConfig) -> Int64 {
         let bound = min(config.segmentJitterMs, config.segmentMs)
@@ -348,7 +284,7 @@ public final class PartitionLog: @unchecked Sendable {
     static let stampedPrefixSize = 16
 
     /// A retried batch: its original offsets, once the original is readable.
-    private func answerDuplicate(_ original: ProducerStateTable.Batch,
+    func answerDuplicate(_ original: ProducerStateTable.Batch,
                                  completion: @escaping (Result<LogAppendInfo, StorageError>) -> Void) -> LogAppendInfo {
         let info = LogAppendInfo(firstOffset: original.firstOffset, lastOffset: original.lastOffset, logAppendTimeMs: -1,
                                  logStartOffset: logStartOffset)
@@ -360,7 +296,7 @@ public final class PartitionLog: @unchecked Sendable {
         return info
     }
 
-    private func writeCompleted(id: UInt64, result: Result<Void, StorageError>) {
+    func writeCompleted(id: UInt64, result: Result<Void, StorageError>) {
         guard let index = inFlight.firstIndex(where: { $0.id == id }) else { return }
         switch result {
         case .success:
@@ -372,7 +308,7 @@ public final class PartitionLog: @unchecked Sendable {
     }
 
     /// Moves the high watermark over the completed prefix of in-flight appends.
-    private func advanceHighWatermark() {
+    func advanceHighWatermark() {
         var moved = false
         while let first = inFlight.first, first.done {
             inFlight.removeFirst()
@@ -396,7 +332,7 @@ public final class PartitionLog: @unchecked Sendable {
     /// A write failed (disk full, I/O error): cut the log back to where that append began, so
     /// the offsets are reused and nothing unwritten is ever served. Every later in-flight append
     /// fails with the same error.
-    private func failAppends(from index: Int, error: StorageError) {
+    func failAppends(from index: Int, error: StorageError) {
         let failed = Array(inFlight[index...])
         inFlight.removeSubrange(index...)
         let first = failed[0]
@@ -428,7 +364,7 @@ public final class PartitionLog: @unchecked Sendable {
         for waiter in orphaned { waiter.completion(.failure(error)) }
     }
 
-    private func rollIfNeeded(incoming header: RecordBatchHeader, nowMs: Int64) throws {
+    func rollIfNeeded(incoming header: RecordBatchHeader, nowMs: Int64) throws {
         let active = segments.last!
         guard active.size > 0 else { return }
         let full = active.size + Int64(header.totalSize) > config.segmentBytes
@@ -456,9 +392,9 @@ public final class PartitionLog: @unchecked Sendable {
 
     // MARK: Background flushing (Kafka-style flush.messages / flush.ms)
 
-    private var flushInFlight = false
+    var flushInFlight = false
 
-    private func maybeScheduleBackgroundFlush(nowMs: Int64) {
+    func maybeScheduleBackgroundFlush(nowMs: Int64) {
         guard !flushInFlight else { return }
         let byCount = unflushedMessages >= config.flushMessages
         let byTime = config.flushMs != Int64.max && nowMs - lastFlushMs >= config.flushMs
@@ -466,7 +402,7 @@ public final class PartitionLog: @unchecked Sendable {
         scheduleFlush(of: segments.last!, upTo: logEndOffset, nowMs: nowMs)
     }
 
-    private var maintenance: (any LogScheduledTask)?
+    var maintenance: (any LogScheduledTask)?
 
     /// Starts the log's background work on its owner: retention (`retention.ms`,
     /// `retention.bytes`) and time-based flushing (`flush.ms`) every `intervalMs`
@@ -497,7 +433,7 @@ public final class PartitionLog: @unchecked Sendable {
         maybeScheduleBackgroundFlush(nowMs: nowMs)
     }
 
-    private func scheduleFlush(of segment: LogSegment, upTo offset: Int64, nowMs: Int64) {
+    func scheduleFlush(of segment: LogSegment, upTo offset: Int64, nowMs: Int64) {
         guard let file = try? segment.file() else { return }
         flushInFlight = true
         unflushedMessages = 0
@@ -530,267 +466,6 @@ public final class PartitionLog: @unchecked Sendable {
                 bound.value(result)
             }
         })
-    }
-
-    // MARK: Reading
-
-    /// Reads from `offset`: the batch containing it and what follows, up to `maxBytes` and never
-    /// past the high watermark. With `minOneMessage` the first batch is returned whole even when
-    /// larger than `maxBytes` (KIP-74); without it nothing is returned unless the first batch
-    /// fits, as Kafka's ReplicaManager does for a fetch's later partitions. The last batch may be
-    /// cut short either way, as Kafka's fetches are. Data comes only from one segment; a fetch at
-    /// the end of a segment continues in the next.
-    public func read(from offset: Int64, maxBytes: Int, minOneMessage: Bool = true) throws -> LogReadResult {
-        if let failure { throw failure }
-        let end = highWatermark
-        guard offset >= logStartOffset, offset <= logEndOffset else {
-            throw StorageError.offsetOutOfRange(requested: offset, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
-        }
-        var result = LogReadResult(slices: [], highWatermark: end, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
-        guard offset < end, minOneMessage || maxBytes > 0 else { return result }
-        var index = segmentIndex(containing: offset)
-        while index < segments.count {
-            let segment = segments[index]
-            let limit = segment.baseOffset == highWatermarkLocation.segmentBase ? highWatermarkLocation.position
-                : (segment.baseOffset > highWatermarkLocation.segmentBase ? 0 : segment.size)
-            if limit > 0 {
-                let located: (position: Int64, header: RecordBatchHeader)?
-                do {
-                    located = try segment.locate(offset: offset, before: limit)
-                } catch let error as RecordBatchError {
-                    throw damagedOnRead(segment, reason: "unreadable batch header on the way to offset \(offset): \(error)")
-                }
-                if let (position, header) = located {
-                    // A first batch that does not fit is left out whole rather than cut: Kafka answers
-                    // fetches v3+ with an empty record set when the first entry would be incomplete.
-                    guard minOneMessage || maxBytes >= header.totalSize else { return result }
-                    let wanted = min(limit - position, Int64(max(maxBytes, header.totalSize)))
-                    let length = try checkedLength(segment, position: position, length: wanted)
-                    result = LogReadResult(
-                        slices: [FileRegionSlice(file: try segment.file(), position: position, length: Int(length))],
-                        highWatermark: end, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
-                    return result
-                }
-                if offset < segment.nextOffset {
-                    // The offset is in this segment, yet no batch holds it: a length on the way is wrong.
-                    throw damagedOnRead(segment, reason: "no batch holds offset \(offset) although the segment ends at \(segment.nextOffset)")
-                }
-            }
-            if segment.baseOffset >= highWatermarkLocation.segmentBase { break }
-            index += 1
-        }
-        return result
-    }
-
-    /// How much of `length` bytes from `position` may be served: every batch in it is checked
-    /// once (`LogSegment.verify`); a damaged one is logged, counted and never served, so the
-    /// read stops before it, or fails (KAFKA_STORAGE_ERROR) when it is the first batch asked
-    /// for. Everything before and after a damaged batch stays readable.
-    private func checkedLength(_ segment: LogSegment, position: Int64, length: Int64) throws -> Int64 {
-        for damage in try segment.verify(from: position, through: position + length) {
-            health.recordCorruptBatch()
-            logger.error("damaged batch found when read; it is not served", metadata: [
-                "segment": "\(segment.logPath)", "bytes": "\(damage.range.lowerBound)-\(damage.range.upperBound)",
-                "reason": "\(damage.reason)"])
-        }
-        guard let damage = segment.firstDamage(overlapping: position..<(position + length)) else { return length }
-        guard damage.range.lowerBound > position else {
-            throw StorageError.corrupt(path: segment.logPath, reason: "\(damage.reason) at byte \(damage.range.lowerBound)")
-        }
-        return damage.range.lowerBound - position
-    }
-
-    private func damagedOnRead(_ segment: LogSegment, reason: String) -> StorageError {
-        if !segment.headerDamageReported {
-            segment.headerDamageReported = true
-            health.recordCorruptBatch()
-            logger.error("damaged segment found when read; it is not served", metadata: ["segment": "\(segment.logPath)", "reason": "\(reason)"])
-        }
-        return StorageError.corrupt(path: segment.logPath, reason: reason)
-    }
-
-    private func segmentIndex(containing offset: Int64) -> Int {
-        var low = 0
-        var high = segments.count - 1
-        var found = 0
-        while low <= high {
-            let mid = (low + high) / 2
-            if segments[mid].baseOffset <= offset {
-                found = mid
-                low = mid + 1
-            } else {
-                high = mid - 1
-            }
-        }
-        return found
-    }
-
-    /// The first record with a timestamp ≥ `timestamp` below the high watermark: its offset
-    /// and timestamp, or nil when there is none (ListOffsets then answers -1).
-    public func offset(forTimestamp timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
-        if let failure { throw failure }
-        var found: (offset: Int64, timestamp: Int64)?
-        for segment in segments where segment.maxTimestamp >= timestamp && segment.baseOffset < highWatermark {
-            let limit = segment.baseOffset == highWatermarkLocation.segmentBase ? highWatermarkLocation.position : segment.size
-            try segment.forEachBatch(atOrAfter: timestamp, before: limit) { position, header in
-                guard header.lastOffset >= logStartOffset else { return true }
-                if header.attributes.timestampType == .logAppendTime {
-                    found = (max(header.baseOffset, logStartOffset), header.maxTimestamp)
-                    return false
-                }
-                var buffer = ByteBuffer(bytes: try segment.file().read(at: position, count: header.totalSize))
-                guard let batch = try RecordBatch.next(from: &buffer) else { return true }
-                try batch.forEachRecord(decompressionLimit: 256 << 20) { record in
-                    let recordTimestamp = header.baseTimestamp + record.timestampDelta
-                    let recordOffset = header.baseOffset + Int64(record.offsetDelta)
-                    if found == nil, recordTimestamp >= timestamp, recordOffset >= logStartOffset {
-                        found = (recordOffset, recordTimestamp)
-                    }
-                }
-                return found == nil
-            }
-            if let found { return found }
-        }
-        return nil
-    }
-
-    /// The batch holding the largest timestamp (below the high watermark), for ListOffsets'
-    /// MAX_TIMESTAMP: its bytes, so the caller can find the exact record.
-    public func batchWithMaxTimestamp() throws -> RecordBatch? {
-        guard let segment = segments.filter({ $0.maxTimestamp >= 0 && $0.offsetOfMaxTimestamp < highWatermark })
-            .max(by: { $0.maxTimestamp < $1.maxTimestamp }) else { return nil }
-        let limit = segment.baseOffset == highWatermarkLocation.segmentBase ? highWatermarkLocation.position : segment.size
-        guard let (position, header) = try segment.locate(offset: segment.offsetOfMaxTimestamp, before: limit) else { return nil }
-        var buffer = ByteBuffer(bytes: try segment.file().read(at: position, count: header.totalSize))
-        return try RecordBatch.next(from: &buffer)
-    }
-
-    // MARK: Truncation, DeleteRecords, retention
-
-    /// Removes the batch containing `offset` and everything after it (replication uses this
-    /// to cut a diverged tail). Must not be called with appends in flight.
-    public func truncate(to offset: Int64) throws {
-        precondition(inFlight.isEmpty, "truncate with appends in flight")
-        guard offset < logEndOffset else { return }
-        changedSinceOpen = true
-        let target = max(offset, logStartOffset)
-        while segments.count > 1, let last = segments.last, last.baseOffset >= target {
-            segments.removeLast()
-            last.deleteFiles()
-        }
-        let active = segments.last!
-        if active.baseOffset >= target {
-            // Everything goes: start an empty segment at the target.
-            active.deleteFiles()
-            segments.removeLast()
-            segments.append(try LogSegment.create(directory: directory, baseOffset: target, files: files,
-                                                  nowMs: active.createdMs, indexIntervalBytes: config.indexIntervalBytes))
-        } else {
-            try active.truncate(toOffset: target)
-        }
-        let end = segments.last!
-        highWatermark = min(highWatermark, end.nextOffset)
-        durableOffset = min(durableOffset, end.nextOffset)
-        highWatermarkLocation = (end.baseOffset, end.size)
-        try end.writeIndexes(sync: false)
-        epochs.truncate(fromEnd: logEndOffset)
-        try saveEpochs(sync: true)
-        // A snapshot may describe batches that are gone now.
-        unlink(directory + "/" + Self.producerStateFile)
-        producerState = ProducerStateTable()
-        try replayProducerState(from: logStartOffset)
-    }
-
-    /// DeleteRecords: moves the log start offset forward (never past the high watermark) and
-    /// deletes segments that lie wholly below it. Returns the new log start offset; an offset
-    /// below the log start changes nothing. A negative offset or one past the high watermark is
-    /// out of range, as in Kafka (the caller turns -1 into the high watermark first).
-    @discardableResult
-    public func deleteRecords(before offset: Int64) throws -> Int64 {
-        guard offset >= 0, offset <= highWatermark else {
-            throw StorageError.offsetOutOfRange(requested: offset, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
-        }
-        guard offset > logStartOffset else { return logStartOffset }
-        changedSinceOpen = true
-        logStartOffset = offset
-        try saveLogStartOffset()
-        epochs.truncate(fromStart: offset)
-        try saveEpochs(sync: false)
-        deleteSegments { index, segment in
-            index + 1 < self.segments.count && self.segments[index + 1].baseOffset <= offset
-        }
-        return logStartOffset
-    }
-
-    /// Deletes whole segments past `retention.ms` (by their newest timestamp) or beyond
-    /// `retention.bytes`, oldest first; the active segment is rolled first when it alone has
-    /// expired. Returns how many segments were deleted. Files stay open for fetches in flight.
-    @discardableResult
-    public func applyRetention(nowMs: Int64) throws -> Int {
-        var deleted = 0
-        guard config.retentionEnabled else { return 0 }
-        if config.retentionMs >= 0 {
-            let cutoff = nowMs - config.retentionMs
-            if let active = segments.last, segments.count == 1 || segments.allSatisfy({ $0.maxTimestamp < cutoff }),
-               active.size > 0, active.maxTimestamp < cutoff, inFlight.isEmpty {
-                try roll(nowMs: nowMs)
-            }
-            deleted += deleteSegments { index, segment in
-                index + 1 < self.segments.count && segment.maxTimestamp < cutoff && segment.nextOffset <= self.highWatermark
-            }
-        }
-        if config.retentionBytes >= 0 {
-            var excess = sizeInBytes - config.retentionBytes
-            deleted += deleteSegments { index, segment in
-                guard index + 1 < self.segments.count, excess >= segment.size else { return false }
-                excess -= segment.size
-                return true
-            }
-        }
-        return deleted
-    }
-
-    /// Deletes the oldest segments while `shouldDelete` holds; keeps at least one segment.
-    @discardableResult
-    private func deleteSegments(while shouldDelete: (Int, LogSegment) -> Bool) -> Int {
-        var count = 0
-        while segments.count > 1, shouldDelete(0, segments[0]) {
-            changedSinceOpen = true
-            let segment = segments.removeFirst()
-            segment.deleteFiles()
-            count += 1
-            if logStartOffset < segments[0].baseOffset {
-                logStartOffset = segments[0].baseOffset
-                try? saveLogStartOffset()
-                epochs.truncate(fromStart: logStartOffset)
-                try? saveEpochs(sync: false)
-            }
-            logger.info("deleted segment", metadata: ["directory": "\(directory)", "base": "\(segment.baseOffset)"])
-        }
-        return count
-    }
-
-    /// Records the offset below which every byte is known to be on disk, so recovery after a
-    /// crash checks only the segments from there on. Written on roll and after background flushes.
-    private func saveRecoveryPoint() {
-        let point = min(durableOffset, highWatermark)
-        // Only whole segments below the point are skipped by recovery, so saving the base of the
-        // segment that holds it is enough and changes rarely.
-        let base = segments[segmentIndex(containing: point)].baseOffset
-        guard base != savedRecoveryPoint else { return }
-        var bytes = [UInt8]()
-        bytes.appendBigEndian(UInt64(bitPattern: base))
-        if (try? writeFileAtomically(path: directory + "/" + LogLoader.recoveryPointFile, bytes: bytes, sync: true)) != nil {
-            savedRecoveryPoint = base
-        }
-    }
-
-    private var savedRecoveryPoint: Int64 = -1
-
-    private func saveLogStartOffset(sync: Bool = true) throws {
-        var bytes = [UInt8]()
-        bytes.appendBigEndian(UInt64(bitPattern: logStartOffset))
-        try writeFileAtomically(path: directory + "/" + LogLoader.logStartOffsetFile, bytes: bytes, sync: sync)
     }
 
     // MARK: Shutdown

@@ -1,0 +1,140 @@
+import Glibc
+import KafkaProtocol
+import Logging
+import NIOCore
+
+/// Reading a partition log: file regions for fetches, offsets by timestamp.
+extension PartitionLog {
+    // MARK: Reading
+
+    /// Reads from `offset`: the batch containing it and what follows, up to `maxBytes` and never
+    /// past the high watermark. With `minOneMessage` the first batch is returned whole even when
+    /// larger than `maxBytes` (KIP-74); without it nothing is returned unless the first batch
+    /// fits, as Kafka's ReplicaManager does for a fetch's later partitions. The last batch may be
+    /// cut short either way, as Kafka's fetches are. Data comes only from one segment; a fetch at
+    /// the end of a segment continues in the next.
+    public func read(from offset: Int64, maxBytes: Int, minOneMessage: Bool = true) throws -> LogReadResult {
+        if let failure { throw failure }
+        let end = highWatermark
+        guard offset >= logStartOffset, offset <= logEndOffset else {
+            throw StorageError.offsetOutOfRange(requested: offset, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
+        }
+        var result = LogReadResult(slices: [], highWatermark: end, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
+        guard offset < end, minOneMessage || maxBytes > 0 else { return result }
+        var index = segmentIndex(containing: offset)
+        while index < segments.count {
+            let segment = segments[index]
+            let limit = segment.baseOffset == highWatermarkLocation.segmentBase ? highWatermarkLocation.position
+                : (segment.baseOffset > highWatermarkLocation.segmentBase ? 0 : segment.size)
+            if limit > 0 {
+                let located: (position: Int64, header: RecordBatchHeader)?
+                do {
+                    located = try segment.locate(offset: offset, before: limit)
+                } catch let error as RecordBatchError {
+                    throw damagedOnRead(segment, reason: "unreadable batch header on the way to offset \(offset): \(error)")
+                }
+                if let (position, header) = located {
+                    // A first batch that does not fit is left out whole rather than cut: Kafka answers
+                    // fetches v3+ with an empty record set when the first entry would be incomplete.
+                    guard minOneMessage || maxBytes >= header.totalSize else { return result }
+                    let wanted = min(limit - position, Int64(max(maxBytes, header.totalSize)))
+                    let length = try checkedLength(segment, position: position, length: wanted)
+                    result = LogReadResult(
+                        slices: [FileRegionSlice(file: try segment.file(), position: position, length: Int(length))],
+                        highWatermark: end, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
+                    return result
+                }
+                if offset < segment.nextOffset {
+                    // The offset is in this segment, yet no batch holds it: a length on the way is wrong.
+                    throw damagedOnRead(segment, reason: "no batch holds offset \(offset) although the segment ends at \(segment.nextOffset)")
+                }
+            }
+            if segment.baseOffset >= highWatermarkLocation.segmentBase { break }
+            index += 1
+        }
+        return result
+    }
+
+    /// How much of `length` bytes from `position` may be served: every batch in it is checked
+    /// once (`LogSegment.verify`); a damaged one is logged, counted and never served, so the
+    /// read stops before it, or fails (KAFKA_STORAGE_ERROR) when it is the first batch asked
+    /// for. Everything before and after a damaged batch stays readable.
+    func checkedLength(_ segment: LogSegment, position: Int64, length: Int64) throws -> Int64 {
+        for damage in try segment.verify(from: position, through: position + length) {
+            health.recordCorruptBatch()
+            logger.error("damaged batch found when read; it is not served", metadata: [
+                "segment": "\(segment.logPath)", "bytes": "\(damage.range.lowerBound)-\(damage.range.upperBound)",
+                "reason": "\(damage.reason)"])
+        }
+        guard let damage = segment.firstDamage(overlapping: position..<(position + length)) else { return length }
+        guard damage.range.lowerBound > position else {
+            throw StorageError.corrupt(path: segment.logPath, reason: "\(damage.reason) at byte \(damage.range.lowerBound)")
+        }
+        return damage.range.lowerBound - position
+    }
+
+    func damagedOnRead(_ segment: LogSegment, reason: String) -> StorageError {
+        if !segment.headerDamageReported {
+            segment.headerDamageReported = true
+            health.recordCorruptBatch()
+            logger.error("damaged segment found when read; it is not served", metadata: ["segment": "\(segment.logPath)", "reason": "\(reason)"])
+        }
+        return StorageError.corrupt(path: segment.logPath, reason: reason)
+    }
+
+    func segmentIndex(containing offset: Int64) -> Int {
+        var low = 0
+        var high = segments.count - 1
+        var found = 0
+        while low <= high {
+            let mid = (low + high) / 2
+            if segments[mid].baseOffset <= offset {
+                found = mid
+                low = mid + 1
+            } else {
+                high = mid - 1
+            }
+        }
+        return found
+    }
+
+    /// The first record with a timestamp ≥ `timestamp` below the high watermark: its offset
+    /// and timestamp, or nil when there is none (ListOffsets then answers -1).
+    public func offset(forTimestamp timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
+        if let failure { throw failure }
+        var found: (offset: Int64, timestamp: Int64)?
+        for segment in segments where segment.maxTimestamp >= timestamp && segment.baseOffset < highWatermark {
+            let limit = segment.baseOffset == highWatermarkLocation.segmentBase ? highWatermarkLocation.position : segment.size
+            try segment.forEachBatch(atOrAfter: timestamp, before: limit) { position, header in
+                guard header.lastOffset >= logStartOffset else { return true }
+                if header.attributes.timestampType == .logAppendTime {
+                    found = (max(header.baseOffset, logStartOffset), header.maxTimestamp)
+                    return false
+                }
+                var buffer = ByteBuffer(bytes: try segment.file().read(at: position, count: header.totalSize))
+                guard let batch = try RecordBatch.next(from: &buffer) else { return true }
+                try batch.forEachRecord(decompressionLimit: 256 << 20) { record in
+                    let recordTimestamp = header.baseTimestamp + record.timestampDelta
+                    let recordOffset = header.baseOffset + Int64(record.offsetDelta)
+                    if found == nil, recordTimestamp >= timestamp, recordOffset >= logStartOffset {
+                        found = (recordOffset, recordTimestamp)
+                    }
+                }
+                return found == nil
+            }
+            if let found { return found }
+        }
+        return nil
+    }
+
+    /// The batch holding the largest timestamp (below the high watermark), for ListOffsets'
+    /// MAX_TIMESTAMP: its bytes, so the caller can find the exact record.
+    public func batchWithMaxTimestamp() throws -> RecordBatch? {
+        guard let segment = segments.filter({ $0.maxTimestamp >= 0 && $0.offsetOfMaxTimestamp < highWatermark })
+            .max(by: { $0.maxTimestamp < $1.maxTimestamp }) else { return nil }
+        let limit = segment.baseOffset == highWatermarkLocation.segmentBase ? highWatermarkLocation.position : segment.size
+        guard let (position, header) = try segment.locate(offset: segment.offsetOfMaxTimestamp, before: limit) else { return nil }
+        var buffer = ByteBuffer(bytes: try segment.file().read(at: position, count: header.totalSize))
+        return try RecordBatch.next(from: &buffer)
+    }
+}
