@@ -63,9 +63,7 @@ public final class Partition: @unchecked Sendable {
         self.log = log
         self.offlineReason = offlineReason
         self.currentState = Mutex(state ?? .soleReplica(localBroker))
-        if let state, state.leader == localBroker, state.leaderEpoch > 0, log != nil {
-            owner.execute { [self] in _ = leaderLog() }
-        }
+        if let state, state.leader == localBroker, state.leaderEpoch > 0 { adoptLeaderEpochSoon() }
     }
 
     public var isLeader: Bool { state.leader == localBroker }
@@ -84,13 +82,29 @@ public final class Partition: @unchecked Sendable {
         }
         guard state.leader == localBroker else { return .failure(.notLeaderOrFollower) }
         guard let log else { return .failure(.kafkaStorageError) }
-        // Leadership came with a new epoch from the metadata: batches appended from here on carry
-        // it and the epoch cache starts it at the log end (Kafka's makeLeader). Done here, on the
-        // log's owner, so no append can slip in between under the old epoch.
-        if log.leaderEpoch < state.leaderEpoch {
-            do { try log.becomeLeader(epoch: state.leaderEpoch) } catch { return .failure(.kafkaStorageError) }
-        }
+        // Done here, on the log's owner, so no append can slip in under the old epoch.
+        guard adoptLeaderEpoch(state, of: log) else { return .failure(.kafkaStorageError) }
         return .success(log)
+    }
+
+    /// Leadership came with a new epoch from the metadata: batches appended from here on carry
+    /// it and the epoch cache starts it at the log end (Kafka's makeLeader). On `owner`; false
+    /// when the epoch cache could not be written.
+    private func adoptLeaderEpoch(_ state: PartitionState, of log: PartitionLog) -> Bool {
+        guard state.leader == localBroker, log.leaderEpoch < state.leaderEpoch else { return true }
+        do {
+            try log.becomeLeader(epoch: state.leaderEpoch)
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Writes a new leader epoch of this broker's to the epoch cache at once, not only at the next
+    /// request (OffsetForLeaderEpoch must answer with it).
+    private func adoptLeaderEpochSoon() {
+        guard let log else { return }
+        owner.execute { [self] in _ = adoptLeaderEpoch(state, of: log) }
     }
 
     /// The log for a producer's append (Kafka's Partition.appendRecordsToLeader): a leader's,
@@ -120,10 +134,6 @@ public final class Partition: @unchecked Sendable {
             state = newState
             return true
         }
-        // A new leader epoch for this broker is written to the log's epoch cache at once, not
-        // only at the next request (OffsetForLeaderEpoch must answer with it).
-        if applied, newState.leader == localBroker, log != nil {
-            owner.execute { [self] in _ = leaderLog() }
-        }
+        if applied, newState.leader == localBroker { adoptLeaderEpochSoon() }
     }
 }

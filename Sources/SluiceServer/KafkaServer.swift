@@ -24,7 +24,6 @@ public final class KafkaServer: Sendable {
     private let groups: GroupCoordinator
     private let groupsLoop: any EventLoop
     private let metricsServer: MetricsServer?
-    private let quorum: QuorumHost?
     /// The controller listener, when this node is a controller and a broker (a controller alone
     /// serves only that listener, as `channel`).
     private let controllerChannel: (any Channel)?
@@ -64,7 +63,6 @@ public final class KafkaServer: Sendable {
             ? try QuorumHost(dataDirectory: path, clusterId: identity.clusterId, settings: cluster,
                              sessionTimeoutMs: staticConfig.long("broker.session.timeout.ms"), logger: logger)
             : nil
-        self.quorum = quorum
         let configFiles = DynamicConfigFiles(dataDirectory: path, nodeId: identity.nodeId)
         let config = try Self.withStoredDynamicConfigs(staticConfig, from: configFiles, logger: logger)
         let backend = LogWriterBackend(rawValue: config.string("log.io.backend")) ?? .automatic
@@ -279,7 +277,7 @@ public final class KafkaServer: Sendable {
         }
         try? channel.close().wait()
         try? controllerChannel?.close().wait()
-        quorum?.shutdown()
+        context.cluster?.quorum.shutdown()
         context.cluster?.controller.close()
         metricsServer?.close()
         // Give connections a moment to finish what they were answering.

@@ -380,3 +380,19 @@ def test_controllers_and_brokers_may_be_separate_processes(sluice_bin, tmp_path)
             node.close()
             for bs in node.bootstraps:
                 C.forget(bs)
+
+
+def test_the_controller_refuses_bad_topic_requests_with_kafkas_errors(cluster):
+    """Checked by the controller whether or not the request is only validated: gaps in a manual
+    assignment's partition indexes (INVALID_REPLICA_ASSIGNMENT), zero partitions
+    (INVALID_PARTITIONS), zero replicas (INVALID_REPLICATION_FACTOR)."""
+    with kspec.Connection(cluster.bootstrap(2)) as k:
+        for validate_only in (False, True):
+            r = k.call("CreateTopics", 7, {"Topics": [
+                {"Name": C.unique("gap"), "NumPartitions": -1, "ReplicationFactor": -1,
+                 "Assignments": [{"PartitionIndex": 0, "BrokerIds": [1]}, {"PartitionIndex": 2, "BrokerIds": [2]}], "Configs": []},
+                {"Name": C.unique("zero-partitions"), "NumPartitions": 0, "ReplicationFactor": 1, "Assignments": [], "Configs": []},
+                {"Name": C.unique("zero-replicas"), "NumPartitions": 1, "ReplicationFactor": 0, "Assignments": [], "Configs": []},
+            ], "timeoutMs": 30000, "validateOnly": validate_only})
+            codes = [t["ErrorCode"] for t in r["Topics"]]
+            assert codes == [39, 37, 38], (validate_only, r["Topics"])  # INVALID_REPLICA_ASSIGNMENT, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR

@@ -18,6 +18,7 @@ import subprocess
 import time
 
 import pytest
+from confluent_kafka import KafkaException
 
 import clients as C
 from cluster import Cluster
@@ -76,7 +77,7 @@ def test_the_active_controller_cut_off_is_replaced_and_rejoins_without_rolling_a
         # Through the cut node: its controller (or its forwarding) cannot reach a majority.
         lost = C.unique("lost")
         C.forget(cluster.bootstrap(leader))
-        with pytest.raises(Exception):
+        with pytest.raises(KafkaException):
             create(cluster.bootstrap(leader), lost, 1, 1).result(timeout=60)
         # Through the majority: created.
         during = C.unique("during")

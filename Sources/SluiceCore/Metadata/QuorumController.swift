@@ -28,7 +28,7 @@ public final class QuorumController {
         case heartbeat(ClusterControl.HeartbeatReply)
         case producerIds(firstId: Int64, count: Int64)
         case topicCreated
-        case topicDeleted(KafkaUUID)
+        case topicDeleted
         case partitionsCreated
         case configsChanged
     }
@@ -126,9 +126,7 @@ public final class QuorumController {
             let records = try replication.createTopic(topic, image: working, start: placementStart)
             return (try derive(records), .topicCreated)
         case .deleteTopic(let name):
-            let records = try replication.deleteTopic(named: name, image: working)
-            let id = working.topic(named: name)?.id ?? .zero
-            return (try derive(records), .topicDeleted(id))
+            return (try derive(replication.deleteTopic(named: name, image: working)), .topicDeleted)
         case .createPartitions(let topic, let totalCount, let assignments):
             placementStart += 1
             let records = try replication.createPartitions(topic: topic, totalCount: totalCount, assignments: assignments,

@@ -72,19 +72,20 @@ enum AlterConfigsHandler {
         for (type, name, _) in resources { seen["\(type)/\(name)", default: 0] += 1 }
         return resources.map { resource -> EventLoopFuture<Outcome> in
             let (type, name, changes) = resource
-            if type == ConfigResourceType.topic, let cluster = request.broker.cluster, preprocess(resource, seen: seen) == nil {
-                return alterTopicInCluster(name, changes, replace: replace, validateOnly: validateOnly, cluster: cluster, request: request)
-            }
-            return request.eventLoop.makeSucceededFuture(preprocess(resource, seen: seen) ?? {
-                switch type {
-                case ConfigResourceType.topic:
-                    return alterTopic(name, changes, replace: replace, validateOnly: validateOnly, request: request)
-                case ConfigResourceType.broker:
-                    return alterBroker(name, changes, replace: replace, validateOnly: validateOnly, request: request)
-                default:
-                    return Outcome(code: .invalidRequest, message: "Unknown resource type \(type)")
+            if let refused = preprocess(resource, seen: seen) { return request.eventLoop.makeSucceededFuture(refused) }
+            switch type {
+            case ConfigResourceType.topic:
+                if let cluster = request.broker.cluster {
+                    return alterTopicInCluster(name, changes, replace: replace, validateOnly: validateOnly, cluster: cluster, request: request)
                 }
-            }())
+                return request.eventLoop.makeSucceededFuture(alterTopic(name, changes, replace: replace, validateOnly: validateOnly,
+                                                                        request: request))
+            case ConfigResourceType.broker:
+                return request.eventLoop.makeSucceededFuture(alterBroker(name, changes, replace: replace, validateOnly: validateOnly,
+                                                                         request: request))
+            default:
+                return request.eventLoop.makeSucceededFuture(Outcome(code: .invalidRequest, message: "Unknown resource type \(type)"))
+            }
         }
     }
 

@@ -33,21 +33,24 @@ enum CreateTopicsHandler {
     /// this (QuorumController's MAX_RECORDS_PER_USER_OP): every topic of the request fails.
     static let maxRecordsPerRequest = 10_000
 
-    private static func create(_ body: CreateTopicsRequest, request: RequestContext) -> CreateTopicsResponse {
-        let registry = request.broker.registry
-        let defaultPartitions = request.broker.config.int("num.partitions")
-        // A topic record, a record per partition and one per config, as the controller writes them.
+    /// The answer to a request that would write more than `maxRecordsPerRequest` records (a topic
+    /// record, one per partition and one per config, as the controller writes them), or nil.
+    static func refusedAsTooLarge(_ body: CreateTopicsRequest, defaultPartitions: Int) -> CreateTopicsResponse? {
         let records = body.topics.reduce(0) { total, topic in
             let partitions = topic.assignments.isEmpty ? (topic.numPartitions == -1 ? defaultPartitions : Int(max(0, topic.numPartitions)))
                 : topic.assignments.count
             return total + 1 + partitions + topic.configs.count
         }
-        if records > maxRecordsPerRequest {
-            return CreateTopicsResponse(topics: body.topics.map {
-                .init(name: $0.name, errorCode: KafkaErrorCode.policyViolation.rawValue,
-                      errorMessage: "Unable to perform excessively large batch operation.")
-            })
-        }
+        guard records > maxRecordsPerRequest else { return nil }
+        return CreateTopicsResponse(topics: body.topics.map {
+            .init(name: $0.name, errorCode: KafkaErrorCode.policyViolation.rawValue,
+                  errorMessage: "Unable to perform excessively large batch operation.")
+        })
+    }
+
+    private static func create(_ body: CreateTopicsRequest, request: RequestContext) -> CreateTopicsResponse {
+        let registry = request.broker.registry
+        if let refused = refusedAsTooLarge(body, defaultPartitions: request.broker.config.int("num.partitions")) { return refused }
         var results: [CreateTopicsResponse.CreatableTopicResult] = []
         var seen = Set<String>()
         for wanted in body.topics {

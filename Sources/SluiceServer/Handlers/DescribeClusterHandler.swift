@@ -24,7 +24,7 @@ enum DescribeClusterHandler {
         }
         if let cluster = broker.cluster {
             let status = cluster.quorum.status
-            let brokers = cluster.liveBrokers(status.image).compactMap { registration -> DescribeClusterResponse.DescribeClusterBroker? in
+            let brokers = status.image.activeBrokers.compactMap { registration -> DescribeClusterResponse.DescribeClusterBroker? in
                 guard let endpoint = cluster.clientEndpoint(of: registration) else { return nil }
                 return .init(brokerId: registration.id, host: endpoint.host, port: Int32(endpoint.port), rack: registration.rack)
             }

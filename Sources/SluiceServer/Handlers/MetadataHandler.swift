@@ -121,7 +121,7 @@ enum MetadataHandler {
                 topics[index].topicAuthorizedOperations = Self.allTopicOperations
             }
         }
-        let brokers = cluster.liveBrokers(image).compactMap { registration -> MetadataResponse.MetadataResponseBroker? in
+        let brokers = image.activeBrokers.compactMap { registration -> MetadataResponse.MetadataResponseBroker? in
             guard let endpoint = cluster.clientEndpoint(of: registration) else { return nil }
             return .init(nodeId: registration.id, host: endpoint.host, port: Int32(endpoint.port), rack: registration.rack)
         }

@@ -34,7 +34,6 @@ final class BrokerLifecycle: Sendable {
     }
 
     var brokerEpoch: Int64 { state.withLock { $0.brokerEpoch } }
-    var isFenced: Bool { state.withLock { $0.fenced } }
 
     func start() {
         let running = Task { await self.run() }

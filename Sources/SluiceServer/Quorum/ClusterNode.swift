@@ -21,11 +21,6 @@ public final class ClusterNode: Sendable {
         self.lifecycle = lifecycle
     }
 
-    var isBroker: Bool { settings.roles.contains(.broker) }
-
-    /// The brokers clients may use: registered and not fenced, by id.
-    func liveBrokers(_ image: MetadataImage) -> [BrokerRegistration] { image.activeBrokers }
-
     /// Where a client reaches a broker: its listener of the name this broker's clients use.
     func clientEndpoint(of broker: BrokerRegistration) -> ListenerEndpoint? {
         let name = settings.clientListener?.name
@@ -36,7 +31,7 @@ public final class ClusterNode: Sendable {
     /// internal topic (#11): the live broker with the lowest id. Committed offsets live in that
     /// broker's own group log, so they do not follow the role if it moves.
     func groupCoordinator(_ image: MetadataImage) -> BrokerRegistration? {
-        liveBrokers(image).first
+        image.activeBrokers.first
     }
 
     /// The controller Metadata and DescribeCluster name: the active controller when it is also a
@@ -45,7 +40,7 @@ public final class ClusterNode: Sendable {
     /// controller saves a hop, and a node that is between leaders names itself rather than a
     /// leader that may be gone.
     func controllerIdForClients(_ status: QuorumStatus) -> Int32 {
-        let live = liveBrokers(status.image)
+        let live = status.image.activeBrokers
         if status.role == .leader || status.role == .follower, let leader = status.leaderId,
            live.contains(where: { $0.id == leader }) {
             return leader

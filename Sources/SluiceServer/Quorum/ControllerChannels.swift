@@ -27,24 +27,25 @@ final class ControllerChannels: Sendable {
         self.group = group
     }
 
-    func endpoint(of node: Int32) -> QuorumVoter? { endpoints[node] }
-
     func send<R: KafkaRequest>(_ request: R, version: Int16, to node: Int32, timeout: Duration) async throws -> R.Response {
-        let connection = try await connection(to: node)
+        let (connection, task) = try await connection(to: node)
         do {
             return try await connection.send(request, version: version, timeout: timeout)
         } catch {
             // A timeout closes the connection (later answers could not be matched); open a new one next time.
-            forget(node, ifStill: connection)
+            connection.close()
+            forget(node, task)
             throw error
         }
     }
 
-    private func connection(to node: Int32) async throws -> BrokerConnection {
+    private typealias Opening = Task<BrokerConnection, any Error>
+
+    private func connection(to node: Int32) async throws -> (BrokerConnection, Opening) {
         guard let endpoint = endpoints[node] else {
             throw KafkaClientError(kind: .invalidArgument, message: "node \(node) is not in controller.quorum.voters")
         }
-        let (task, created) = connections.withLock { connections -> (Task<BrokerConnection, any Error>, Bool) in
+        let (task, created) = connections.withLock { connections -> (Opening, Bool) in
             if let existing = connections[node] { return (existing, false) }
             let address = BrokerAddress(host: endpoint.host, port: endpoint.port)
             let (clientId, group, localAddress) = (self.clientId, self.group, self.localAddress)
@@ -55,30 +56,23 @@ final class ControllerChannels: Sendable {
             connections[node] = task
             return (task, true)
         }
+        let connection: BrokerConnection
         do {
-            let connection = try await task.value
-            if connection.isActive { return connection }
-            forget(node, ifStill: connection)
-            if created { throw KafkaClientError(kind: .connection, message: "connection to node \(node) closed at once") }
-            return try await self.connection(to: node)
+            connection = try await task.value
         } catch {
-            connections.withLock { connections in
-                if let current = connections[node], current == task { connections[node] = nil }
-            }
+            forget(node, task)
             throw error
         }
+        if connection.isActive { return (connection, task) }
+        forget(node, task)
+        if created { throw KafkaClientError(kind: .connection, message: "connection to node \(node) closed at once") }
+        return try await self.connection(to: node)
     }
 
-    private func forget(_ node: Int32, ifStill connection: BrokerConnection) {
-        connection.close()
-        let task = connections.withLock { $0[node] }
-        guard let task else { return }
-        Task {
-            if let current = try? await task.value, current === connection {
-                self.connections.withLock { connections in
-                    if connections[node] == task { connections[node] = nil }
-                }
-            }
+    /// Drops `task` as the way to reach `node`, unless another connection has replaced it already.
+    private func forget(_ node: Int32, _ task: Opening) {
+        connections.withLock { connections in
+            if connections[node] == task { connections[node] = nil }
         }
     }
 

@@ -11,16 +11,7 @@ enum ControllerTopicApis {
         let config = request.broker.config
         let image = quorum.status.image
         let defaultPartitions = config.int("num.partitions")
-        let records = body.topics.reduce(0) { total, topic in
-            let partitions = topic.assignments.isEmpty ? (topic.numPartitions == -1 ? defaultPartitions : Int(max(0, topic.numPartitions)))
-                : topic.assignments.count
-            return total + 1 + partitions + topic.configs.count
-        }
-        if records > CreateTopicsHandler.maxRecordsPerRequest {
-            return request.respond(CreateTopicsResponse(topics: body.topics.map {
-                .init(name: $0.name, errorCode: KafkaErrorCode.policyViolation.rawValue, errorMessage: "Unable to perform excessively large batch operation.")
-            }))
-        }
+        if let refused = CreateTopicsHandler.refusedAsTooLarge(body, defaultPartitions: defaultPartitions) { return request.respond(refused) }
         var results: [EventLoopFuture<CreateTopicsResponse.CreatableTopicResult>] = []
         var seen = Set<String>()
         let loop = request.eventLoop
@@ -56,6 +47,12 @@ enum ControllerTopicApis {
                 fail(wanted.name, .invalidConfig, reason)
                 continue
             }
+            let indexes = wanted.assignments.map(\.partitionIndex).sorted()
+            guard indexes == indexes.indices.map(Int32.init) else {
+                fail(wanted.name, .invalidReplicaAssignment,
+                     "Partitions should be a consecutive 0-based integer sequence, but the partitions given are \(indexes).")
+                continue
+            }
             let assignments = wanted.assignments.sorted { $0.partitionIndex < $1.partitionIndex }.map(\.brokerIds)
             if !assignments.isEmpty && (wanted.numPartitions != -1 || wanted.replicationFactor != -1) {
                 fail(wanted.name, .invalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.")
@@ -72,12 +69,9 @@ enum ControllerTopicApis {
                 name: wanted.name, topicId: body.validateOnly ? .zero : topic.id, errorCode: 0, numPartitions: Int32(partitions),
                 replicationFactor: Int16(clamping: factor), configs: CreateTopicsHandler.describeConfigs(configs, request: request))
             if body.validateOnly {
-                // Placement is what can still fail: check it against the brokers registered now.
-                do {
-                    if assignments.isEmpty {
-                        _ = try ReplicaPlacer.place(partitions: max(1, partitions), replicationFactor: factor,
-                                                    brokers: image.activeBrokers.map { .init(id: $0.id, rack: $0.rack) }, start: 0)
-                    }
+                // Decided as the controller would, against the image as it is now, and not written.
+                do throws(ControllerError) {
+                    _ = try ReplicationControl().createTopic(topic, image: image, start: 0)
                     results.append(loop.makeSucceededFuture(success))
                 } catch {
                     fail(wanted.name, error.code, error.message)

@@ -16,8 +16,6 @@ public struct QuorumStatus: Sendable {
     public var role: RaftRole = .unattached
     /// The offset of the next metadata record to apply: what this node's image reflects.
     public var appliedOffset: Int64 = 0
-    /// This node is the active controller.
-    public var isActiveController = false
     public var image = MetadataImage()
     /// The leader's view of every replica (DescribeQuorum), when this node leads.
     public var replicas: [ReplicaProgressReport] = []
@@ -199,7 +197,6 @@ public final class QuorumHost: @unchecked Sendable {
             status.epoch = raft.epoch
             status.highWatermark = raft.highWatermark
             status.role = raft.role
-            status.isActiveController = controller.isActive
             status.replicas = raft.replicaProgress ?? []
             if moved {
                 status.appliedOffset = applied
