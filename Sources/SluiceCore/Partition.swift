@@ -52,9 +52,19 @@ public final class Partition: @unchecked Sendable {
     public let offlineReason: String?
     private let currentState: Mutex<PartitionState>
     public var state: PartitionState { currentState.withLock { $0 } }
+    let environment: ReplicationEnvironment
+    /// The topic's min.insync.replicas (the registry keeps it current).
+    private let minInsync = Atomic<Int>(1)
+    public var minInsyncReplicas: Int {
+        get { minInsync.load(ordering: .relaxed) }
+        set { minInsync.store(newValue, ordering: .relaxed) }
+    }
+    /// Replication on this broker: confined to `owner` (Partition+Replication).
+    var replication = ReplicationState()
 
     init(topic: String, topicId: KafkaUUID, index: Int32, owner: any LogOwnerExecutor, localBroker: Int32,
-         log: PartitionLog?, offlineReason: String? = nil, state: PartitionState? = nil) {
+         log: PartitionLog?, offlineReason: String? = nil, state: PartitionState? = nil,
+         replication environment: ReplicationEnvironment = .standalone) {
         self.topic = topic
         self.topicId = topicId
         self.index = index
@@ -62,8 +72,9 @@ public final class Partition: @unchecked Sendable {
         self.localBroker = localBroker
         self.log = log
         self.offlineReason = offlineReason
+        self.environment = environment
         self.currentState = Mutex(state ?? .soleReplica(localBroker))
-        if let state, state.leader == localBroker, state.leaderEpoch > 0 { adoptLeaderEpochSoon() }
+        if state != nil, log != nil { stateChangedSoon() }
     }
 
     public var isLeader: Bool { state.leader == localBroker }
@@ -101,10 +112,14 @@ public final class Partition: @unchecked Sendable {
     }
 
     /// Writes a new leader epoch of this broker's to the epoch cache at once, not only at the next
-    /// request (OffsetForLeaderEpoch must answer with it).
-    private func adoptLeaderEpochSoon() {
+    /// request (OffsetForLeaderEpoch must answer with it), then takes up the partition's new
+    /// role in replication.
+    private func stateChangedSoon() {
         guard let log else { return }
-        owner.execute { [self] in _ = adoptLeaderEpoch(state, of: log) }
+        owner.execute { [self] in
+            _ = adoptLeaderEpoch(state, of: log)
+            roleChanged()
+        }
     }
 
     /// The log for a producer's append (Kafka's Partition.appendRecordsToLeader): a leader's,
@@ -134,6 +149,6 @@ public final class Partition: @unchecked Sendable {
             state = newState
             return true
         }
-        if applied, newState.leader == localBroker { adoptLeaderEpochSoon() }
+        if applied { stateChangedSoon() }
     }
 }

@@ -33,6 +33,7 @@ extension TopicRegistry {
                     }
                     changed = true
                 }
+                for partition in topic.partitions { partition.minInsyncReplicas = topic.resolved.minInsyncReplicas }
                 let count = Int32(wanted.partitions.count)
                 for index in 0..<count {
                     guard let registration = wanted.partitions[index] else { break }
@@ -58,7 +59,7 @@ extension TopicRegistry {
                     } else {
                         topic.partitions.append(Partition(topic: wanted.name, topicId: wanted.id, index: index,
                                                            owner: environment.ownerFor(wanted.name, index), localBroker: local,
-                                                           log: nil, state: state))
+                                                           log: nil, state: state, replication: environment.replication))
                     }
                 }
                 guard changed else { continue }

@@ -76,6 +76,8 @@ public final class TopicRegistry: Sendable {
         /// Part of a cluster: the metadata image, not this broker, says who leads each
         /// partition, so partitions found on disk lead nothing until the image names them.
         public var clustered = false
+        /// How partitions with other replicas reach the controller (standalone: none have).
+        public var replication = ReplicationEnvironment.standalone
 
         public init(broker: BrokerConfig, writer: any LogWriter, files: FileHandleCache, cleanShutdown: Bool,
                     clock: @escaping @Sendable () -> Int64, ownerFor: @escaping @Sendable (String, Int32) -> any LogOwnerExecutor,
@@ -221,7 +223,9 @@ public final class TopicRegistry: Sendable {
                 writer: environment.writer, owner: owner, files: environment.files,
                 cleanShutdown: environment.cleanShutdown, nowMs: environment.clock(), logger: environment.logger,
                 health: environment.health)
-            let partition = Partition(topic: topic, topicId: id, index: index, owner: owner, localBroker: local, log: log, state: state)
+            let partition = Partition(topic: topic, topicId: id, index: index, owner: owner, localBroker: local, log: log, state: state,
+                                      replication: environment.replication)
+            partition.minInsyncReplicas = TopicConfigs.resolve(overrides: configs, broker: brokerConfig).minInsyncReplicas
             environment.onPartitionOpened(partition)
             return partition
         } catch {
@@ -451,6 +455,7 @@ public final class TopicRegistry: Sendable {
                 let before = topic.resolved
                 topic.setConfigs(topic.configs, broker: config)
                 updated[name] = topic
+                for partition in topic.partitions { partition.minInsyncReplicas = topic.resolved.minInsyncReplicas }
                 guard topic.resolved.log != before.log else { continue }
                 let logConfig = topic.resolved.log
                 for partition in topic.partitions {

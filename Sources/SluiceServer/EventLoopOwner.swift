@@ -9,6 +9,8 @@ struct EventLoopOwner: LogOwnerExecutor {
         eventLoop.execute(work)
     }
 
+    var isCurrent: Bool { eventLoop.inEventLoop }
+
     func scheduleRepeated(everyMs intervalMs: Int64, _ work: @escaping @Sendable () -> Void) -> any LogScheduledTask {
         let task = eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(intervalMs), delay: .milliseconds(intervalMs)) { _ in
             work()

@@ -87,12 +87,26 @@ public final class KafkaServer: Sendable {
             onPartitionOpened: { partition in
                 partition.owner.execute {
                     guard let log = partition.log else { return }
-                    log.onHighWatermarkChange = { _ in waiters.highWatermarkMoved(partition) }
+                    log.onHighWatermarkChange = { _ in
+                        partition.highWatermarkMoved()
+                        waiters.highWatermarkMoved(partition)
+                    }
+                    // Followers' long polls wait on the stable end; so does a leader's high watermark.
+                    log.onStableEndChange = { _ in
+                        guard log.highWatermarkFollowsReplicas else { return }
+                        partition.stableEndMoved()
+                        waiters.highWatermarkMoved(partition)
+                    }
                     log.startBackgroundMaintenance(intervalMs: retentionInterval, clock: wallClockMilliseconds)
                 }
             },
             health: health, localBroker: identity.nodeId)
         environment.clustered = cluster.isClustered
+        let isrChanges = IsrChangeSender(logger: logger)
+        if cluster.isClustered {
+            environment.replication = ReplicationEnvironment(clock: wallClockMilliseconds, maxLagMs: config.long("replica.lag.time.max.ms"),
+                                                             proposeIsr: { partition, proposal in isrChanges.propose(partition, proposal) })
+        }
         let registry = try TopicRegistry(dataDirectory: path, environment: environment)
         let configManager = BrokerConfigManager(initial: config, nodeId: identity.nodeId, store: configFiles) { changed in
             registry.reconfigure(changed)
@@ -171,7 +185,21 @@ public final class KafkaServer: Sendable {
                 ? BrokerLifecycle(registration: registration, client: controllerClient, quorum: quorum,
                                   heartbeatIntervalMs: config.long("broker.heartbeat.interval.ms"), logger: logger)
                 : nil
-            return ClusterNode(settings: cluster, quorum: quorum, controller: controllerClient, lifecycle: lifecycle)
+            isrChanges.connect(controllerClient, nodeId: identity.nodeId, brokerEpoch: { lifecycle?.brokerEpoch ?? -1 })
+            let localHost = clientListener.host
+            let fetchers = servesClients
+                ? ReplicaFetcherManager(
+                    settings: ReplicaFetcher.Settings(
+                        nodeId: identity.nodeId,
+                        localAddress: localHost.isEmpty || localHost == "0.0.0.0" || localHost == "::"
+                            ? nil : try? SocketAddress(ipAddress: localHost, port: 0),
+                        maxWaitMs: Int32(clamping: config.int("replica.fetch.wait.max.ms")),
+                        partitionMaxBytes: Int32(clamping: config.int("replica.fetch.max.bytes")),
+                        responseMaxBytes: Int32(clamping: config.int("replica.fetch.response.max.bytes")),
+                        backoffMs: Int64(config.int("replica.fetch.backoff.ms"))),
+                    clientListenerName: clientListener.name, brokerEpoch: { lifecycle?.brokerEpoch ?? -1 }, group: group, logger: logger)
+                : nil
+            return ClusterNode(settings: cluster, quorum: quorum, controller: controllerClient, lifecycle: lifecycle, fetchers: fetchers)
         }
         self.context = BrokerContext(configs: configManager, identity: identity, registry: registry, advertisedHost: advertisedHost,
                                      advertisedPort: advertisedPort, logger: logger, fetchWaiters: waiters,
@@ -185,7 +213,11 @@ public final class KafkaServer: Sendable {
             } else {
                 controllerChannel = nil
             }
-            quorum.onImage { image, _ in registry.apply(image: image) }
+            let fetchers = clusterNode.fetchers
+            quorum.onImage { image, _ in
+                registry.apply(image: image)
+                fetchers?.reconcile(image: image, registry: registry)
+            }
             quorum.start()
             clusterNode.lifecycle?.start()
         } else {
@@ -275,6 +307,7 @@ public final class KafkaServer: Sendable {
             stopped.completeWithTask { await lifecycle.stop() }
             try? stopped.futureResult.wait()
         }
+        context.cluster?.fetchers?.stop()
         try? channel.close().wait()
         try? controllerChannel?.close().wait()
         context.cluster?.quorum.shutdown()

@@ -7,25 +7,31 @@ import NIOCore
 extension PartitionLog {
     // MARK: Reading
 
+    /// How far a read may go: consumers to the high watermark, followers to the stable end.
+    public enum ReadLimit: Sendable {
+        case highWatermark
+        case stableEnd
+    }
+
     /// Reads from `offset`: the batch containing it and what follows, up to `maxBytes` and never
-    /// past the high watermark. With `minOneMessage` the first batch is returned whole even when
+    /// past `limit`. With `minOneMessage` the first batch is returned whole even when
     /// larger than `maxBytes` (KIP-74); without it nothing is returned unless the first batch
     /// fits, as Kafka's ReplicaManager does for a fetch's later partitions. The last batch may be
     /// cut short either way, as Kafka's fetches are. Data comes only from one segment; a fetch at
     /// the end of a segment continues in the next.
-    public func read(from offset: Int64, maxBytes: Int, minOneMessage: Bool = true) throws -> LogReadResult {
+    public func read(from offset: Int64, maxBytes: Int, minOneMessage: Bool = true, limit: ReadLimit = .highWatermark) throws -> LogReadResult {
         if let failure { throw failure }
-        let end = highWatermark
+        let (end, location) = limit == .highWatermark ? (highWatermark, highWatermarkLocation) : (stableEnd, stableEndLocation)
         guard offset >= logStartOffset, offset <= logEndOffset else {
             throw StorageError.offsetOutOfRange(requested: offset, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
         }
-        var result = LogReadResult(slices: [], highWatermark: end, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
+        var result = LogReadResult(slices: [], highWatermark: highWatermark, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
         guard offset < end, minOneMessage || maxBytes > 0 else { return result }
         var index = segmentIndex(containing: offset)
         while index < segments.count {
             let segment = segments[index]
-            let limit = segment.baseOffset == highWatermarkLocation.segmentBase ? highWatermarkLocation.position
-                : (segment.baseOffset > highWatermarkLocation.segmentBase ? 0 : segment.size)
+            let limit = segment.baseOffset == location.segmentBase ? location.position
+                : (segment.baseOffset > location.segmentBase ? 0 : segment.size)
             if limit > 0 {
                 let located: (position: Int64, header: RecordBatchHeader)?
                 do {
@@ -41,7 +47,7 @@ extension PartitionLog {
                     let length = try checkedLength(segment, position: position, length: wanted)
                     result = LogReadResult(
                         slices: [FileRegionSlice(file: try segment.file(), position: position, length: Int(length))],
-                        highWatermark: end, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
+                        highWatermark: highWatermark, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
                     return result
                 }
                 if offset < segment.nextOffset {
@@ -49,7 +55,7 @@ extension PartitionLog {
                     throw damagedOnRead(segment, reason: "no batch holds offset \(offset) although the segment ends at \(segment.nextOffset)")
                 }
             }
-            if segment.baseOffset >= highWatermarkLocation.segmentBase { break }
+            if segment.baseOffset >= location.segmentBase { break }
             index += 1
         }
         return result

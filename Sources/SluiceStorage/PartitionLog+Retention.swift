@@ -30,9 +30,13 @@ extension PartitionLog {
             try active.truncate(toOffset: target)
         }
         let end = segments.last!
-        highWatermark = min(highWatermark, end.nextOffset)
+        if highWatermark >= end.nextOffset {
+            highWatermark = end.nextOffset
+            highWatermarkLocation = (end.baseOffset, end.size)
+        }
+        stableEnd = end.nextOffset
+        stableEndLocation = (end.baseOffset, end.size)
         durableOffset = min(durableOffset, end.nextOffset)
-        highWatermarkLocation = (end.baseOffset, end.size)
         try end.writeIndexes(sync: false)
         epochs.truncate(fromEnd: logEndOffset)
         try saveEpochs(sync: true)
@@ -114,7 +118,7 @@ extension PartitionLog {
     /// Records the offset below which every byte is known to be on disk, so recovery after a
     /// crash checks only the segments from there on. Written on roll and after background flushes.
     func saveRecoveryPoint() {
-        let point = min(durableOffset, highWatermark)
+        let point = min(durableOffset, stableEnd)
         // Only whole segments below the point are skipped by recovery, so saving the base of the
         // segment that holds it is enough and changes rarely.
         let base = segments[segmentIndex(containing: point)].baseOffset

@@ -11,6 +11,12 @@ public protocol LogOwnerExecutor: Sendable {
     /// Runs `work` on the owner once, `delayMs` from now, unless the returned handle is
     /// cancelled first.
     func schedule(afterMs delayMs: Int64, _ work: @escaping @Sendable () -> Void) -> any LogScheduledTask
+    /// Whether the caller runs on the owner (state confined to it asserts this).
+    var isCurrent: Bool { get }
+}
+
+extension LogOwnerExecutor {
+    public var isCurrent: Bool { true }
 }
 
 /// A repeating or one-shot task on the owner executor.
@@ -41,10 +47,13 @@ public struct LogReadResult: Sendable {
 /// Ownership: every method must be called on the owner executor (the partition's event loop);
 /// the log takes no locks. Write completions hop back to the owner through that executor.
 ///
-/// Offsets: `logStartOffset` ≤ `highWatermark` ≤ `logEndOffset`. Appends get offsets at once
-/// (`logEndOffset` moves); the high watermark — what consumers may read — moves only when the
-/// write completed and, under the durable default (`flush.messages=1`), after the fdatasync
-/// that covers it. So under the default a consumer never sees data a crash could lose.
+/// Offsets: `logStartOffset` ≤ `highWatermark` ≤ `stableEnd` ≤ `logEndOffset`. Appends get
+/// offsets at once (`logEndOffset` moves); the stable end moves only when the write completed
+/// and, under the durable default (`flush.messages=1`), after the fdatasync that covers it. The
+/// high watermark — what consumers may read — follows the stable end on a log of its own; on a
+/// replicated partition the replication layer moves it to what the in-sync replicas all hold
+/// (`highWatermarkFollowsReplicas`). So under the default a consumer never sees data a crash
+/// could lose.
 public final class PartitionLog: @unchecked Sendable {
     // @unchecked: confined to the owner executor, which is the documented contract above.
     public let directory: String
@@ -57,10 +66,20 @@ public final class PartitionLog: @unchecked Sendable {
     var segments: [LogSegment]
 
     public internal(set) var logStartOffset: Int64
+    /// What consumers may read.
     public internal(set) var highWatermark: Int64
+    var highWatermarkLocation: (segmentBase: Int64, position: Int64)
+    /// Offsets below it are written and, under the durable default, fdatasync'd: how far a
+    /// follower may read this log and the high watermark may go.
+    public internal(set) var stableEnd: Int64
+    var stableEndLocation: (segmentBase: Int64, position: Int64)
     /// Offsets through which data is on disk (fdatasync'd).
     public internal(set) var durableOffset: Int64
-    var highWatermarkLocation: (segmentBase: Int64, position: Int64)
+    /// Set on a partition with other replicas: the high watermark then moves only through
+    /// `advanceHighWatermark(to:)`, never by itself as writes complete.
+    public var highWatermarkFollowsReplicas = false {
+        didSet { if !highWatermarkFollowsReplicas { advanceHighWatermark(to: stableEnd) } }
+    }
 
     /// Appends whose write has not completed, oldest first.
     var inFlight: [PendingAppend] = []
@@ -74,8 +93,11 @@ public final class PartitionLog: @unchecked Sendable {
     var failure: StorageError?
     /// The recovery point last written to `recovery-point`.
     var savedRecoveryPoint: Int64 = -1
-    /// Called on the owner after the high watermark moves (fetch long polls wait on it).
+    /// Called on the owner after the high watermark moves (consumers' long polls wait on it).
     public var onHighWatermarkChange: ((Int64) -> Void)?
+    /// Called on the owner after the stable end moves (followers' long polls and a leader's
+    /// high watermark wait on it).
+    public var onStableEndChange: ((Int64) -> Void)?
 
     struct PendingAppend {
         let id: UInt64
@@ -114,14 +136,21 @@ public final class PartitionLog: @unchecked Sendable {
         self.logger = logger
         self.lastFlushMs = nowMs
         try createDirectory(directory)
-        let loaded = try LogLoader(directory: directory, config: config, files: files, maximumLeaderEpoch: leaderEpoch,
+        // Batches may carry any epoch the epoch cache has seen (a follower stores the leader's);
+        // recovery refuses only later ones.
+        let checkpointed = readWholeFile(path: directory + "/" + LeaderEpochCache.fileName)
+            .flatMap { LeaderEpochCache.parse($0) }?.latestEpoch ?? -1
+        self.leaderEpoch = max(leaderEpoch, checkpointed)
+        let loaded = try LogLoader(directory: directory, config: config, files: files, maximumLeaderEpoch: self.leaderEpoch,
                                    logger: logger, health: health).load(cleanShutdown: cleanShutdown, nowMs: nowMs)
         self.segments = loaded.segments
         self.logStartOffset = loaded.logStartOffset
         let end = loaded.segments.last!
         self.highWatermark = end.nextOffset
-        self.durableOffset = end.nextOffset
         self.highWatermarkLocation = (end.baseOffset, end.size)
+        self.stableEnd = end.nextOffset
+        self.stableEndLocation = (end.baseOffset, end.size)
+        self.durableOffset = end.nextOffset
         _ = try end.file()  // fail here, not on the first append, when it cannot be opened
         try loadProducerState()
         try loadEpochs()
@@ -288,7 +317,7 @@ public final class PartitionLog: @unchecked Sendable {
                                  completion: @escaping (Result<LogAppendInfo, StorageError>) -> Void) -> LogAppendInfo {
         let info = LogAppendInfo(firstOffset: original.firstOffset, lastOffset: original.lastOffset, logAppendTimeMs: -1,
                                  logStartOffset: logStartOffset)
-        if original.lastOffset < highWatermark {
+        if original.lastOffset < stableEnd {
             completion(.success(info))
         } else {
             duplicateWaiters.append((original.lastOffset + 1, info, completion))
@@ -301,32 +330,55 @@ public final class PartitionLog: @unchecked Sendable {
         switch result {
         case .success:
             inFlight[index].done = true
-            advanceHighWatermark()
+            advanceStableEnd()
         case .failure(let error):
             failAppends(from: index, error: error)
         }
     }
 
-    /// Moves the high watermark over the completed prefix of in-flight appends.
-    func advanceHighWatermark() {
+    /// Moves the stable end over the completed prefix of in-flight appends (and the high
+    /// watermark with it, on a log of its own).
+    func advanceStableEnd() {
         var moved = false
         while let first = inFlight.first, first.done {
             inFlight.removeFirst()
-            highWatermark = first.endOffset
-            highWatermarkLocation = (first.segmentBase, first.endPosition)
+            stableEnd = first.endOffset
+            stableEndLocation = (first.segmentBase, first.endPosition)
             if first.synced { durableOffset = max(durableOffset, first.endOffset) }
             moved = true
             first.completion(.success(first.info))
         }
-        if moved {
-            saveRecoveryPoint()
-            if !duplicateWaiters.isEmpty {
-                let ready = duplicateWaiters.filter { $0.endOffset <= highWatermark }
-                duplicateWaiters.removeAll { $0.endOffset <= highWatermark }
-                for waiter in ready { waiter.completion(.success(waiter.info)) }
-            }
-            onHighWatermarkChange?(highWatermark)
+        guard moved else { return }
+        saveRecoveryPoint()
+        if !duplicateWaiters.isEmpty {
+            let ready = duplicateWaiters.filter { $0.endOffset <= stableEnd }
+            duplicateWaiters.removeAll { $0.endOffset <= stableEnd }
+            for waiter in ready { waiter.completion(.success(waiter.info)) }
         }
+        if !highWatermarkFollowsReplicas { advanceHighWatermark(to: stableEnd) }
+        onStableEndChange?(stableEnd)
+    }
+
+    /// Moves the high watermark forward to `offset`, or to the stable end when that is lower
+    /// (Kafka's maybeIncrementLeaderHW on a leader, min(leader's, own end) on a follower). It
+    /// never moves back here: only truncation lowers it.
+    public func advanceHighWatermark(to offset: Int64) {
+        let target = min(offset, stableEnd)
+        guard target > highWatermark else { return }
+        if target == stableEnd {
+            highWatermarkLocation = stableEndLocation
+            highWatermark = target
+        } else {
+            // Replicas hold whole batches, so the target is a batch boundary here; if it is not,
+            // the high watermark stops at the start of the batch it falls in.
+            let segment = segments[segmentIndex(containing: target)]
+            let end = segment.baseOffset == stableEndLocation.segmentBase ? stableEndLocation.position : segment.size
+            guard let located = try? segment.locate(offset: target, before: end) else { return }
+            guard located.header.baseOffset > highWatermark else { return }
+            highWatermarkLocation = (segment.baseOffset, located.position)
+            highWatermark = located.header.baseOffset
+        }
+        onHighWatermarkChange?(highWatermark)
     }
 
     /// A write failed (disk full, I/O error): cut the log back to where that append began, so
@@ -444,7 +496,7 @@ public final class PartitionLog: @unchecked Sendable {
             owner.execute {
                 self.flushInFlight = false
                 if case .success = result {
-                    self.durableOffset = max(self.durableOffset, min(offset, self.highWatermark))
+                    self.durableOffset = max(self.durableOffset, min(offset, self.stableEnd))
                     self.saveRecoveryPoint()
                 }
             }
@@ -462,7 +514,7 @@ public final class PartitionLog: @unchecked Sendable {
         let bound = OwnerBound(completion)
         writer.submit(WriteRequest(file: file, position: 0, data: ByteBuffer(), sync: true) { [self] result in
             owner.execute {
-                if case .success = result { self.durableOffset = max(self.durableOffset, min(target, self.highWatermark)) }
+                if case .success = result { self.durableOffset = max(self.durableOffset, min(target, self.stableEnd)) }
                 bound.value(result)
             }
         })

@@ -6,9 +6,14 @@ public final class SerialQueueOwner: LogOwnerExecutor, @unchecked Sendable {
     // @unchecked: the only stored property is the queue, which is thread-safe.
     public let queue: DispatchQueue
 
+    private let key = DispatchSpecificKey<Bool>()
+
     public init(label: String = "sluice.log-owner") {
         queue = DispatchQueue(label: label)
+        queue.setSpecific(key: key, value: true)
     }
+
+    public var isCurrent: Bool { DispatchQueue.getSpecific(key: key) == true }
 
     public func execute(_ work: @escaping @Sendable () -> Void) {
         queue.async(execute: work)

@@ -73,6 +73,12 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let duplicateBrokerRegistration = KafkaErrorCode(rawValue: 101)
     public static let brokerIdNotRegistered = KafkaErrorCode(rawValue: 102)
     public static let inconsistentClusterId = KafkaErrorCode(rawValue: 104)
+    public static let notEnoughReplicasAfterAppend = KafkaErrorCode(rawValue: 20)
+    public static let invalidUpdateVersion = KafkaErrorCode(rawValue: 95)
+    public static let ineligibleReplica = KafkaErrorCode(rawValue: 107)
+    public static let newLeaderElected = KafkaErrorCode(rawValue: 108)
+    public static let preferredLeaderNotAvailable = KafkaErrorCode(rawValue: 80)
+    public static let electionNotNeeded = KafkaErrorCode(rawValue: 84)
 
     public var description: String { "\(rawValue)" }
 

@@ -24,6 +24,13 @@ public enum BrokerSettings {
         .init(key: ConfigKey("broker.session.timeout.ms", .int, "9000", .atLeast(1)), help: "A broker that has not heartbeated for this long is fenced.", dynamic: false),
         .init(key: ConfigKey("broker.heartbeat.interval.ms", .int, "2000", .atLeast(1)), help: "How often a broker heartbeats to the controller.", dynamic: false),
 
+        // Replication (Kafka's names and defaults).
+        .init(key: ConfigKey("replica.lag.time.max.ms", .long, "30000", .atLeast(1)), help: "A follower that has not caught up with the leader for this long leaves the ISR.", dynamic: false),
+        .init(key: ConfigKey("replica.fetch.wait.max.ms", .int, "500", .atLeast(0)), help: "How long a follower's fetch waits at the leader for new data.", dynamic: false),
+        .init(key: ConfigKey("replica.fetch.max.bytes", .int, "1048576", .atLeast(0)), help: "Bytes a follower asks for per partition and fetch.", dynamic: false),
+        .init(key: ConfigKey("replica.fetch.response.max.bytes", .int, "10485760", .atLeast(0)), help: "Bytes a follower asks for per fetch.", dynamic: false),
+        .init(key: ConfigKey("replica.fetch.backoff.ms", .int, "1000", .atLeast(0)), help: "Pause before a follower fetches again after an error.", dynamic: false),
+
         // Topics.
         .init(key: ConfigKey("num.partitions", .int, "1", .atLeast(1)), help: "Partitions of auto-created topics and of CreateTopics asking for -1.", dynamic: false),
         .init(key: ConfigKey("default.replication.factor", .int, "1"), help: "Replication factor of auto-created topics.", dynamic: false),

@@ -21,6 +21,7 @@ public final class QuorumController {
         /// Sets and removes a topic's config overrides (AlterConfigs and IncrementalAlterConfigs,
         /// resolved to explicit changes and validated by the broker that took the request).
         case alterTopicConfigs(topic: String, set: [String: String], delete: [String])
+        case alterPartition(ReplicationControl.IsrChange)
     }
 
     public enum Reply: Sendable, Equatable {
@@ -31,6 +32,7 @@ public final class QuorumController {
         case topicDeleted
         case partitionsCreated
         case configsChanged
+        case partitionAltered(PartitionRegistration)
     }
 
     public typealias Completion = (Result<Reply, ControllerError>) -> Void
@@ -132,6 +134,9 @@ public final class QuorumController {
             let records = try replication.createPartitions(topic: topic, totalCount: totalCount, assignments: assignments,
                                                            image: working, start: placementStart)
             return (try derive(records), .partitionsCreated)
+        case .alterPartition(let change):
+            let (records, partition) = try replication.alterPartition(change, image: working)
+            return (try derive(records), .partitionAltered(partition))
         case .alterTopicConfigs(let topic, let set, let delete):
             guard working.topic(named: topic) != nil else {
                 throw ControllerError(.unknownTopicOrPartition, "The topic '\(topic)' does not exist.")

@@ -128,6 +128,68 @@ public struct ReplicationControl: Sendable {
         }
     }
 
+    /// An ISR change the partition's leader asks for (AlterPartition).
+    public struct IsrChange: Sendable, Equatable {
+        public var brokerId: Int32
+        public var brokerEpoch: Int64
+        public var topicId: KafkaUUID
+        public var partition: Int32
+        public var leaderEpoch: Int32
+        public var partitionEpoch: Int32
+        public var newIsr: [Int32]
+
+        public init(brokerId: Int32, brokerEpoch: Int64, topicId: KafkaUUID, partition: Int32, leaderEpoch: Int32,
+                    partitionEpoch: Int32, newIsr: [Int32]) {
+            self.brokerId = brokerId
+            self.brokerEpoch = brokerEpoch
+            self.topicId = topicId
+            self.partition = partition
+            self.leaderEpoch = leaderEpoch
+            self.partitionEpoch = partitionEpoch
+            self.newIsr = newIsr
+        }
+    }
+
+    /// AlterPartition (Kafka's ReplicationControlManager.alterPartition): only the current
+    /// leader, at the current leader and partition epochs, may change the ISR, and only to
+    /// replicas that are registered, unfenced and not shutting down; the leader stays in it.
+    /// Returns the record (none when nothing changes) and the partition as it will then be.
+    public func alterPartition(_ change: IsrChange, image: MetadataImage) throws(ControllerError)
+        -> ([MetadataRecordToWrite], PartitionRegistration) {
+        guard let broker = image.brokers[change.brokerId], broker.epoch == change.brokerEpoch || change.brokerEpoch == -1 else {
+            throw ControllerError(.staleBrokerEpoch, "Broker \(change.brokerId) epoch \(change.brokerEpoch) is not current.")
+        }
+        guard let topic = image.topicsById[change.topicId] else {
+            throw ControllerError(.unknownTopicId, "No topic with id \(change.topicId).")
+        }
+        guard var partition = topic.partitions[change.partition] else {
+            throw ControllerError(.unknownTopicOrPartition, "No partition \(change.partition) in \(topic.name).")
+        }
+        guard change.leaderEpoch == partition.leaderEpoch else {
+            throw ControllerError(.fencedLeaderEpoch, "Leader epoch \(change.leaderEpoch) is not the current \(partition.leaderEpoch).")
+        }
+        guard change.brokerId == partition.leader else {
+            throw ControllerError(.invalidRequest, "Broker \(change.brokerId) does not lead \(topic.name)-\(change.partition).")
+        }
+        guard change.partitionEpoch == partition.partitionEpoch else {
+            throw ControllerError(.invalidUpdateVersion, "Partition epoch \(change.partitionEpoch) is not the current \(partition.partitionEpoch).")
+        }
+        guard change.newIsr.contains(partition.leader), Set(change.newIsr).count == change.newIsr.count else {
+            throw ControllerError(.invalidRequest, "The new ISR \(change.newIsr) must hold the leader once and every replica at most once.")
+        }
+        for replica in change.newIsr where replica != partition.leader {
+            guard partition.replicas.contains(replica), let registration = image.brokers[replica], !registration.fenced,
+                  !registration.inControlledShutdown else {
+                throw ControllerError(.ineligibleReplica, "Replica \(replica) may not join the ISR of \(topic.name)-\(change.partition).")
+            }
+        }
+        guard change.newIsr.sorted() != partition.isr.sorted() else { return ([], partition) }
+        partition.isr = change.newIsr
+        partition.partitionEpoch += 1
+        let record = PartitionChangeRecord(partitionId: change.partition, topicId: change.topicId, isr: change.newIsr)
+        return ([MetadataRecordToWrite(record, .partitionChange)], partition)
+    }
+
     /// A broker was fenced: it leaves every ISR it is in (unless it is the last member, which
     /// stays so that an unclean election is never implied), and partitions it led get the next
     /// live ISR member as leader, or none (offline).

@@ -34,8 +34,13 @@ enum FetchHandler {
         let minBytes = Int(max(0, body.minBytes))
         let promise = eventLoop.makePromise(of: OutgoingResponse?.self)
 
+        // A broker's replica fetch (Kafka's ReplicaState from v15, ReplicaId before): it reads up
+        // to the leader's stable end and moves the high watermark; a consumer reads to the high
+        // watermark.
+        let replica = request.version >= 15 ? body.replicaState.replicaId : body.replicaId
+        let replicaId: Int32? = replica >= 0 ? replica : nil
         @Sendable func attempt() {
-            readAll(plan, maxBytes: body.maxBytes, request: request).whenComplete { result in
+            readAll(plan, maxBytes: body.maxBytes, replicaId: replicaId, request: request).whenComplete { result in
                 switch result {
                 case .failure(let error):
                     promise.fail(error)
@@ -89,7 +94,8 @@ enum FetchHandler {
     /// gets its first batch whole even when that is larger (KIP-74), and after that a batch that
     /// does not fit is cut short or left out, so the response stays within MaxBytes but for that
     /// one first batch.
-    private static func readAll(_ plan: FetchSessions.Plan, maxBytes requestMaxBytes: Int32, request: RequestContext) -> EventLoopFuture<[PartitionRead]> {
+    private static func readAll(_ plan: FetchSessions.Plan, maxBytes requestMaxBytes: Int32, replicaId: Int32?,
+                                request: RequestContext) -> EventLoopFuture<[PartitionRead]> {
         let registry = request.broker.registry
         let byId = request.version >= 13
         var wanted: [(topic: String, id: KafkaUUID, partition: FetchRequest.FetchPartition, resolved: Partition?, code: KafkaErrorCode)] = []
@@ -106,6 +112,7 @@ enum FetchHandler {
         }
         var future = request.eventLoop.makeSucceededFuture([PartitionRead]())
         let requestLimit = Int(max(0, requestMaxBytes))
+        let follower = replicaId
         for entry in wanted {
             future = future.flatMap { reads in
                 let template = PartitionRead(topic: entry.topic, topicId: entry.resolved?.topicId ?? entry.id, index: entry.partition.partition, code: entry.code)
@@ -135,7 +142,16 @@ enum FetchHandler {
                             read.divergingEpoch = diverging
                             return reads + [read]
                         }
-                        let result = try log.read(from: entry.partition.fetchOffset, maxBytes: budget, minOneMessage: minOneMessage)
+                        if let follower {
+                            // A follower fetches offset N once everything below N is on its disk.
+                            guard partition.followerFetched(follower, offset: entry.partition.fetchOffset) else {
+                                read.code = .notLeaderOrFollower
+                                return reads + [read]
+                            }
+                            read.highWatermark = log.highWatermark
+                        }
+                        let result = try log.read(from: entry.partition.fetchOffset, maxBytes: budget, minOneMessage: minOneMessage,
+                                                  limit: follower == nil ? .highWatermark : .stableEnd)
                         read.slices = result.slices
                     } catch {
                         read.code = StorageErrorMapping.code(for: error)

@@ -62,7 +62,7 @@ enum ProduceHandler {
                 }
                 broker.metrics.recordsIn.increment(by: Int64(batch.header.recordCount))
                 appends.append(append(batch.bytes, to: partition, acks: body.acks, minInsyncReplicas: topic.resolved.minInsyncReplicas,
-                                      now: now, on: eventLoop))
+                                      timeoutMs: Int64(body.timeoutMs), now: now, on: eventLoop))
             }
         }
         if body.acks == 0 {
@@ -98,11 +98,14 @@ enum ProduceHandler {
 
     /// Appends on the partition's own event loop, when the partition layer lets this broker (the
     /// leader, with enough replicas in sync for acks=all); the future completes there when the
-    /// write (and, when durable, its fdatasync) is done. The records were checked before, off
-    /// the partition's loop, so an invalid batch for a partition short of in-sync replicas gets
-    /// the record error where Kafka, checking the ISR first, gives NOT_ENOUGH_REPLICAS.
-    static func append(_ bytes: ByteBuffer, to partition: Partition, acks: Int16, minInsyncReplicas: Int, now: Int64,
-                       on eventLoop: any EventLoop) -> EventLoopFuture<PartitionResult> {
+    /// write (and, when durable, its fdatasync) is done and, for acks=all on a replicated
+    /// partition, when the high watermark passed it (Kafka's DelayedProduce: REQUEST_TIMED_OUT
+    /// after the request's timeout, NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below
+    /// min.insync.replicas meanwhile). The records were checked before, off the partition's
+    /// loop, so an invalid batch for a partition short of in-sync replicas gets the record
+    /// error where Kafka, checking the ISR first, gives NOT_ENOUGH_REPLICAS.
+    static func append(_ bytes: ByteBuffer, to partition: Partition, acks: Int16, minInsyncReplicas: Int, timeoutMs: Int64,
+                       now: Int64, on eventLoop: any EventLoop) -> EventLoopFuture<PartitionResult> {
         let owner = (partition.owner as? EventLoopOwner)?.eventLoop ?? eventLoop
         let promise = owner.makePromise(of: PartitionResult.self)
         let topic = partition.topic
@@ -120,8 +123,24 @@ enum ProduceHandler {
                 try log.append(bytes, nowMs: now) { result in
                     switch result {
                     case .success(let info):
-                        promise.succeed(PartitionResult(topic: topic, index: index, baseOffset: info.firstOffset,
-                                                        logAppendTimeMs: info.logAppendTimeMs, logStartOffset: info.logStartOffset))
+                        let result = PartitionResult(topic: topic, index: index, baseOffset: info.firstOffset,
+                                                     logAppendTimeMs: info.logAppendTimeMs, logStartOffset: info.logStartOffset)
+                        guard acks == -1 else {
+                            promise.succeed(result)
+                            return
+                        }
+                        partition.awaitReplication(through: info.lastOffset + 1, minInsync: minInsyncReplicas, timeoutMs: timeoutMs) { code in
+                            var answer = result
+                            if code != .none {
+                                answer.code = code
+                                answer.message = code == .requestTimedOut
+                                    ? "The in-sync replicas did not all hold the records within the request's timeout."
+                                    : code == .notEnoughReplicasAfterAppend
+                                    ? "The records are on fewer replicas than min.insync.replicas (\(minInsyncReplicas)) require."
+                                    : "This broker stopped leading the partition before the records were replicated."
+                            }
+                            promise.succeed(answer)
+                        }
                     case .failure(let error):
                         promise.succeed(PartitionResult(topic: topic, index: index, code: StorageErrorMapping.code(for: error), message: "\(error)"))
                     }

@@ -12,9 +12,13 @@ public final class ClusterNode: Sendable {
     public let quorum: QuorumHost
     let controller: ControllerClient
     let lifecycle: BrokerLifecycle?
+    /// Fetches the partitions this broker follows (brokers only).
+    let fetchers: ReplicaFetcherManager?
     private let producerIdBlock = Mutex<(next: Int64, end: Int64)>((0, 0))
 
-    init(settings: ClusterSettings, quorum: QuorumHost, controller: ControllerClient, lifecycle: BrokerLifecycle?) {
+    init(settings: ClusterSettings, quorum: QuorumHost, controller: ControllerClient, lifecycle: BrokerLifecycle?,
+         fetchers: ReplicaFetcherManager?) {
+        self.fetchers = fetchers
         self.settings = settings
         self.quorum = quorum
         self.controller = controller

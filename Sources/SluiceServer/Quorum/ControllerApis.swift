@@ -19,6 +19,7 @@ enum ControllerApis {
         (.brokerRegistration, 0...4),
         (.brokerHeartbeat, 0...1),
         (.allocateProducerIds, 0...0),
+        (.alterPartition, 0...3),
         (.createTopics, 2...7),
         (.deleteTopics, 1...6),
         (.createPartitions, 0...3),
@@ -84,6 +85,7 @@ enum ControllerApis {
         case .brokerRegistration: return try BrokerRegistrationApi.handle(request, quorum: quorum)
         case .brokerHeartbeat: return try BrokerHeartbeatApi.handle(request, quorum: quorum)
         case .allocateProducerIds: return try AllocateProducerIdsApi.handle(request, quorum: quorum)
+        case .alterPartition: return try AlterPartitionApi.handle(request, quorum: quorum)
         case .createTopics: return try ControllerTopicApis.createTopics(request, quorum: quorum)
         case .deleteTopics: return try ControllerTopicApis.deleteTopics(request, quorum: quorum)
         case .createPartitions: return try ControllerTopicApis.createPartitions(request, quorum: quorum)

@@ -122,4 +122,40 @@ import Testing
         partition = try #require(image.topic(named: "t")?.partitions[0])
         #expect(partition.leader == 3 && partition.isr == [3])
     }
+
+    @Test func alterPartitionTakesOnlyTheCurrentLeadersChangeToEligibleReplicas() throws {
+        var image = try image(brokers: 3)
+        let id = KafkaUUID(high: 4, low: 4)
+        try apply(control.createTopic(.init(name: "t", id: id, partitions: 1, replicationFactor: 3, assignments: [[1, 2, 3]]),
+                                      image: image, start: 0), to: &image)
+        func change(_ isr: [Int32], broker: Int32 = 1, epoch: Int64 = 1, leaderEpoch: Int32 = 0, partitionEpoch: Int32 = 0)
+            -> ReplicationControl.IsrChange {
+            .init(brokerId: broker, brokerEpoch: epoch, topicId: id, partition: 0, leaderEpoch: leaderEpoch,
+                  partitionEpoch: partitionEpoch, newIsr: isr)
+        }
+        func refusal(_ isrChange: ReplicationControl.IsrChange) -> KafkaErrorCode? {
+            do {
+                _ = try control.alterPartition(isrChange, image: image)
+                return nil
+            } catch {
+                return error.code
+            }
+        }
+        #expect(refusal(change([1, 2], broker: 2, epoch: 2)) == .invalidRequest, "not the leader")
+        #expect(refusal(change([1, 2], epoch: 9)) == .staleBrokerEpoch)
+        #expect(refusal(change([1, 2], leaderEpoch: 1)) == .fencedLeaderEpoch)
+        #expect(refusal(change([1, 2], partitionEpoch: 5)) == .invalidUpdateVersion)
+        #expect(refusal(change([2, 3])) == .invalidRequest, "the leader must stay in")
+        #expect(refusal(.init(brokerId: 1, brokerEpoch: 1, topicId: KafkaUUID(high: 9, low: 9), partition: 0, leaderEpoch: 0,
+                              partitionEpoch: 0, newIsr: [1])) == .unknownTopicId)
+        // A shrink: written, the partition epoch moves, the leader epoch does not.
+        let (records, after) = try control.alterPartition(change([1, 2]), image: image)
+        try apply(records, to: &image)
+        #expect(image.topic(named: "t")?.partitions[0] == after)
+        #expect(after.isr == [1, 2] && after.partitionEpoch == 1 && after.leaderEpoch == 0)
+        // The same ISR again changes nothing; a fenced broker may not join.
+        #expect(try control.alterPartition(change([1, 2], partitionEpoch: 1), image: image).0.isEmpty)
+        try image.apply(FenceBrokerRecord(id: 3, epoch: 3), type: .fenceBroker)
+        #expect(refusal(change([1, 2, 3], partitionEpoch: 1)) == .ineligibleReplica)
+    }
 }
