@@ -61,7 +61,8 @@ public final class KafkaServer: Sendable {
         let identity = try ClusterIdentity.loadOrCreate(dataDirectory: path, config: staticConfig)
         let quorum = cluster.isClustered
             ? try QuorumHost(dataDirectory: path, clusterId: identity.clusterId, settings: cluster,
-                             sessionTimeoutMs: staticConfig.long("broker.session.timeout.ms"), logger: logger)
+                             sessionTimeoutMs: staticConfig.long("broker.session.timeout.ms"),
+                             uncleanLeaderElection: staticConfig.bool("unclean.leader.election.enable"), logger: logger)
             : nil
         let configFiles = DynamicConfigFiles(dataDirectory: path, nodeId: identity.nodeId)
         let config = try Self.withStoredDynamicConfigs(staticConfig, from: configFiles, logger: logger)
@@ -103,8 +104,10 @@ public final class KafkaServer: Sendable {
             health: health, localBroker: identity.nodeId)
         environment.clustered = cluster.isClustered
         let isrChanges = IsrChangeSender(logger: logger)
+        let replicationStatistics = ReplicationStatistics()
         if cluster.isClustered {
             environment.replication = ReplicationEnvironment(clock: wallClockMilliseconds, maxLagMs: config.long("replica.lag.time.max.ms"),
+                                                             statistics: replicationStatistics,
                                                              proposeIsr: { partition, proposal in isrChanges.propose(partition, proposal) })
         }
         let registry = try TopicRegistry(dataDirectory: path, environment: environment)
@@ -127,7 +130,8 @@ public final class KafkaServer: Sendable {
         let maxPendingRequests = config.int("connection.max.pending.requests")
         let connections = Atomic<Int>(0)
         let contextBox = ContextBox()
-        let metrics = BrokerMetrics(storage: writer.statistics, health: health)
+        let metrics = BrokerMetrics(storage: writer.statistics, health: health,
+                                    replication: cluster.isClustered ? replicationStatistics : nil)
         let dispatcher: KafkaConnectionHandler.Dispatcher
         if servesClients {
             dispatcher = { request in try RequestDispatcher.handle(request) }

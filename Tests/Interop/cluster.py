@@ -37,11 +37,12 @@ class ClusterNode(Broker):
 
 
 class Cluster:
-    def __init__(self, binary, base, size=3, cluster_id=CLUSTER_ID, extra=None):
+    def __init__(self, binary, base, size=3, cluster_id=CLUSTER_ID, extra=None, first_host=1):
         self.binary = binary
         self.base = base
         self.cluster_id = cluster_id
-        self.hosts = {n: "127.0.0.%d" % n for n in range(1, size + 1)}
+        # first_host=2 leaves 127.0.0.1 to the clients, so cuts between brokers never cut them.
+        self.hosts = {n: "127.0.0.%d" % (n + first_host - 1) for n in range(1, size + 1)}
         self.client_ports = {n: free_port(h) for n, h in self.hosts.items()}
         self.controller_ports = {n: free_port(h) for n, h in self.hosts.items()}
         self.voters = ",".join("%d@%s:%d" % (n, self.hosts[n], self.controller_ports[n]) for n in self.hosts)

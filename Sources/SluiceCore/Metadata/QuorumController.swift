@@ -48,14 +48,15 @@ public final class QuorumController {
 
     private var working = MetadataImage()
     private var cluster: ClusterControl
-    private let replication = ReplicationControl()
+    private let replication: ReplicationControl
     private let producerIds = ProducerIdControl()
     private var pending: [(lastOffset: Int64, reply: Reply, completion: Completion)] = []
     private var placementStart = 0
     private var lastSnapshotOffset: Int64 = 0
 
-    public init(raft: RaftReplica, clusterId: String, sessionTimeoutMs: Int64) {
+    public init(raft: RaftReplica, clusterId: String, sessionTimeoutMs: Int64, uncleanLeaderElection: Bool = false) {
         self.raft = raft
+        replication = ReplicationControl(uncleanLeaderElectionDefault: uncleanLeaderElection)
         cluster = ClusterControl(clusterId: clusterId, sessionTimeoutMs: sessionTimeoutMs)
     }
 

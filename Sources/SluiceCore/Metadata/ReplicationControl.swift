@@ -24,7 +24,24 @@ public struct ReplicationControl: Sendable {
         }
     }
 
-    public init() {}
+    /// The broker default of `unclean.leader.election.enable` (a topic's own config wins).
+    public var uncleanLeaderElectionDefault: Bool
+
+    public init(uncleanLeaderElectionDefault: Bool = false) {
+        self.uncleanLeaderElectionDefault = uncleanLeaderElectionDefault
+    }
+
+    /// Whether a replica outside the ISR may lead `topic` when no in-sync one can.
+    func uncleanElectionAllowed(_ topic: String, image: MetadataImage) -> Bool {
+        guard let value = image.configs[.init(type: 2, name: topic)]?["unclean.leader.election.enable"] else {
+            return uncleanLeaderElectionDefault
+        }
+        return value == "true"
+    }
+
+    static func eligible(_ broker: Int32, image: MetadataImage) -> Bool {
+        image.brokers[broker].map { !$0.fenced && !$0.inControlledShutdown } ?? false
+    }
 
     static func placerBrokers(_ image: MetadataImage) -> [ReplicaPlacer.Broker] {
         image.activeBrokers.filter { !$0.inControlledShutdown }.map { ReplicaPlacer.Broker(id: $0.id, rack: $0.rack) }
@@ -186,7 +203,12 @@ public struct ReplicationControl: Sendable {
         guard change.newIsr.sorted() != partition.isr.sorted() else { return ([], partition) }
         partition.isr = change.newIsr
         partition.partitionEpoch += 1
-        let record = PartitionChangeRecord(partitionId: change.partition, topicId: change.topicId, isr: change.newIsr)
+        var record = PartitionChangeRecord(partitionId: change.partition, topicId: change.topicId, isr: change.newIsr)
+        if partition.recoveringFromUncleanElection && change.newIsr.count > 1 {
+            // Followers hold the unclean leader's log now: the partition has recovered.
+            record.leaderRecoveryState = 0
+            partition.recoveringFromUncleanElection = false
+        }
         return ([MetadataRecordToWrite(record, .partitionChange)], partition)
     }
 
@@ -203,6 +225,14 @@ public struct ReplicationControl: Sendable {
                 if newIsr != partition.isr { change.isr = newIsr }
                 if partition.leader == brokerId {
                     change.leader = remaining.first { image.brokers[$0].map { !$0.fenced } ?? false } ?? -1
+                    if change.leader == -1, uncleanElectionAllowed(topic.name, image: image),
+                       let stale = partition.replicas.first(where: { $0 != brokerId && Self.eligible($0, image: image) }) {
+                        // Unclean: a replica that may lack acknowledged records leads, alone in
+                        // the ISR, and the partition is marked as recovering (Kafka's LeaderRecoveryState).
+                        change.leader = stale
+                        change.isr = [stale]
+                        change.leaderRecoveryState = 1
+                    }
                 }
                 if change.isr != nil || change.leader != -2 { records.append(MetadataRecordToWrite(change, .partitionChange)) }
             }
@@ -210,14 +240,21 @@ public struct ReplicationControl: Sendable {
         return records
     }
 
-    /// A broker came back: offline partitions whose ISR holds it get it as leader.
+    /// A broker came back: offline partitions whose ISR holds it get it as leader; with unclean
+    /// election allowed, so do offline partitions it is only a replica of.
     public func brokerUnfenced(_ brokerId: Int32, image: MetadataImage) -> [MetadataRecordToWrite] {
         var records: [MetadataRecordToWrite] = []
         for topic in image.topicsById.values.sorted(by: { $0.name < $1.name }) {
             for (index, partition) in topic.partitions.sorted(by: { $0.key < $1.key })
-            where partition.leader == -1 && partition.isr.contains(brokerId) {
-                records.append(MetadataRecordToWrite(PartitionChangeRecord(partitionId: index, topicId: topic.id, leader: brokerId),
-                                                     .partitionChange))
+            where partition.leader == -1 && partition.replicas.contains(brokerId) {
+                if partition.isr.contains(brokerId) {
+                    records.append(MetadataRecordToWrite(PartitionChangeRecord(partitionId: index, topicId: topic.id, leader: brokerId),
+                                                         .partitionChange))
+                } else if uncleanElectionAllowed(topic.name, image: image) {
+                    records.append(MetadataRecordToWrite(PartitionChangeRecord(partitionId: index, topicId: topic.id, isr: [brokerId],
+                                                                               leader: brokerId, leaderRecoveryState: 1),
+                                                         .partitionChange))
+                }
             }
         }
         return records

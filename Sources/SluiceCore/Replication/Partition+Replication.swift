@@ -145,12 +145,15 @@ extension Partition {
 
     func expandIsrIfCaughtUp() {
         guard let log, let tracker = replication.tracker, replication.pendingIsr == nil else { return }
+        if let refused = replication.proposalRefusedAtMs, environment.clock() - refused < Self.refusedProposalBackoffMs { return }
         let isr = state.isr
         let epochStart = log.epochs.entries.last(where: { $0.epoch <= state.leaderEpoch })?.startOffset ?? log.logStartOffset
         let joining = tracker.caughtUp(isr: isr, highWatermark: log.highWatermark, epochStartOffset: epochStart)
         guard !joining.isEmpty else { return }
         propose(isr + joining)
     }
+
+    static let refusedProposalBackoffMs: Int64 = 500
 
     private func propose(_ newIsr: [Int32]) {
         let state = self.state
@@ -167,8 +170,24 @@ extension Partition {
         guard replication.pendingIsr == proposal else { return }
         replication.pendingIsr = nil
         if case .success(let newState) = result {
+            environment.statistics.recordIsrChange(from: state.isr.count, to: newState.isr.count)
             update(newState)
+        } else {
+            // Refused (a replica not eligible yet, the controller moving): not again at once on
+            // every fetch; the next ISR check, or a fetch after it, proposes again.
+            replication.proposalRefusedAtMs = environment.clock()
         }
         advanceHighWatermark()
+    }
+
+    /// What /metrics reports of this partition's replication, read on its owner: whether this
+    /// broker leads it with fewer replicas in sync than assigned, or fewer than
+    /// min.insync.replicas, and how many records its furthest-behind follower lacks.
+    public var replicationFigures: (underReplicated: Bool, underMinIsr: Bool, maxFollowerLag: Int64) {
+        precondition(owner.isCurrent, "replication state used off its owner")
+        let state = self.state
+        guard state.leader == localBroker, let log else { return (false, false, 0) }
+        let lag = replication.tracker?.followers.values.map { log.stableEnd - max(0, $0.logEnd) }.max() ?? 0
+        return (state.isr.count < state.replicas.count, state.isr.count < minInsyncReplicas, max(0, lag))
     }
 }

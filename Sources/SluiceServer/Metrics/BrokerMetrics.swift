@@ -29,9 +29,10 @@ public final class BrokerMetrics: Sendable {
     /// Per-partition gauges from the last scrape, so partitions that went away can be removed.
     private let partitionGauges = NIOLockedValueBox<[String: (Prometheus.Gauge, Prometheus.Gauge)]>([:])
 
-    public init(storage: LogWriterStatistics? = nil, health: StorageHealth? = nil) {
+    public init(storage: LogWriterStatistics? = nil, health: StorageHealth? = nil, replication: ReplicationStatistics? = nil) {
         self.storage = storage
         self.health = health
+        self.replication = replication
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -82,6 +83,8 @@ public final class BrokerMetrics: Sendable {
     private let storage: LogWriterStatistics?
     /// Damage the logs found (read at scrape time).
     private let health: StorageHealth?
+    /// ISR changes this broker's leaders made (read at scrape time).
+    private let replication: ReplicationStatistics?
 
     private func renderStorageRounds(into out: inout String) {
         guard let statistics = storage else { return }
@@ -104,12 +107,28 @@ public final class BrokerMetrics: Sendable {
         var partition: Int32
         var logEndOffset: Int64
         var sizeBytes: Int64
+        var underReplicated = false
+        var underMinIsr = false
+        /// Led here with no leader anywhere (its broker died with no in-sync replica to take over).
+        var offline = false
+        var maxFollowerLag: Int64 = 0
     }
 
     /// Updates the read-on-scrape gauges and renders everything.
     func render(partitions: [PartitionFigures], groups: Int) -> [UInt8] {
         registry.makeGauge(name: "sluice_partitions", help: "Partitions hosted by this broker.").set(Double(partitions.count))
         registry.makeGauge(name: "sluice_groups", help: "Consumer groups the coordinator knows.").set(Double(groups))
+        registry.makeGauge(name: "sluice_under_replicated_partitions",
+                           help: "Partitions this broker leads with fewer replicas in sync than assigned.")
+            .set(Double(partitions.filter(\.underReplicated).count))
+        registry.makeGauge(name: "sluice_under_min_isr_partitions",
+                           help: "Partitions this broker leads with fewer replicas in sync than min.insync.replicas (acks=all fails).")
+            .set(Double(partitions.filter(\.underMinIsr).count))
+        registry.makeGauge(name: "sluice_offline_partitions", help: "Partitions the metadata gives no leader (as this broker's image has it).")
+            .set(Double(partitions.filter(\.offline).count))
+        registry.makeGauge(name: "sluice_replica_max_lag_records",
+                           help: "Records the furthest-behind follower of a partition this broker leads lacks.")
+            .set(Double(partitions.map(\.maxFollowerLag).max() ?? 0))
         partitionGauges.withLockedValue { gauges in
             var seen = Set<String>()
             for figures in partitions {
@@ -142,6 +161,12 @@ public final class BrokerMetrics: Sendable {
             storageText += "# TYPE sluice_recovery_truncated_bytes_total counter\nsluice_recovery_truncated_bytes_total \(health.recoveryTruncatedBytes)\n"
             storageText += "# HELP sluice_recovery_truncated_records_total Records in the batches recovery cut, as far as their headers could be read.\n"
             storageText += "# TYPE sluice_recovery_truncated_records_total counter\nsluice_recovery_truncated_records_total \(health.recoveryTruncatedRecords)\n"
+        }
+        if let replication {
+            storageText += "# HELP sluice_isr_shrinks_total ISR shrinks this broker's leaders made.\n"
+            storageText += "# TYPE sluice_isr_shrinks_total counter\nsluice_isr_shrinks_total \(replication.isrShrinks)\n"
+            storageText += "# HELP sluice_isr_expands_total ISR expansions this broker's leaders made.\n"
+            storageText += "# TYPE sluice_isr_expands_total counter\nsluice_isr_expands_total \(replication.isrExpands)\n"
         }
         out += Array(storageText.utf8)
         return out

@@ -42,8 +42,15 @@ final class MetricsServer: Sendable {
                 let promise = loop.makePromise(of: BrokerMetrics.PartitionFigures.self)
                 partition.owner.execute {
                     // An offline partition (its log could not be opened) reports -1 and 0.
-                    promise.succeed(.init(topic: topic.name, partition: partition.index, logEndOffset: partition.log?.logEndOffset ?? -1,
-                                          sizeBytes: partition.log?.sizeInBytes ?? 0))
+                    var figures = BrokerMetrics.PartitionFigures(topic: topic.name, partition: partition.index,
+                                                                 logEndOffset: partition.log?.logEndOffset ?? -1,
+                                                                 sizeBytes: partition.log?.sizeInBytes ?? 0)
+                    let replication = partition.replicationFigures
+                    figures.underReplicated = replication.underReplicated
+                    figures.underMinIsr = replication.underMinIsr
+                    figures.maxFollowerLag = replication.maxFollowerLag
+                    figures.offline = partition.state.leader == -1 && partition.state.partitionEpoch >= 0
+                    promise.succeed(figures)
                 }
                 reads.append(promise.futureResult)
             }

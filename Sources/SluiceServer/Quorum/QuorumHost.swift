@@ -52,7 +52,8 @@ public final class QuorumHost: @unchecked Sendable {
     public var status: QuorumStatus { statusLock.withLock { $0 } }
 
     /// Opens `__cluster_metadata-0` in the data directory and starts the replica.
-    public init(dataDirectory: String, clusterId: String, settings: ClusterSettings, sessionTimeoutMs: Int64, logger: Logger) throws {
+    public init(dataDirectory: String, clusterId: String, settings: ClusterSettings, sessionTimeoutMs: Int64,
+                uncleanLeaderElection: Bool = false, logger: Logger) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.group = group
         loop = group.next()
@@ -74,7 +75,8 @@ public final class QuorumHost: @unchecked Sendable {
                                        seed: UInt64(truncatingIfNeeded: Self.monotonicMs()) ^ UInt64(UInt32(bitPattern: settings.nodeId)),
                                        now: Self.monotonicMs())
             self.raft = raft
-            controller = QuorumController(raft: raft, clusterId: clusterId, sessionTimeoutMs: sessionTimeoutMs)
+            controller = QuorumController(raft: raft, clusterId: clusterId, sessionTimeoutMs: sessionTimeoutMs,
+                                          uncleanLeaderElection: uncleanLeaderElection)
         } catch {
             try? group.syncShutdownGracefully()
             throw error

@@ -158,4 +158,53 @@ import Testing
         try image.apply(FenceBrokerRecord(id: 3, epoch: 3), type: .fenceBroker)
         #expect(refusal(change([1, 2, 3], partitionEpoch: 1)) == .ineligibleReplica)
     }
+
+    @Test func uncleanElectionLetsAStaleReplicaLeadOnlyWhenEnabled() throws {
+        for enabled in [false, true] {
+            var image = try image(brokers: 3)
+            let id = KafkaUUID(high: 5, low: 5)
+            try apply(control.createTopic(.init(name: "t", id: id, partitions: 1, replicationFactor: 3, assignments: [[1, 2, 3]],
+                                                configs: enabled ? ["unclean.leader.election.enable": "true"] : [:]),
+                                          image: image, start: 0), to: &image)
+            // 3 fell out of the ISR earlier; then 2 and 1 die: only the stale 3 is left.
+            try apply(control.alterPartition(.init(brokerId: 1, brokerEpoch: 1, topicId: id, partition: 0, leaderEpoch: 0,
+                                                   partitionEpoch: 0, newIsr: [1, 2]), image: image).0, to: &image)
+            for broker: Int32 in [2, 1] {
+                try image.apply(FenceBrokerRecord(id: broker, epoch: Int64(broker)), type: .fenceBroker)
+                try apply(control.brokerFenced(broker, image: image), to: &image)
+            }
+            let partition = try #require(image.topic(named: "t")?.partitions[0])
+            if enabled {
+                #expect(partition.leader == 3 && partition.isr == [3] && partition.recoveringFromUncleanElection)
+                // Followers caught up and taken back: recovered.
+                try image.apply(UnfenceBrokerRecord(id: 1, epoch: 1), type: .unfenceBroker)
+                let (records, after) = try control.alterPartition(
+                    .init(brokerId: 3, brokerEpoch: 3, topicId: id, partition: 0, leaderEpoch: partition.leaderEpoch,
+                          partitionEpoch: partition.partitionEpoch, newIsr: [3, 1]), image: image)
+                try apply(records, to: &image)
+                #expect(!after.recoveringFromUncleanElection && image.topic(named: "t")?.partitions[0]?.recoveringFromUncleanElection == false)
+            } else {
+                #expect(partition.leader == -1 && partition.isr == [1], "offline rather than lose acknowledged records")
+            }
+        }
+        // Offline when the stale replica was down too; it comes back: elected only if enabled.
+        var strict = ReplicationControl(uncleanLeaderElectionDefault: true)
+        var image = try image(brokers: 3)
+        let id = KafkaUUID(high: 6, low: 6)
+        try apply(strict.createTopic(.init(name: "u", id: id, partitions: 1, replicationFactor: 2, assignments: [[1, 2]]),
+                                     image: image, start: 0), to: &image)
+        try apply(strict.alterPartition(.init(brokerId: 1, brokerEpoch: 1, topicId: id, partition: 0, leaderEpoch: 0,
+                                              partitionEpoch: 0, newIsr: [1]), image: image).0, to: &image)
+        for broker: Int32 in [2, 1] {
+            try image.apply(FenceBrokerRecord(id: broker, epoch: Int64(broker)), type: .fenceBroker)
+            try apply(strict.brokerFenced(broker, image: image), to: &image)
+        }
+        #expect(image.topic(named: "u")?.partitions[0]?.leader == -1)
+        try image.apply(UnfenceBrokerRecord(id: 2, epoch: 2), type: .unfenceBroker)
+        strict.uncleanLeaderElectionDefault = false
+        #expect(strict.brokerUnfenced(2, image: image).isEmpty)
+        strict.uncleanLeaderElectionDefault = true
+        try apply(strict.brokerUnfenced(2, image: image), to: &image)
+        #expect(image.topic(named: "u")?.partitions[0]?.leader == 2)
+    }
 }
