@@ -46,6 +46,31 @@ extension PartitionLog {
         try replayProducerState(from: logStartOffset)
     }
 
+    /// Empties the log and starts it again at `offset` (Kafka's truncateFullyAndStartAt): a
+    /// follower whose log ends before the leader's log start, or lies beyond its end, can keep
+    /// nothing it has. Must not be called with appends in flight.
+    public func truncateFully(startingAt offset: Int64) throws {
+        precondition(inFlight.isEmpty, "truncate with appends in flight")
+        if let failure { throw failure }
+        changedSinceOpen = true
+        let createdMs = segments.last!.createdMs
+        for segment in segments { segment.deleteFiles() }
+        segments = [try LogSegment.create(directory: directory, baseOffset: offset, files: files, nowMs: createdMs,
+                                          indexIntervalBytes: config.indexIntervalBytes)]
+        logStartOffset = offset
+        try saveLogStartOffset()
+        highWatermark = offset
+        highWatermarkLocation = (offset, 0)
+        stableEnd = offset
+        stableEndLocation = (offset, 0)
+        durableOffset = offset
+        epochs = LeaderEpochCache()
+        try saveEpochs(sync: true)
+        unlink(directory + "/" + Self.producerStateFile)
+        producerState = ProducerStateTable()
+        saveRecoveryPoint()
+    }
+
     /// DeleteRecords: moves the log start offset forward (never past the high watermark) and
     /// deletes segments that lie wholly below it. Returns the new log start offset; an offset
     /// below the log start changes nothing. A negative offset or one past the high watermark is

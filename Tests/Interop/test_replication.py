@@ -213,3 +213,34 @@ def high_watermark(cluster, node, topic):
     with kwire.Conn(cluster.bootstrap(node)) as conn:
         body = conn.roundtrip(kwire.API_FETCH, 11, kwire.fetch_body(11, topic, 0, 0, max_wait_ms=0))
     return kwire.parse_fetch_response(11, body)[(topic, 0)]["high_watermark"]
+
+
+def test_a_follower_behind_the_leaders_log_start_starts_over_there(cluster):
+    """DeleteRecords while a follower is down: the in-sync follower's log start follows the
+    leader's; the returning one finds its offset below the leader's log start
+    (OFFSET_OUT_OF_RANGE), starts its log over at the leader's log start, and rejoins the ISR."""
+    parts = create_topic(cluster, "rep-start", 1)
+    leader = parts[0]["LeaderId"]
+    late, steady = [n for n in cluster.nodes if n != leader]
+    for _ in range(10):
+        assert produce_raw(cluster, leader, "rep-start", -1, 10000)["error"] == 0
+    cluster.nodes[late].kill9()
+    wait_partitions(cluster, "rep-start", 1, lambda p: late not in p["IsrNodes"], via=leader, timeout=30.0)
+    for _ in range(10):
+        assert produce_raw(cluster, leader, "rep-start", -1, 10000)["error"] == 0
+    with kspec.Connection(cluster.bootstrap(leader)) as k:
+        r = k.call("DeleteRecords", 2, {"Topics": [{"Name": "rep-start", "Partitions": [{"PartitionIndex": 0, "Offset": 15}]}],
+                                        "TimeoutMs": 10000})
+    assert r["Topics"][0]["Partitions"][0]["ErrorCode"] == 0, r
+    assert r["Topics"][0]["Partitions"][0]["LowWatermark"] == 15
+    assert produce_raw(cluster, leader, "rep-start", -1, 10000)["error"] == 0
+    cluster.nodes[late].start()
+    wait_partitions(cluster, "rep-start", 1, lambda p: len(p["IsrNodes"]) == 3, via=leader, timeout=60.0)
+
+    def log_start(node):
+        path = Path(cluster.nodes[node].data_dir) / "rep-start-0" / "log-start-offset"
+        return int.from_bytes(path.read_bytes(), "big") if path.exists() else 0
+    cluster.wait_for("every replica's log starts at 15", lambda: all(log_start(n) == 15 for n in cluster.nodes), timeout=30.0)
+    late_log = segment_bytes(cluster, late, "rep-start", 0)
+    assert late_log and late_log == segment_bytes(cluster, leader, "rep-start", 0)[-len(late_log):]
+    assert "started over at 15" in cluster.nodes[late].log_text()

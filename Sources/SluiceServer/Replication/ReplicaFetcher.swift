@@ -148,6 +148,10 @@ final class ReplicaFetcher: Sendable {
     private func handle(_ answer: FetchResponse.PartitionData, for position: Position) async {
         let partition = position.partition
         let code = KafkaErrorCode(rawValue: answer.errorCode)
+        if code == .offsetOutOfRange {
+            await resetOutOfRange(partition, position: position)
+            return
+        }
         guard code == .none else {
             if ![.notLeaderOrFollower, .fencedLeaderEpoch, .unknownLeaderEpoch, .unknownTopicId, .unknownTopicOrPartition].contains(code) {
                 logger.warning("replica fetch refused", metadata: [
@@ -171,9 +175,16 @@ final class ReplicaFetcher: Sendable {
                     continuation.resume(returning: .failure(.offline(reason: "the log moved while its fetch was answered")))
                     return
                 }
+                let leaderLogStart = answer.logStartOffset
                 do {
                     try log.appendAsFollower(records, nowMs: nowMs) { result in
-                        if case .success = result { log.advanceHighWatermark(to: highWatermark) }
+                        if case .success = result {
+                            log.advanceHighWatermark(to: highWatermark)
+                            // The leader's log start moved (DeleteRecords, retention): so does this one's.
+                            if leaderLogStart > log.logStartOffset {
+                                _ = try? log.deleteRecords(before: min(leaderLogStart, log.highWatermark))
+                            }
+                        }
                         continuation.resume(returning: result)
                     }
                 } catch {
@@ -210,6 +221,47 @@ final class ReplicaFetcher: Sendable {
         logger.info("follower log diverged from the leader's", metadata: [
             "topic": "\(partition.topic)", "partition": "\(partition.index)", "epoch": "\(diverging.epoch)",
             "leaderEndOffset": "\(diverging.endOffset)", "outcome": "\(outcome)"])
+    }
+
+    /// The leader has nothing at this log's end (Kafka's handleOutOfRangeError): its log starts
+    /// later — retention or DeleteRecords removed what this replica lacks, so it starts over at
+    /// the leader's log start — or ends earlier (an unclean election made a shorter log the
+    /// leader's), so this one is cut back to it.
+    private func resetOutOfRange(_ partition: Partition, position: Position) async {
+        func offset(_ timestamp: Int64) async -> Int64? {
+            let request = ListOffsetsRequest(replicaId: settings.nodeId, isolationLevel: 0, topics: [
+                .init(name: partition.topic, partitions: [.init(partitionIndex: partition.index,
+                                                                currentLeaderEpoch: position.currentLeaderEpoch, timestamp: timestamp)]),
+            ])
+            guard let connection = try? await connected(),
+                  let response = try? await connection.send(request, version: 4, timeout: .seconds(10)),
+                  let answer = response.topics.first?.partitions.first, answer.errorCode == 0 else { return nil }
+            return answer.offset
+        }
+        guard let earliest = await offset(-2), let latest = await offset(-1) else {
+            delay(partition, byMs: settings.backoffMs)
+            return
+        }
+        let outcome: String = await Self.onOwner(partition) {
+            guard let log = partition.log, !log.hasAppendsInFlight, log.logEndOffset == position.fetchOffset else { return "busy" }
+            do {
+                if log.logEndOffset < earliest {
+                    try log.truncateFully(startingAt: earliest)
+                    return "started over at \(earliest)"
+                }
+                if log.logEndOffset > latest {
+                    try log.truncate(to: latest)
+                    return "cut back to \(log.logEndOffset)"
+                }
+                return "in range now"
+            } catch {
+                return "failed: \(error)"
+            }
+        }
+        logger.warning("follower's fetch offset out of the leader's range", metadata: [
+            "topic": "\(partition.topic)", "partition": "\(partition.index)", "offset": "\(position.fetchOffset)",
+            "leaderLogStart": "\(earliest)", "leaderEnd": "\(latest)", "outcome": "\(outcome)"])
+        if outcome == "in range now" { delay(partition, byMs: settings.backoffMs) }
     }
 
     private func delay(_ partition: Partition, byMs ms: Int64) {
