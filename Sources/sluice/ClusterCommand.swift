@@ -35,6 +35,10 @@ struct ClusterCommand: AsyncParsableCommand {
                     print("  \(id)  fenced (holds replicas, not live)")
                 }
             }
+            let partitions = metadata.topics.flatMap(\.partitions)
+            let offline = partitions.filter { $0.leaderId < 0 }.count
+            let underReplicated = partitions.filter { $0.leaderId >= 0 && $0.isrNodes.count < $0.replicaNodes.count }.count
+            print("partitions: \(partitions.count)  under-replicated \(underReplicated)  offline \(offline)")
             guard let partition else {
                 print("quorum: none (a single broker, its own controller)")
                 return

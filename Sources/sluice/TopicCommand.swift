@@ -46,8 +46,11 @@ struct TopicCommand: AsyncParsableCommand {
             let ends = try await admin.listOffsets(topic: name, spec: .latest)
             print("topic \(topic.name) id \(topic.id) partitions \(topic.partitions.count)")
             for partition in topic.partitions {
+                // As kafka-topics.sh flags them: no leader at all, or fewer replicas in sync than assigned.
+                let health = partition.leader < 0 ? "  OFFLINE"
+                    : partition.inSyncReplicas.count < partition.replicas.count ? "  UNDER-REPLICATED" : ""
                 print("  partition \(partition.index) leader \(partition.leader) replicas \(partition.replicas) isr \(partition.inSyncReplicas) "
-                      + "offsets \(starts[partition.index] ?? -1)..\(ends[partition.index] ?? -1)")
+                      + "offsets \(starts[partition.index] ?? -1)..\(ends[partition.index] ?? -1)" + health)
             }
             // Brokers without DescribeConfigs (librdkafka's mock) still get the partitions shown.
             for entry in (try? await admin.describeTopicConfigs(name)) ?? [] where !entry.isDefault {

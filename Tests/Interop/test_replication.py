@@ -22,6 +22,7 @@ What each case gets:
 """
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -177,6 +178,10 @@ def test_follower_paused_isr_shrinks_and_acks_all_refused(cluster):
                         via=leader, timeout=30.0)
         answer = produce_raw(cluster, leader, "rep-isr", -1, 5000)
         assert answer["error"] == NOT_ENOUGH_REPLICAS, answer
+        # Operators see it: the CLI flags the partition, /metrics counts it.
+        described = sluice(cluster, leader, "topic", "describe", "rep-isr")
+        assert "UNDER-REPLICATED" in described, described
+        assert "under-replicated 1" in sluice(cluster, leader, "cluster", "describe")
         # acks=1 is written, but below min.insync.replicas the high watermark stays put.
         answer = produce_raw(cluster, leader, "rep-isr", 1, 5000, value=b"acks1")
         assert answer["error"] == 0, answer
@@ -207,6 +212,13 @@ def test_both_followers_paused_nothing_acknowledged(cluster):
     wait_partitions(cluster, "rep-two", 1, lambda p: len(p["IsrNodes"]) == 3, timeout=60.0)
     assert produce_raw(cluster, leader, "rep-two", -1, 10000)["error"] == 0
     wait_identical(cluster, "rep-two", 1)
+
+
+def sluice(cluster, node, *args):
+    out = subprocess.run([str(cluster.binary), *args, "--bootstrap", cluster.bootstrap(node)], capture_output=True, timeout=30,
+                         stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr.decode()
+    return out.stdout.decode()
 
 
 def high_watermark(cluster, node, topic):
