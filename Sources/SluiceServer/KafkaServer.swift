@@ -62,7 +62,11 @@ public final class KafkaServer: Sendable {
         let quorum = cluster.isClustered
             ? try QuorumHost(dataDirectory: path, clusterId: identity.clusterId, settings: cluster,
                              sessionTimeoutMs: staticConfig.long("broker.session.timeout.ms"),
-                             uncleanLeaderElection: staticConfig.bool("unclean.leader.election.enable"), logger: logger)
+                             uncleanLeaderElection: staticConfig.bool("unclean.leader.election.enable"),
+                             rebalance: .init(enabled: staticConfig.bool("auto.leader.rebalance.enable"),
+                                              intervalMs: staticConfig.long("leader.imbalance.check.interval.seconds") * 1000,
+                                              imbalancePercent: staticConfig.int("leader.imbalance.per.broker.percentage")),
+                             logger: logger)
             : nil
         let configFiles = DynamicConfigFiles(dataDirectory: path, nodeId: identity.nodeId)
         let config = try Self.withStoredDynamicConfigs(staticConfig, from: configFiles, logger: logger)

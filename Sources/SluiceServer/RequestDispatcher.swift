@@ -32,9 +32,10 @@ enum SupportedApis {
         (.offsetDelete, 0...0),
     ]
 
-    /// What a node of a cluster serves besides: DescribeQuorum, forwarded to the controller
-    /// (kafka-metadata-quorum and `sluice cluster describe` ask any broker).
-    static let clusterRanges: [(ApiKey, ClosedRange<Int16>)] = ranges + [(.describeQuorum, 0...1)]
+    /// What a node of a cluster serves besides: DescribeQuorum and ElectLeaders, forwarded to the
+    /// controller (kafka-metadata-quorum, kafka-leader-election and `sluice cluster describe`
+    /// ask any broker).
+    static let clusterRanges: [(ApiKey, ClosedRange<Int16>)] = ranges + [(.describeQuorum, 0...1), (.electLeaders, 0...2)]
 
     static func ranges(clustered: Bool) -> [(ApiKey, ClosedRange<Int16>)] { clustered ? clusterRanges : ranges }
 
@@ -68,6 +69,7 @@ enum RequestDispatcher {
         case .createTopics: return try CreateTopicsHandler.handle(request)
         case .deleteTopics: return try DeleteTopicsHandler.handle(request)
         case .createPartitions: return try CreatePartitionsHandler.handle(request)
+        case .electLeaders: return try ElectLeadersHandler.handle(request)
         case .describeConfigs: return try DescribeConfigsHandler.handle(request)
         case .alterConfigs: return try AlterConfigsHandler.handle(request)
         case .incrementalAlterConfigs: return try AlterConfigsHandler.handleIncremental(request)

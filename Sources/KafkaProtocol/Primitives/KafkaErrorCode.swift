@@ -79,6 +79,7 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let newLeaderElected = KafkaErrorCode(rawValue: 108)
     public static let preferredLeaderNotAvailable = KafkaErrorCode(rawValue: 80)
     public static let electionNotNeeded = KafkaErrorCode(rawValue: 84)
+    public static let eligibleLeadersNotAvailable = KafkaErrorCode(rawValue: 83)
 
     public var description: String { "\(rawValue)" }
 

@@ -22,6 +22,7 @@ public final class QuorumController {
         /// resolved to explicit changes and validated by the broker that took the request).
         case alterTopicConfigs(topic: String, set: [String: String], delete: [String])
         case alterPartition(ReplicationControl.IsrChange)
+        case electLeaders(ReplicationControl.ElectionType, partitions: [String: [Int32]]?)
     }
 
     public enum Reply: Sendable, Equatable {
@@ -33,6 +34,7 @@ public final class QuorumController {
         case partitionsCreated
         case configsChanged
         case partitionAltered(PartitionRegistration)
+        case leadersElected([ReplicationControl.ElectionResult])
     }
 
     public typealias Completion = (Result<Reply, ControllerError>) -> Void
@@ -54,8 +56,27 @@ public final class QuorumController {
     private var placementStart = 0
     private var lastSnapshotOffset: Int64 = 0
 
-    public init(raft: RaftReplica, clusterId: String, sessionTimeoutMs: Int64, uncleanLeaderElection: Bool = false) {
+    /// Kafka's auto.leader.rebalance.enable, leader.imbalance.check.interval.seconds (as ms here)
+    /// and leader.imbalance.per.broker.percentage.
+    public struct LeaderRebalance: Sendable {
+        public var enabled: Bool
+        public var intervalMs: Int64
+        public var imbalancePercent: Int
+
+        public init(enabled: Bool = true, intervalMs: Int64 = 300_000, imbalancePercent: Int = 10) {
+            self.enabled = enabled
+            self.intervalMs = intervalMs
+            self.imbalancePercent = imbalancePercent
+        }
+    }
+
+    private let rebalance: LeaderRebalance
+    private var nextRebalanceMs: Int64?
+
+    public init(raft: RaftReplica, clusterId: String, sessionTimeoutMs: Int64, uncleanLeaderElection: Bool = false,
+                rebalance: LeaderRebalance = LeaderRebalance()) {
         self.raft = raft
+        self.rebalance = rebalance
         replication = ReplicationControl(uncleanLeaderElectionDefault: uncleanLeaderElection)
         cluster = ClusterControl(clusterId: clusterId, sessionTimeoutMs: sessionTimeoutMs)
     }
@@ -83,6 +104,18 @@ public final class QuorumController {
         if isActive {
             let expired = cluster.expireSessions(image: working, now: now)
             if !expired.isEmpty { try append(derive(expired), now: now) }
+            if rebalance.enabled {
+                let due = nextRebalanceMs ?? (now + rebalance.intervalMs)
+                if now >= due {
+                    let moves = replication.rebalanceLeaders(image: working, imbalancePercent: rebalance.imbalancePercent)
+                    if !moves.isEmpty { try append(derive(moves), now: now) }
+                    nextRebalanceMs = now + rebalance.intervalMs
+                } else {
+                    nextRebalanceMs = due
+                }
+            }
+        } else {
+            nextRebalanceMs = nil
         }
         if appliedOffset - lastSnapshotOffset >= snapshotEvery, appliedOffset > raft.logStartOffset {
             try raft.createSnapshot(endOffset: appliedOffset, data: MetadataSnapshot.encode(image))
@@ -91,7 +124,10 @@ public final class QuorumController {
     }
 
     /// When the controller next has something to do on its own (a session may run out).
-    public var nextDeadline: Int64? { isActive ? cluster.nextExpiry(image: working) : nil }
+    public var nextDeadline: Int64? {
+        guard isActive else { return nil }
+        return [cluster.nextExpiry(image: working), rebalance.enabled ? nextRebalanceMs : nil].compactMap { $0 }.min()
+    }
 
     public func submit(_ request: Request, now: Int64, completion: @escaping Completion) {
         guard isActive else {
@@ -135,6 +171,9 @@ public final class QuorumController {
             let records = try replication.createPartitions(topic: topic, totalCount: totalCount, assignments: assignments,
                                                            image: working, start: placementStart)
             return (try derive(records), .partitionsCreated)
+        case .electLeaders(let type, let partitions):
+            let (records, results) = replication.electLeaders(type, partitions: partitions, image: working)
+            return (try derive(records), .leadersElected(results))
         case .alterPartition(let change):
             let (records, partition) = try replication.alterPartition(change, image: working)
             return (try derive(records), .partitionAltered(partition))

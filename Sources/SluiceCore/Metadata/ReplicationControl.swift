@@ -212,6 +212,95 @@ public struct ReplicationControl: Sendable {
         return ([MetadataRecordToWrite(record, .partitionChange)], partition)
     }
 
+    /// One partition's outcome of ElectLeaders.
+    public struct ElectionResult: Sendable, Equatable {
+        public var topic: String
+        public var partition: Int32
+        public var code: KafkaErrorCode
+        public var message: String?
+    }
+
+    public enum ElectionType: Int8, Sendable {
+        case preferred = 0
+        case unclean = 1
+    }
+
+    /// ElectLeaders (Kafka's ReplicationControlManager.electLeaders): PREFERRED makes the first
+    /// assigned replica the leader when it is in the ISR and live (PREFERRED_LEADER_NOT_AVAILABLE
+    /// otherwise, ELECTION_NOT_NEEDED when it leads already); UNCLEAN gives a partition with no
+    /// leader one — from the ISR when it can, else any live replica, marked as recovering
+    /// (ELIGIBLE_LEADERS_NOT_AVAILABLE when none is live). `partitions` nil: every partition,
+    /// and only those that got a new leader are reported.
+    public func electLeaders(_ type: ElectionType, partitions wanted: [String: [Int32]]?, image: MetadataImage)
+        -> ([MetadataRecordToWrite], [ElectionResult]) {
+        var records: [MetadataRecordToWrite] = []
+        var results: [ElectionResult] = []
+        let targets: [(String, Int32)] = wanted.map { wanted in
+            wanted.sorted { $0.key < $1.key }.flatMap { topic, indexes in indexes.map { (topic, $0) } }
+        } ?? image.topicsById.values.sorted { $0.name < $1.name }.flatMap { topic in topic.partitions.keys.sorted().map { (topic.name, $0) } }
+        for (name, index) in targets {
+            guard let topic = image.topic(named: name), let partition = topic.partitions[index] else {
+                results.append(.init(topic: name, partition: index, code: .unknownTopicOrPartition,
+                                     message: "The partition does not exist."))
+                continue
+            }
+            var change = PartitionChangeRecord(partitionId: index, topicId: topic.id)
+            switch type {
+            case .preferred:
+                guard let preferred = partition.replicas.first, partition.leader != preferred else {
+                    results.append(.init(topic: name, partition: index, code: .electionNotNeeded, message: "Leader election not needed"))
+                    continue
+                }
+                guard partition.isr.contains(preferred), Self.eligible(preferred, image: image) else {
+                    results.append(.init(topic: name, partition: index, code: .preferredLeaderNotAvailable,
+                                         message: "Failed to elect leader for partition \(name)-\(index) under strategy PreferredReplicaPartitionLeaderElectionStrategy"))
+                    continue
+                }
+                change.leader = preferred
+            case .unclean:
+                guard partition.leader < 0 else {
+                    results.append(.init(topic: name, partition: index, code: .electionNotNeeded, message: "Leader election not needed"))
+                    continue
+                }
+                if let clean = partition.isr.first(where: { Self.eligible($0, image: image) }) {
+                    change.leader = clean
+                } else if let stale = partition.replicas.first(where: { Self.eligible($0, image: image) }) {
+                    change.leader = stale
+                    change.isr = [stale]
+                    change.leaderRecoveryState = 1
+                } else {
+                    results.append(.init(topic: name, partition: index, code: .eligibleLeadersNotAvailable,
+                                         message: "No replica of \(name)-\(index) is live."))
+                    continue
+                }
+            }
+            records.append(MetadataRecordToWrite(change, .partitionChange))
+            results.append(.init(topic: name, partition: index, code: .none, message: nil))
+        }
+        if wanted == nil { results.removeAll { $0.code != .none } }
+        return (records, results)
+    }
+
+    /// Kafka's auto.leader.rebalance.enable check: for each broker, the share of partitions it
+    /// should lead (it is their first replica) that it does not lead; where that share is above
+    /// `imbalancePercent`, those partitions are given back to it when it is in their ISR.
+    public func rebalanceLeaders(image: MetadataImage, imbalancePercent: Int) -> [MetadataRecordToWrite] {
+        var preferredOf: [Int32: [(String, Int32)]] = [:]
+        for topic in image.topicsById.values {
+            for (index, partition) in topic.partitions {
+                if let preferred = partition.replicas.first { preferredOf[preferred, default: []].append((topic.name, index)) }
+            }
+        }
+        var wanted: [String: [Int32]] = [:]
+        for (broker, partitions) in preferredOf where Self.eligible(broker, image: image) {
+            let elsewhere = partitions.filter { image.topic(named: $0.0)?.partitions[$0.1]?.leader != broker }
+            guard !elsewhere.isEmpty, elsewhere.count * 100 > imbalancePercent * partitions.count else { continue }
+            for (topic, index) in elsewhere { wanted[topic, default: []].append(index) }
+        }
+        guard !wanted.isEmpty else { return [] }
+        return electLeaders(.preferred, partitions: wanted, image: image).0
+    }
+
     /// A broker was fenced: it leaves every ISR it is in (unless it is the last member, which
     /// stays so that an unclean election is never implied), and partitions it led get the next
     /// live ISR member as leader, or none (offline).

@@ -53,7 +53,8 @@ public final class QuorumHost: @unchecked Sendable {
 
     /// Opens `__cluster_metadata-0` in the data directory and starts the replica.
     public init(dataDirectory: String, clusterId: String, settings: ClusterSettings, sessionTimeoutMs: Int64,
-                uncleanLeaderElection: Bool = false, logger: Logger) throws {
+                uncleanLeaderElection: Bool = false, rebalance: QuorumController.LeaderRebalance = .init(),
+                logger: Logger) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.group = group
         loop = group.next()
@@ -76,7 +77,7 @@ public final class QuorumHost: @unchecked Sendable {
                                        now: Self.monotonicMs())
             self.raft = raft
             controller = QuorumController(raft: raft, clusterId: clusterId, sessionTimeoutMs: sessionTimeoutMs,
-                                          uncleanLeaderElection: uncleanLeaderElection)
+                                          uncleanLeaderElection: uncleanLeaderElection, rebalance: rebalance)
         } catch {
             try? group.syncShutdownGracefully()
             throw error

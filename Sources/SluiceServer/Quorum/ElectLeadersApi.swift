@@ -1,0 +1,36 @@
+import KafkaProtocol
+import NIOCore
+import SluiceCore
+
+/// ElectLeaders v0–2 on the controller (kafka-leader-election.sh): preferred or unclean
+/// elections, one result per partition (v0 has no election type: preferred).
+enum ElectLeadersApi {
+    static func handle(_ request: RequestContext, quorum: QuorumHost) throws -> EventLoopFuture<OutgoingResponse?> {
+        let body = try request.decode(ElectLeadersRequest.self)
+        guard let type = ReplicationControl.ElectionType(rawValue: request.version >= 1 ? body.electionType : 0) else {
+            return request.respond(ElectLeadersResponse(errorCode: KafkaErrorCode.invalidRequest.rawValue))
+        }
+        let wanted = body.topicPartitions.map { topics in
+            Dictionary(topics.map { ($0.topic, $0.partitions) }, uniquingKeysWith: { first, second in first + second })
+        }
+        return quorum.submit(.electLeaders(type, partitions: wanted)).hop(to: request.eventLoop).flatMap { reply in
+            guard case .leadersElected(let results) = reply else {
+                return request.respond(ElectLeadersResponse(errorCode: KafkaErrorCode.unknownServerError.rawValue))
+            }
+            return request.respond(response(results))
+        }.flatMapError { error in
+            request.respond(ElectLeadersResponse(errorCode: ((error as? ControllerError)?.code ?? .unknownServerError).rawValue))
+        }
+    }
+
+    static func response(_ results: [ReplicationControl.ElectionResult]) -> ElectLeadersResponse {
+        var order: [String] = []
+        var byTopic: [String: [ElectLeadersResponse.PartitionResult]] = [:]
+        for result in results {
+            if byTopic[result.topic] == nil { order.append(result.topic) }
+            byTopic[result.topic, default: []].append(.init(partitionId: result.partition, errorCode: result.code.rawValue,
+                                                            errorMessage: result.message))
+        }
+        return ElectLeadersResponse(errorCode: 0, replicaElectionResults: order.map { .init(topic: $0, partitionResult: byTopic[$0] ?? []) })
+    }
+}
