@@ -119,7 +119,8 @@ public final class KafkaServer: Sendable {
             registry.reconfigure(changed)
         }
         let groups = try Self.openGroupCoordinator(config: config, dataDirectory: path, environment: environment,
-                                                   owner: EventLoopOwner(eventLoop: loops[0]))
+                                                   owner: EventLoopOwner(eventLoop: loops[0]),
+                                                   offsetsTopic: cluster.isClustered ? registry : nil)
         self.groups = groups
         self.groupsLoop = loops[0]
 
@@ -207,7 +208,10 @@ public final class KafkaServer: Sendable {
                         backoffMs: Int64(config.int("replica.fetch.backoff.ms"))),
                     clientListenerName: clientListener.name, brokerEpoch: { lifecycle?.brokerEpoch ?? -1 }, group: group, logger: logger)
                 : nil
-            return ClusterNode(settings: cluster, quorum: quorum, controller: controllerClient, lifecycle: lifecycle, fetchers: fetchers)
+            let groupPartitions = servesClients
+                ? GroupPartitions(nodeId: identity.nodeId, registry: registry, coordinator: groups, logger: logger) : nil
+            return ClusterNode(settings: cluster, quorum: quorum, controller: controllerClient, lifecycle: lifecycle, fetchers: fetchers,
+                               groupPartitions: groupPartitions)
         }
         self.context = BrokerContext(configs: configManager, identity: identity, registry: registry, advertisedHost: advertisedHost,
                                      advertisedPort: advertisedPort, logger: logger, fetchWaiters: waiters,
@@ -222,9 +226,11 @@ public final class KafkaServer: Sendable {
                 controllerChannel = nil
             }
             let fetchers = clusterNode.fetchers
+            let groupPartitions = clusterNode.groupPartitions
             quorum.onImage { image, _ in
                 registry.apply(image: image)
                 fetchers?.reconcile(image: image, registry: registry)
+                groupPartitions?.reconcile()
             }
             quorum.start()
             clusterNode.lifecycle?.start()
@@ -287,7 +293,14 @@ public final class KafkaServer: Sendable {
 
     /// The coordinator and its log (`__sluice_group_log` in the data directory), on one loop.
     private static func openGroupCoordinator(config: BrokerConfig, dataDirectory: String, environment: TopicRegistry.Environment,
-                                             owner: EventLoopOwner) throws -> GroupCoordinator {
+                                             owner: EventLoopOwner, offsetsTopic registry: TopicRegistry?) throws -> GroupCoordinator {
+        if let registry {
+            // A cluster keeps groups on the replicated __consumer_offsets topic.
+            let store = OffsetsTopicStore(registry: registry, owner: owner, clock: wallClockMilliseconds,
+                                          commitTimeoutMs: Int64(config.int("offsets.commit.timeout.ms")), logger: environment.logger)
+            return try GroupCoordinator(config: GroupCoordinatorConfig(broker: config), store: store, owner: owner,
+                                        clock: wallClockMilliseconds, logger: environment.logger)
+        }
         var logConfig = TopicConfigs.logConfig(overrides: [:], broker: config)
         logConfig.segmentBytes = Int64(config.int("offsets.topic.segment.bytes"))
         // Bounded by compaction (rewrite and truncate), never by time or size.

@@ -17,7 +17,8 @@ What each case gets:
 - controllers and brokers as separate processes (process.roles=controller / broker): brokers
   observe the quorum, register, and carry the topics;
 - topic configs changed through one broker reach every broker; group requests to a broker
-  other than the coordinating one get NOT_COORDINATOR.
+  other than the group's coordinator (the leader of its __consumer_offsets partition) get
+  NOT_COORDINATOR.
 
 Data replication is issue #11: these tests check where records are routed and served, not that
 they survive the loss of the broker that led them.
@@ -111,20 +112,32 @@ def test_three_nodes_form_a_cluster_that_clients_use_through_any_broker(cluster,
     assert out.returncode == 0, out.stderr.decode()
     assert set(out.stdout.decode().split("\n")) - {""} == want
 
-    # Every broker names the same group coordinator; producer ids come from controller blocks.
-    coordinators = set()
+    # Every broker names the same group coordinator (the leader of the group's partition of
+    # __consumer_offsets, made at the first lookup); producer ids come from controller blocks.
+    coordinators = {find_coordinator(cluster, via, "g") for via in (1, 2, 3)}
+    assert len(coordinators) == 1, coordinators
     ids = []
     for via in (1, 2, 3):
         with kspec.Connection(cluster.bootstrap(via)) as k:
-            r = k.call("FindCoordinator", 4, {"KeyType": 0, "CoordinatorKeys": ["g"]})
-            coordinators.add(r["Coordinators"][0]["NodeId"])
             for _ in range(3):
                 r = k.call("InitProducerId", 4, {"TransactionalId": None, "TransactionTimeoutMs": 60000, "ProducerId": -1,
                                                  "ProducerEpoch": -1})
                 assert r["ErrorCode"] == 0, r
                 ids.append(r["ProducerId"])
-    assert coordinators == {1}, coordinators
     assert len(set(ids)) == len(ids), "producer ids handed out twice: %s" % ids
+
+
+def find_coordinator(cluster, via, group):
+    def ask():
+        with kspec.Connection(cluster.bootstrap(via)) as k:
+            r = k.call("FindCoordinator", 4, {"KeyType": 0, "CoordinatorKeys": [group]})["Coordinators"][0]
+        return r["NodeId"] if r["ErrorCode"] == 0 else None
+    return cluster.wait_for("a coordinator for %s named by node %d" % (group, via), ask, timeout=60)
+
+
+def heartbeat_code(cluster, n, group):
+    with kspec.Connection(cluster.bootstrap(n)) as k:
+        return k.call("Heartbeat", 4, {"GroupId": group, "GenerationId": 1, "MemberId": "m", "GroupInstanceId": None})["ErrorCode"]
 
 
 def _try_partitions(bootstrap, topic):
@@ -304,9 +317,9 @@ def test_topic_configs_and_groups_are_the_clusters(cluster):
     for via in (1, 2, 3):
         cluster.wait_for("retention.ms on node %d" % via, lambda: described(via) == "123456", timeout=20)
 
-    # One coordinator for every group, named by every broker; the others refuse group requests.
-    with kspec.Connection(cluster.bootstrap(3)) as k:
-        coordinator = k.call("FindCoordinator", 4, {"KeyType": 0, "CoordinatorKeys": ["readers"]})["Coordinators"][0]["NodeId"]
+    # A group's coordinator, named by every broker; the others refuse its requests.
+    coordinator = find_coordinator(cluster, 3, "readers")
+    cluster.wait_for("node %d coordinates readers" % coordinator, lambda: heartbeat_code(cluster, coordinator, "readers") == 25)
     for n in (1, 2, 3):
         with kspec.Connection(cluster.bootstrap(n)) as k:
             r = k.call("Heartbeat", 4, {"GroupId": "readers", "GenerationId": 1, "MemberId": "m", "GroupInstanceId": None})

@@ -52,14 +52,23 @@ public final class GroupCoordinator: @unchecked Sendable {
     // MARK: Loading
 
     private func load() throws {
-        let records = try store.loadRecords()
+        loadGroups(try store.loadRecords())
+    }
+
+    /// Adds the groups and committed offsets `records` hold (the whole store at start, or a
+    /// partition of the offsets topic this broker has just become the leader of), later
+    /// records replacing earlier ones.
+    public func loadGroups(_ records: [GroupRecord]) {
         let now = clock()
+        var touched = Set<String>()
         for record in records {
             switch record {
             case .offset(let groupId, let partition, let value):
+                touched.insert(groupId)
                 let group = groups[groupId] ?? makeGroup(groupId, nowMs: now)
                 group.offsets[partition] = value
             case .group(let groupId, let snapshot):
+                touched.insert(groupId)
                 guard let snapshot else {
                     groups.removeValue(forKey: groupId)
                     continue
@@ -82,12 +91,40 @@ public final class GroupCoordinator: @unchecked Sendable {
                 group.subscribedTopics = group.computeSubscribedTopics()
             }
         }
-        groups = groups.filter { !$0.value.offsets.isEmpty || $0.value.protocolType != nil }
-        for group in groups.values { scheduleExpiry(group) }
+        for groupId in touched {
+            guard let group = groups[groupId] else { continue }
+            if group.offsets.isEmpty && group.protocolType == nil {
+                groups.removeValue(forKey: groupId)
+            } else {
+                scheduleExpiry(group)
+            }
+        }
         compactionThreshold = max(config.compactionMinRecords, 2 * liveRecordCount())
         logger.info("group coordinator loaded", metadata: [
-            "groups": "\(groups.count)", "offsets": "\(groups.values.reduce(0) { $0 + $1.offsets.count })",
-            "records": "\(records.count)"])
+            "groups": "\(touched.filter { groups[$0] != nil }.count)",
+            "offsets": "\(touched.compactMap { groups[$0] }.reduce(0) { $0 + $1.offsets.count })", "records": "\(records.count)"])
+    }
+
+    /// Forgets the groups `moved` picks (a partition of the offsets topic this broker no longer
+    /// leads: their new coordinator loads them from the log); members still waiting on a join
+    /// or a sync get NOT_COORDINATOR and look the coordinator up again.
+    public func unloadGroups(where moved: (String) -> Bool) {
+        var unloaded = 0
+        for (groupId, group) in groups where moved(groupId) {
+            for member in group.orderedMembers {
+                if let callback = member.joinCallback {
+                    member.joinCallback = nil
+                    callback(JoinGroupResult(error: .notCoordinator, memberId: member.memberId))
+                }
+                if let callback = member.syncCallback {
+                    member.syncCallback = nil
+                    callback(SyncGroupResult(error: .notCoordinator))
+                }
+            }
+            groups.removeValue(forKey: groupId)
+            unloaded += 1
+        }
+        if unloaded > 0 { logger.info("groups moved to another coordinator", metadata: ["groups": "\(unloaded)"]) }
     }
 
     private func makeGroup(_ groupId: String, nowMs: Int64, replacing old: ClassicGroup? = nil) -> ClassicGroup {

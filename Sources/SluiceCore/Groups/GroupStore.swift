@@ -46,10 +46,18 @@ public final class LogGroupStore: GroupStore {
     }
 
     public func loadRecords() throws -> [GroupRecord] {
+        let records = try Self.readRecords(of: log, limit: .highWatermark)
+        recordsSinceRewrite = records.count
+        return records
+    }
+
+    /// Every group record in `log` from its start to `limit`; on the log's owner.
+    static func readRecords(of log: PartitionLog, limit: PartitionLog.ReadLimit) throws -> [GroupRecord] {
         var records: [GroupRecord] = []
         var offset = log.logStartOffset
-        while offset < log.highWatermark {
-            let result = try log.read(from: offset, maxBytes: Self.readChunkBytes)
+        let end = limit == .highWatermark ? log.highWatermark : log.stableEnd
+        while offset < end {
+            let result = try log.read(from: offset, maxBytes: Self.readChunkBytes, limit: limit)
             guard let slice = result.slices.first else { break }
             var bytes = ByteBuffer(bytes: try slice.readBytes())
             let before = offset
@@ -66,7 +74,6 @@ public final class LogGroupStore: GroupStore {
                 throw GroupLogError(description: "group log does not advance at offset \(offset)")
             }
         }
-        recordsSinceRewrite = records.count
         return records
     }
 
@@ -109,7 +116,12 @@ public final class LogGroupStore: GroupStore {
     }
 
     private func encode(_ records: [GroupRecord]) throws -> [ByteBuffer] {
-        let now = clock()
+        try Self.encode(records, nowMs: clock())
+    }
+
+    /// `records` as batches of at most `recordsPerBatch`, keyed and valued as Kafka's
+    /// __consumer_offsets records are.
+    static func encode(_ records: [GroupRecord], nowMs now: Int64) throws -> [ByteBuffer] {
         var batches: [ByteBuffer] = []
         var builder = RecordBatchBuilder()
         for record in records {

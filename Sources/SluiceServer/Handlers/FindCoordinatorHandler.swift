@@ -2,23 +2,34 @@ import KafkaProtocol
 import NIOCore
 import SluiceCore
 
-/// FindCoordinator v0–4: this broker coordinates every group (batched keys from v4). Group
-/// membership itself arrives with issue #5; until then only the lookup is served.
+/// FindCoordinator v0–4 (batched keys from v4): a broker of its own coordinates every group; in
+/// a cluster, the leader of the group's __consumer_offsets partition does.
 enum FindCoordinatorHandler {
     static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(FindCoordinatorRequest.self)
         let broker = request.broker
         if let cluster = broker.cluster {
-            // Groups stay on one broker until #11 moves them onto a replicated topic.
-            let coordinator = cluster.groupCoordinator(cluster.quorum.status.image)
-            let endpoint = coordinator.flatMap { cluster.clientEndpoint(of: $0) }
-            let code = endpoint == nil ? KafkaErrorCode.coordinatorNotAvailable : .none
-            let (node, host, port) = (coordinator?.id ?? -1, endpoint?.host ?? "", Int32(endpoint?.port ?? -1))
+            // A group's coordinator is the leader of its partition of __consumer_offsets, made
+            // the first time anyone asks (COORDINATOR_NOT_AVAILABLE until then, which clients retry).
+            let image = cluster.quorum.status.image
+            if image.topic(named: OffsetsTopicStore.topic) == nil, let partitions = cluster.groupPartitions {
+                let config = broker.config
+                partitions.createTopicIfMissing(cluster: cluster, partitions: config.int("offsets.topic.num.partitions"),
+                                                replicationFactor: config.int("offsets.topic.replication.factor"),
+                                                segmentBytes: config.int("offsets.topic.segment.bytes"))
+            }
+            func answer(_ key: String) -> (KafkaErrorCode, Int32, String, Int32) {
+                guard let coordinator = cluster.groupCoordinator(of: key, image: image),
+                      let endpoint = cluster.clientEndpoint(of: coordinator) else { return (.coordinatorNotAvailable, -1, "", -1) }
+                return (.none, coordinator.id, endpoint.host, Int32(endpoint.port))
+            }
             if request.version >= 4 {
                 return request.respond(FindCoordinatorResponse(coordinators: body.coordinatorKeys.map {
-                    .init(key: $0, nodeId: node, host: host, port: port, errorCode: code.rawValue)
+                    let (code, node, host, port) = answer($0)
+                    return .init(key: $0, nodeId: node, host: host, port: port, errorCode: code.rawValue)
                 }))
             }
+            let (code, node, host, port) = answer(body.key)
             return request.respond(FindCoordinatorResponse(errorCode: code.rawValue, nodeId: node, host: host, port: port))
         }
         if request.version >= 4 {

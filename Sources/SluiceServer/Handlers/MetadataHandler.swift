@@ -141,7 +141,7 @@ enum MetadataHandler {
                          leaderId: partition.leader, leaderEpoch: partition.leaderEpoch, replicaNodes: partition.replicas,
                          isrNodes: partition.isr, offlineReplicas: offline)
         }
-        return .init(errorCode: 0, name: topic.name, topicId: topic.id, isInternal: false, partitions: partitions)
+        return .init(errorCode: 0, name: topic.name, topicId: topic.id, isInternal: topic.name == OffsetsTopicStore.topic, partitions: partitions)
     }
 
     /// AclOperation bits: READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8,
@@ -162,6 +162,6 @@ enum MetadataHandler {
                 errorCode: 0, partitionIndex: partition.index, leaderId: state.leader, leaderEpoch: state.leaderEpoch,
                 replicaNodes: state.replicas, isrNodes: state.isr, offlineReplicas: partition.isOffline ? [node] : [])
         }
-        return .init(errorCode: 0, name: topic.name, topicId: topic.id, isInternal: false, partitions: partitions)
+        return .init(errorCode: 0, name: topic.name, topicId: topic.id, isInternal: topic.name == OffsetsTopicStore.topic, partitions: partitions)
     }
 }

@@ -14,11 +14,14 @@ public final class ClusterNode: Sendable {
     let lifecycle: BrokerLifecycle?
     /// Fetches the partitions this broker follows (brokers only).
     let fetchers: ReplicaFetcherManager?
+    /// The groups this broker coordinates: those of the __consumer_offsets partitions it leads.
+    let groupPartitions: GroupPartitions?
     private let producerIdBlock = Mutex<(next: Int64, end: Int64)>((0, 0))
 
     init(settings: ClusterSettings, quorum: QuorumHost, controller: ControllerClient, lifecycle: BrokerLifecycle?,
-         fetchers: ReplicaFetcherManager?) {
+         fetchers: ReplicaFetcherManager?, groupPartitions: GroupPartitions?) {
         self.fetchers = fetchers
+        self.groupPartitions = groupPartitions
         self.settings = settings
         self.quorum = quorum
         self.controller = controller
@@ -31,11 +34,13 @@ public final class ClusterNode: Sendable {
         return broker.listeners.first { $0.name == name } ?? broker.listeners.first
     }
 
-    /// The broker that coordinates every consumer group until groups move onto a replicated
-    /// internal topic (#11): the live broker with the lowest id. Committed offsets live in that
-    /// broker's own group log, so they do not follow the role if it moves.
-    func groupCoordinator(_ image: MetadataImage) -> BrokerRegistration? {
-        image.activeBrokers.first
+    /// The broker that coordinates `groupId`: the leader of its partition of __consumer_offsets
+    /// (nil while the topic does not exist or the partition has no live leader).
+    func groupCoordinator(of groupId: String, image: MetadataImage) -> BrokerRegistration? {
+        guard let topic = image.topic(named: OffsetsTopicStore.topic), !topic.partitions.isEmpty else { return nil }
+        let index = OffsetsTopicStore.partition(for: groupId, partitions: topic.partitions.count)
+        guard let leader = topic.partitions[index]?.leader, let broker = image.brokers[leader], !broker.fenced else { return nil }
+        return broker
     }
 
     /// The controller Metadata and DescribeCluster name: the active controller when it is also a

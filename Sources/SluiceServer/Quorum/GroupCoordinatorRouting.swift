@@ -2,19 +2,44 @@ import KafkaProtocol
 import NIOCore
 import SluiceCore
 
-/// In a cluster one broker coordinates every group (`ClusterNode.groupCoordinator`); a group
-/// request that reaches another gets NOT_COORDINATOR, as Kafka answers a request for a group
-/// whose coordinator lives elsewhere, so the client looks the coordinator up again. ListGroups
-/// is answered by every broker for the groups it holds, as in Kafka.
+/// In a cluster a group's coordinator is the leader of its __consumer_offsets partition
+/// (`GroupPartitions`); a group request that reaches another broker gets NOT_COORDINATOR, and
+/// one that arrives while this broker is still loading the partition gets
+/// COORDINATOR_LOAD_IN_PROGRESS, as Kafka answers them, so the client retries or looks the
+/// coordinator up again. A request naming several groups is served only when every one of them
+/// is coordinated here. ListGroups is answered by every broker for the groups it holds.
 enum GroupCoordinatorRouting {
     static let groupApis: Set<ApiKey> = [.joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
                                          .describeGroups, .deleteGroups, .offsetDelete]
 
-    /// The NOT_COORDINATOR answer when `request` is a group request this broker must not serve; nil otherwise.
+    /// The refusal when `request` is a group request this broker must not serve; nil otherwise.
     static func refusal(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?>? {
         guard let cluster = request.broker.cluster, groupApis.contains(request.frame.apiKey) else { return nil }
-        guard cluster.groupCoordinator(cluster.quorum.status.image)?.id != cluster.settings.nodeId else { return nil }
-        let code = KafkaErrorCode.notCoordinator.rawValue
+        guard let partitions = cluster.groupPartitions else { return try respond(request, .notCoordinator) }
+        let statuses = try groupIds(of: request).map { partitions.status(of: $0) }
+        if statuses.allSatisfy({ $0 == .served }) { return nil }
+        return try respond(request, statuses.contains(.elsewhere) ? .notCoordinator : .coordinatorLoadInProgress)
+    }
+
+    static func groupIds(of request: RequestContext) throws -> [String] {
+        switch request.frame.apiKey {
+        case .joinGroup: return [try request.decode(JoinGroupRequest.self).groupId]
+        case .syncGroup: return [try request.decode(SyncGroupRequest.self).groupId]
+        case .heartbeat: return [try request.decode(HeartbeatRequest.self).groupId]
+        case .leaveGroup: return [try request.decode(LeaveGroupRequest.self).groupId]
+        case .offsetCommit: return [try request.decode(OffsetCommitRequest.self).groupId]
+        case .offsetFetch:
+            let body = try request.decode(OffsetFetchRequest.self)
+            return request.version >= 8 ? body.groups.map(\.groupId) : [body.groupId]
+        case .describeGroups: return try request.decode(DescribeGroupsRequest.self).groups
+        case .deleteGroups: return try request.decode(DeleteGroupsRequest.self).groupsNames
+        case .offsetDelete: return [try request.decode(OffsetDeleteRequest.self).groupId]
+        default: return []
+        }
+    }
+
+    private static func respond(_ request: RequestContext, _ error: KafkaErrorCode) throws -> EventLoopFuture<OutgoingResponse?>? {
+        let code = error.rawValue
         switch request.frame.apiKey {
         case .joinGroup:
             return request.respond(JoinGroupResponse(errorCode: code, generationId: -1))

@@ -1,0 +1,177 @@
+import KafkaProtocol
+import Logging
+import NIOCore
+import SluiceStorage
+import Synchronization
+
+/// The group store of a cluster: Kafka's `__consumer_offsets`, a replicated topic whose
+/// partition `hash(group) % partitions` holds a group's metadata and committed offsets. The
+/// coordinator of a group is the leader of that partition; it loads the partition when it
+/// becomes the leader (`readPartition`) and forgets its groups when it stops. A write is done
+/// when the partition's high watermark passes it — on min.insync.replicas brokers' disks — as
+/// Kafka appends group records with acks=all; a write that cannot get there in
+/// `commitTimeoutMs` fails (the client hears COORDINATOR_NOT_AVAILABLE and looks again).
+///
+/// Called on the coordinator's owner; every log operation hops to its partition's owner and
+/// the completion hops back.
+public final class OffsetsTopicStore: GroupStore, @unchecked Sendable {
+    // @unchecked: `recordsSinceRewrite` is touched on the coordinator's owner only.
+    public static let topic = "__consumer_offsets"
+
+    private let registry: TopicRegistry
+    private let owner: any LogOwnerExecutor
+    private let clock: @Sendable () -> Int64
+    private let commitTimeoutMs: Int64
+    private let logger: Logger
+    public private(set) var recordsSinceRewrite = 0
+
+    public init(registry: TopicRegistry, owner: any LogOwnerExecutor, clock: @escaping @Sendable () -> Int64, commitTimeoutMs: Int64,
+                logger: Logger) {
+        self.registry = registry
+        self.owner = owner
+        self.clock = clock
+        self.commitTimeoutMs = commitTimeoutMs
+        self.logger = logger
+    }
+
+    /// The partition of the offsets topic that holds `groupId` (Kafka's
+    /// `Utils.abs(groupId.hashCode) % partitions`, Java's String.hashCode over UTF-16 units).
+    public static func partition(for groupId: String, partitions: Int) -> Int32 {
+        var hash: Int32 = 0
+        for unit in groupId.utf16 { hash = hash &* 31 &+ Int32(unit) }
+        return Int32((Int(hash) & 0x7fff_ffff) % max(1, partitions))
+    }
+
+    /// Nothing at start: partitions are loaded as this broker comes to lead them.
+    public func loadRecords() throws -> [GroupRecord] { [] }
+
+    /// The group records of a partition this broker leads, from its log start to its stable end
+    /// (what the previous leader wrote is all there: the new leader came from the ISR).
+    public static func readPartition(_ partition: Partition) throws -> [GroupRecord] {
+        precondition(partition.owner.isCurrent, "a log read off its owner")
+        guard let log = partition.log else { throw GroupLogError(description: "partition offline: \(partition.offlineReason ?? "")") }
+        return try LogGroupStore.readRecords(of: log, limit: .stableEnd)
+    }
+
+    public func append(_ records: [GroupRecord], completion: @escaping (Result<Void, any Error>) -> Void) {
+        guard !records.isEmpty else { return completion(.success(())) }
+        recordsSinceRewrite += records.count
+        write(records, completion: completion) { _ in }
+    }
+
+    public func rewrite(_ live: [GroupRecord], completion: @escaping (Result<Void, any Error>) -> Void) {
+        recordsSinceRewrite = live.count
+        // Each partition: roll, append its live records, and once they are replicated move the
+        // log start there (followers follow it): older segments go, on every replica.
+        write(live, roll: true, completion: completion) { log in
+            self.logger.info("offsets topic partition compacted", metadata: ["directory": "\(log.directory)", "bytes": "\(log.sizeInBytes)"])
+        }
+    }
+
+    public func close() throws {}
+
+    private func write(_ records: [GroupRecord], roll: Bool = false, completion: @escaping (Result<Void, any Error>) -> Void,
+                       afterRewrite: @escaping @Sendable (PartitionLog) -> Void) {
+        let count = registry.topic(named: Self.topic)?.partitions.count ?? 0
+        guard count > 0 else {
+            return completion(.failure(GroupLogError(description: "the offsets topic does not exist yet")))
+        }
+        var byPartition: [Int32: [GroupRecord]] = [:]
+        for record in records { byPartition[Self.partition(for: record.groupId, partitions: count), default: []].append(record) }
+        guard !byPartition.isEmpty else { return completion(.success(())) }
+        let pending = PendingWrites(count: byPartition.count, owner: owner, completion: completion)
+        let now = clock()
+        for (index, records) in byPartition {
+            guard let partition = registry.partition(topic: Self.topic, index: index) else {
+                pending.finish(.failure(GroupLogError(description: "no partition \(index) of the offsets topic")))
+                continue
+            }
+            let batches: [ByteBuffer]
+            do {
+                batches = try LogGroupStore.encode(records, nowMs: now)
+            } catch {
+                pending.finish(.failure(error))
+                continue
+            }
+            let timeoutMs = commitTimeoutMs
+            partition.owner.execute {
+                Self.appendReplicated(batches, to: partition, roll: roll, nowMs: now, timeoutMs: timeoutMs, afterRewrite: afterRewrite) {
+                    pending.finish($0)
+                }
+            }
+        }
+    }
+
+    /// On the partition's owner: appends as a leader with acks=all would, and reports once the
+    /// high watermark has passed the last batch.
+    private static func appendReplicated(_ batches: [ByteBuffer], to partition: Partition, roll: Bool, nowMs: Int64, timeoutMs: Int64,
+                                         afterRewrite: @escaping @Sendable (PartitionLog) -> Void,
+                                         completion: @escaping (Result<Void, any Error>) -> Void) {
+        let minInsync = partition.minInsyncReplicas
+        let log: PartitionLog
+        switch partition.logForAppend(acks: -1, minInsyncReplicas: minInsync) {
+        case .failure(let refusal):
+            return completion(.failure(refusal))
+        case .success(let leaderLog):
+            log = leaderLog
+        }
+        do {
+            if roll { try log.roll(nowMs: nowMs) }
+            let start = log.logEndOffset
+            var remaining = batches.count
+            var failed: (any Error)?
+            for batch in batches {
+                try log.append(batch, nowMs: nowMs) { result in
+                    if case .failure(let error) = result, failed == nil { failed = error }
+                    remaining -= 1
+                    guard remaining == 0 else { return }
+                    if let failed { return completion(.failure(failed)) }
+                    partition.awaitReplication(through: log.stableEnd, minInsync: minInsync, timeoutMs: timeoutMs) { code in
+                        guard code == .none else {
+                            return completion(.failure(TopicError(code: code, message: "offsets topic write not replicated: \(code.name)")))
+                        }
+                        if roll, (try? log.deleteRecords(before: start)) != nil { afterRewrite(log) }
+                        completion(.success(()))
+                    }
+                }
+            }
+        } catch {
+            completion(.failure(error))
+        }
+    }
+}
+
+/// Writes to several partitions of the offsets topic: one answer, on the coordinator's owner,
+/// when the last is done (the first failure wins).
+private final class PendingWrites: @unchecked Sendable {
+    // @unchecked: the counters are behind the lock; the completion runs on `owner`.
+    private let state: Mutex<(remaining: Int, failure: (any Error)?)>
+    private let owner: any LogOwnerExecutor
+    private let completion: (Result<Void, any Error>) -> Void
+
+    init(count: Int, owner: any LogOwnerExecutor, completion: @escaping (Result<Void, any Error>) -> Void) {
+        state = Mutex((count, nil))
+        self.owner = owner
+        self.completion = completion
+    }
+
+    func finish(_ result: Result<Void, any Error>) {
+        let done = state.withLock { state -> (any Error)?? in
+            if case .failure(let error) = result, state.failure == nil { state.failure = error }
+            state.remaining -= 1
+            return state.remaining == 0 ? .some(state.failure) : .none
+        }
+        guard case .some(let failure) = done else { return }
+        owner.execute { [self] in completion(failure.map { .failure($0) } ?? .success(())) }
+    }
+}
+
+extension GroupRecord {
+    /// The group a record belongs to (its partition of the offsets topic).
+    var groupId: String {
+        switch self {
+        case .offset(let group, _, _): return group
+        case .group(let group, _): return group
+        }
+    }
+}
