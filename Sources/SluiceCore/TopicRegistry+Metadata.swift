@@ -44,9 +44,19 @@ extension TopicRegistry {
                     if Int(index) < topic.partitions.count {
                         let partition = topic.partitions[Int(index)]
                         if hosted && partition.log == nil && partition.offlineReason == nil {
-                            // Newly assigned here (a reassignment, later): open its log.
+                            // Newly assigned here (a reassignment): open its log; it fetches from the leader.
                             topic.partitions[Int(index)] = openPartition(topic: wanted.name, id: wanted.id, index: index,
                                                                          configs: topic.configs, state: state)
+                            changed = true
+                        } else if !hosted && partition.log != nil {
+                            // Reassigned away: its log goes, as Kafka's StopReplica with deletion.
+                            discard([partition])
+                            topic.partitions[Int(index)] = Partition(topic: wanted.name, topicId: wanted.id, index: index,
+                                                                     owner: partition.owner, localBroker: local, log: nil, state: state,
+                                                                     replication: environment.replication)
+                            environment.logger.info("partition reassigned away; its log is removed", metadata: [
+                                "topic": "\(wanted.name)", "partition": "\(index)"])
+                            changed = true
                         } else {
                             partition.update(state)
                         }

@@ -32,10 +32,13 @@ enum SupportedApis {
         (.offsetDelete, 0...0),
     ]
 
-    /// What a node of a cluster serves besides: DescribeQuorum and ElectLeaders, forwarded to the
-    /// controller (kafka-metadata-quorum, kafka-leader-election and `sluice cluster describe`
-    /// ask any broker).
-    static let clusterRanges: [(ApiKey, ClosedRange<Int16>)] = ranges + [(.describeQuorum, 0...1), (.electLeaders, 0...2)]
+    /// What a node of a cluster serves besides: DescribeQuorum, ElectLeaders and partition
+    /// reassignments, forwarded to the controller or answered from the metadata image
+    /// (kafka-metadata-quorum, kafka-leader-election, kafka-reassign-partitions and `sluice
+    /// cluster describe` ask any broker).
+    static let clusterRanges: [(ApiKey, ClosedRange<Int16>)] = ranges + [
+        (.describeQuorum, 0...1), (.electLeaders, 0...2), (.alterPartitionReassignments, 0...0), (.listPartitionReassignments, 0...0),
+    ]
 
     static func ranges(clustered: Bool) -> [(ApiKey, ClosedRange<Int16>)] { clustered ? clusterRanges : ranges }
 
@@ -70,6 +73,8 @@ enum RequestDispatcher {
         case .deleteTopics: return try DeleteTopicsHandler.handle(request)
         case .createPartitions: return try CreatePartitionsHandler.handle(request)
         case .electLeaders: return try ElectLeadersHandler.handle(request)
+        case .alterPartitionReassignments: return try AlterPartitionReassignmentsHandler.handle(request)
+        case .listPartitionReassignments: return try ListPartitionReassignmentsHandler.handle(request)
         case .describeConfigs: return try DescribeConfigsHandler.handle(request)
         case .alterConfigs: return try AlterConfigsHandler.handle(request)
         case .incrementalAlterConfigs: return try AlterConfigsHandler.handleIncremental(request)

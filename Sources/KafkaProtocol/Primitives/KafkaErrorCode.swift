@@ -80,6 +80,7 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let preferredLeaderNotAvailable = KafkaErrorCode(rawValue: 80)
     public static let electionNotNeeded = KafkaErrorCode(rawValue: 84)
     public static let eligibleLeadersNotAvailable = KafkaErrorCode(rawValue: 83)
+    public static let noReassignmentInProgress = KafkaErrorCode(rawValue: 85)
 
     public var description: String { "\(rawValue)" }
 

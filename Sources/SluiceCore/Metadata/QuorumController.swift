@@ -23,6 +23,7 @@ public final class QuorumController {
         case alterTopicConfigs(topic: String, set: [String: String], delete: [String])
         case alterPartition(ReplicationControl.IsrChange)
         case electLeaders(ReplicationControl.ElectionType, partitions: [String: [Int32]]?)
+        case alterReassignments([ReplicationControl.Reassignment])
     }
 
     public enum Reply: Sendable, Equatable {
@@ -35,6 +36,7 @@ public final class QuorumController {
         case configsChanged
         case partitionAltered(PartitionRegistration)
         case leadersElected([ReplicationControl.ElectionResult])
+        case reassignmentsAltered([ReplicationControl.ElectionResult])
     }
 
     public typealias Completion = (Result<Reply, ControllerError>) -> Void
@@ -174,6 +176,9 @@ public final class QuorumController {
         case .electLeaders(let type, let partitions):
             let (records, results) = replication.electLeaders(type, partitions: partitions, image: working)
             return (try derive(records), .leadersElected(results))
+        case .alterReassignments(let wanted):
+            let (records, results) = replication.alterReassignments(wanted, image: working)
+            return (try derive(records), .reassignmentsAltered(results))
         case .alterPartition(let change):
             let (records, partition) = try replication.alterPartition(change, image: working)
             return (try derive(records), .partitionAltered(partition))

@@ -201,15 +201,18 @@ public struct ReplicationControl: Sendable {
             }
         }
         guard change.newIsr.sorted() != partition.isr.sorted() else { return ([], partition) }
-        partition.isr = change.newIsr
-        partition.partitionEpoch += 1
         var record = PartitionChangeRecord(partitionId: change.partition, topicId: change.topicId, isr: change.newIsr)
         if partition.recoveringFromUncleanElection && change.newIsr.count > 1 {
             // Followers hold the unclean leader's log now: the partition has recovered.
             record.leaderRecoveryState = 0
-            partition.recoveringFromUncleanElection = false
         }
-        return ([MetadataRecordToWrite(record, .partitionChange)], partition)
+        var records = [MetadataRecordToWrite(record, .partitionChange)]
+        partition.merge(record)
+        if let finish = finishedReassignment(partition, topic: topic, index: change.partition, image: image) {
+            records.append(MetadataRecordToWrite(finish, .partitionChange))
+            partition.merge(finish)
+        }
+        return (records, partition)
     }
 
     /// One partition's outcome of ElectLeaders.

@@ -21,6 +21,7 @@ enum ControllerApis {
         (.allocateProducerIds, 0...0),
         (.alterPartition, 0...3),
         (.electLeaders, 0...2),
+        (.alterPartitionReassignments, 0...0),
         (.createTopics, 2...7),
         (.deleteTopics, 1...6),
         (.createPartitions, 0...3),
@@ -88,6 +89,7 @@ enum ControllerApis {
         case .allocateProducerIds: return try AllocateProducerIdsApi.handle(request, quorum: quorum)
         case .alterPartition: return try AlterPartitionApi.handle(request, quorum: quorum)
         case .electLeaders: return try ElectLeadersApi.handle(request, quorum: quorum)
+        case .alterPartitionReassignments: return try ReassignmentApi.handle(request, quorum: quorum)
         case .createTopics: return try ControllerTopicApis.createTopics(request, quorum: quorum)
         case .deleteTopics: return try ControllerTopicApis.deleteTopics(request, quorum: quorum)
         case .createPartitions: return try ControllerTopicApis.createPartitions(request, quorum: quorum)

@@ -48,6 +48,18 @@ public final class QuorumHost: @unchecked Sendable {
     private var caughtUp = false
     private var imageListeners: [@Sendable (MetadataImage, Int64) -> Void] = []
     private var stopped = false
+    /// Whether work may still be handed to `loop` (set false, under the lock, before it stops).
+    private let accepting = Mutex(true)
+
+    /// Runs `work` on the loop, or fails `promise` when the host is shutting down.
+    private func onLoop<T>(_ promise: EventLoopPromise<T>, _ work: @escaping @Sendable () -> Void) {
+        let handed = accepting.withLock { accepting -> Bool in
+            guard accepting else { return false }
+            loop.execute(work)
+            return true
+        }
+        if !handed { promise.fail(ChannelError.ioOnClosedChannel) }
+    }
 
     public var status: QuorumStatus { statusLock.withLock { $0 } }
 
@@ -100,6 +112,9 @@ public final class QuorumHost: @unchecked Sendable {
     }
 
     public func shutdown() {
+        // From here on requests fail at once: work handed to the loop after its shutdown would
+        // never run, and its promise would never complete.
+        accepting.withLock { $0 = false }
         try? loop.submit {
             self.stopped = true
             self.timer?.cancel()
@@ -117,7 +132,7 @@ public final class QuorumHost: @unchecked Sendable {
     /// A quorum request from another node; completes with the core's answer.
     func receive(_ message: RaftMessage, from source: Int32) -> EventLoopFuture<RaftMessage> {
         let promise = loop.makePromise(of: RaftMessage.self)
-        loop.execute {
+        onLoop(promise) {
             guard !self.stopped else { return promise.fail(ChannelError.ioOnClosedChannel) }
             let id = self.nextInboundId
             self.nextInboundId += 1
@@ -137,7 +152,7 @@ public final class QuorumHost: @unchecked Sendable {
     /// A request for the controller; fails with NOT_CONTROLLER where this node is not the active one.
     public func submit(_ request: QuorumController.Request) -> EventLoopFuture<QuorumController.Reply> {
         let promise = loop.makePromise(of: QuorumController.Reply.self)
-        loop.execute {
+        onLoop(promise) {
             self.controller.submit(request, now: Self.monotonicMs()) { result in promise.completeWith(result.mapError { $0 }) }
             self.afterEvent()
         }

@@ -207,4 +207,32 @@ import Testing
         try apply(strict.brokerUnfenced(2, image: image), to: &image)
         #expect(image.topic(named: "u")?.partitions[0]?.leader == 2)
     }
+
+    @Test func aReassignmentAddsReplicasThenFinishesWhenTheyAreInSync() throws {
+        var image = try image(brokers: 4)
+        let id = KafkaUUID(high: 7, low: 7)
+        try apply(control.createTopic(.init(name: "t", id: id, partitions: 1, replicationFactor: 3, assignments: [[1, 2, 3]]),
+                                      image: image, start: 0), to: &image)
+        let (noop, cancelled) = control.alterReassignments([.init(topic: "t", partition: 0, replicas: nil)], image: image)
+        #expect(noop.isEmpty && cancelled.first?.code == .noReassignmentInProgress)
+        #expect(control.alterReassignments([.init(topic: "t", partition: 0, replicas: [4, 4, 2])], image: image).1.first?.code
+                == .invalidReplicaAssignment)
+        #expect(control.alterReassignments([.init(topic: "t", partition: 0, replicas: [9, 2, 3])], image: image).1.first?.code
+                == .invalidReplicaAssignment)
+        // Move off broker 1 (the leader) onto 4: 4 is added, 1 kept until 4 is in sync.
+        let (records, results) = control.alterReassignments([.init(topic: "t", partition: 0, replicas: [4, 2, 3])], image: image)
+        #expect(results.map(\.code) == [.none])
+        try apply(records, to: &image)
+        var partition = try #require(image.topic(named: "t")?.partitions[0])
+        #expect(partition.replicas == [4, 2, 3, 1] && partition.addingReplicas == [4] && partition.removingReplicas == [1])
+        #expect(partition.isr == [1, 2, 3] && partition.leader == 1)
+        // The leader takes 4 into the ISR: the reassignment finishes, 1 leaves, 2 leads.
+        let (finished, _) = try control.alterPartition(.init(brokerId: 1, brokerEpoch: 1, topicId: id, partition: 0,
+                                                             leaderEpoch: partition.leaderEpoch, partitionEpoch: partition.partitionEpoch,
+                                                             newIsr: [1, 2, 3, 4]), image: image)
+        try apply(finished, to: &image)
+        partition = try #require(image.topic(named: "t")?.partitions[0])
+        #expect(partition.replicas == [4, 2, 3] && partition.addingReplicas.isEmpty && partition.removingReplicas.isEmpty)
+        #expect(partition.isr == [2, 3, 4] && partition.leader == 2 && partition.leaderEpoch == 1)
+    }
 }
