@@ -98,6 +98,22 @@ public final class Partition: @unchecked Sendable {
         return .success(log)
     }
 
+    /// The log, when this broker holds a replica of the partition and may serve a consumer from
+    /// it (KIP-392: a follower serves consumers that name their rack, never past its own high
+    /// watermark). The same epoch checks as `leaderLog`; a broker with no replica here is
+    /// NOT_LEADER_OR_FOLLOWER.
+    public func replicaLog(currentLeaderEpoch: Int32 = -1) -> Result<PartitionLog, KafkaErrorCode> {
+        let state = self.state
+        guard state.leader != localBroker else { return leaderLog(currentLeaderEpoch: currentLeaderEpoch) }
+        if currentLeaderEpoch != -1 {
+            if currentLeaderEpoch > state.leaderEpoch { return .failure(.unknownLeaderEpoch) }
+            if currentLeaderEpoch < state.leaderEpoch { return .failure(.fencedLeaderEpoch) }
+        }
+        guard state.replicas.contains(localBroker), state.leader >= 0 else { return .failure(.notLeaderOrFollower) }
+        guard let log else { return .failure(.kafkaStorageError) }
+        return .success(log)
+    }
+
     /// Leadership came with a new epoch from the metadata: batches appended from here on carry
     /// it and the epoch cache starts it at the log end (Kafka's makeLeader). On `owner`; false
     /// when the epoch cache could not be written.

@@ -17,6 +17,8 @@ enum FetchHandler {
         var slices: [FileRegionSlice] = []
         /// Where the fetcher's log diverged from this one (v12+: it must truncate there).
         var divergingEpoch: (epoch: Int32, endOffset: Int64)?
+        /// KIP-392: the replica in the consumer's rack it should fetch from instead (v11+).
+        var preferredReadReplica: Int32 = -1
         var bytes: Int { slices.reduce(0) { $0 + $1.length } }
     }
 
@@ -39,8 +41,9 @@ enum FetchHandler {
         // watermark.
         let replica = request.version >= 15 ? body.replicaState.replicaId : body.replicaId
         let replicaId: Int32? = replica >= 0 ? replica : nil
+        let rack: String? = request.version >= 11 && !body.rackId.isEmpty && request.broker.cluster != nil ? body.rackId : nil
         @Sendable func attempt() {
-            readAll(plan, maxBytes: body.maxBytes, replicaId: replicaId, request: request).whenComplete { result in
+            readAll(plan, maxBytes: body.maxBytes, replicaId: replicaId, rack: rack, request: request).whenComplete { result in
                 switch result {
                 case .failure(let error):
                     promise.fail(error)
@@ -94,7 +97,7 @@ enum FetchHandler {
     /// gets its first batch whole even when that is larger (KIP-74), and after that a batch that
     /// does not fit is cut short or left out, so the response stays within MaxBytes but for that
     /// one first batch.
-    private static func readAll(_ plan: FetchSessions.Plan, maxBytes requestMaxBytes: Int32, replicaId: Int32?,
+    private static func readAll(_ plan: FetchSessions.Plan, maxBytes requestMaxBytes: Int32, replicaId: Int32?, rack: String?,
                                 request: RequestContext) -> EventLoopFuture<[PartitionRead]> {
         let registry = request.broker.registry
         let byId = request.version >= 13
@@ -126,7 +129,20 @@ enum FetchHandler {
                 return owner.submit {
                     var read = template
                     let log: PartitionLog
-                    switch partition.leaderLog(currentLeaderEpoch: entry.partition.currentLeaderEpoch) {
+                    // A consumer that names its rack (v11+) may read from a follower (KIP-392);
+                    // a leader may send it to a replica in its rack instead.
+                    let fromAnyReplica = follower == nil && rack != nil
+                    if fromAnyReplica, let preferred = preferredReplica(partition, rack: rack, request: request) {
+                        read.preferredReadReplica = preferred
+                        if let log = partition.log {
+                            read.highWatermark = log.highWatermark
+                            read.logStartOffset = log.logStartOffset
+                        }
+                        return reads + [read]
+                    }
+                    let allowed = fromAnyReplica ? partition.replicaLog(currentLeaderEpoch: entry.partition.currentLeaderEpoch)
+                        : partition.leaderLog(currentLeaderEpoch: entry.partition.currentLeaderEpoch)
+                    switch allowed {
                     case .failure(let code):
                         read.code = code
                         return reads + [read]
@@ -161,6 +177,18 @@ enum FetchHandler {
             }
         }
         return future
+    }
+
+    /// Kafka's RackAwareReplicaSelector, on the leader: the in-sync replica in the consumer's
+    /// rack when it is another broker (nil: read here). Only with `replica.selector.class` set.
+    static func preferredReplica(_ partition: Partition, rack: String?, request: RequestContext) -> Int32? {
+        guard let rack, let cluster = request.broker.cluster,
+              request.broker.config.string("replica.selector.class").hasSuffix("RackAwareReplicaSelector") else { return nil }
+        let state = partition.state
+        guard state.leader == partition.localBroker else { return nil }
+        let image = cluster.quorum.status.image
+        if image.brokers[state.leader]?.rack == rack { return nil }
+        return state.isr.first { id in id != state.leader && image.brokers[id].map { !$0.fenced && $0.rack == rack } ?? false }
     }
 
     /// Writes the response by hand so each partition's records can be a file region: everything
@@ -219,7 +247,7 @@ enum FetchHandler {
                 if version >= 5 { buffer.writeInteger(failed ? -1 : read.logStartOffset) }
                 // Aborted transactions: null (none can exist yet).
                 if flexible { buffer.writeUnsignedVarint(0) } else { buffer.writeInteger(Int32(-1)) }
-                if version >= 11 { buffer.writeInteger(Int32(-1)) }  // preferred read replica
+                if version >= 11 { buffer.writeInteger(read.preferredReadReplica) }
                 // Records: length, then the file regions. Never null in flexible versions
                 // (librdkafka rejects a null record set there).
                 let length = read.bytes
