@@ -256,3 +256,33 @@ def test_a_follower_behind_the_leaders_log_start_starts_over_there(cluster):
     late_log = segment_bytes(cluster, late, "rep-start", 0)
     assert late_log and late_log == segment_bytes(cluster, leader, "rep-start", 0)[-len(late_log):]
     assert "started over at 15" in cluster.nodes[late].log_text()
+
+
+def test_controlled_shutdown_of_a_leader_moves_leadership_first(cluster, tmp_path):
+    """SIGTERM to a leader: it asks the controller to move its partitions before it exits, so
+    leadership moves within a heartbeat rather than a session timeout, and nothing is lost."""
+    parts = create_topic(cluster, "rep-term", 3)
+    victim = parts[0]["LeaderId"]
+    path = tmp_path / "history.jsonl"
+    history = W.HistoryFile(str(path))
+    producer = threading.Thread(target=W.produce, args=(cluster.all_bootstraps, "rep-term", history, "p", 4000),
+                                kwargs={"rate": 400, "timeout_s": 60.0})
+    producer.start()
+    time.sleep(3)
+    stopping = threading.Thread(target=cluster.nodes[victim].stop)
+    started = time.monotonic()
+    stopping.start()
+    others = [n for n in cluster.nodes if n != victim]
+    wait_partitions(cluster, "rep-term", 3, lambda p: p["LeaderId"] in others, via=others[0], timeout=30.0)
+    moved = time.monotonic() - started
+    stopping.join()
+    print("leadership off broker %d %.2f s after SIGTERM" % (victim, moved))
+    assert moved < 3.0, "moved by the controlled shutdown, not by the 3 s session timeout"
+    cluster.nodes[victim].start()
+    producer.join()
+    W.read_all(cluster.all_bootstraps, "rep-term", 3, history)
+    history.close()
+    verdict = verdict_of(path)
+    assert verdict["valid"], {k: v[:10] if isinstance(v, list) else v for k, v in verdict.items()}
+    assert verdict["outcomes"] == {"ok": 4000}, verdict["outcomes"]
+    wait_partitions(cluster, "rep-term", 3, lambda p: len(p["IsrNodes"]) == 3, timeout=60.0)
