@@ -97,3 +97,26 @@ def test_a_group_keeps_consuming_through_kill_9_of_its_coordinator(cluster):
     ends = cluster.wait_for("final commits", lambda: (lambda c: c if c and sum(c.values()) == RECORDS else None)(
         committed(cluster, moved_to, "survivors", "orders", 6)), timeout=60)
     assert sum(ends.values()) == RECORDS
+
+
+def test_the_swift_client_finds_the_new_coordinator_and_the_committed_offsets(cluster, sluice_bin):
+    """`sluice consume --group` (the Swift client) commits what it printed; the coordinator is
+    killed; a second run finds the new coordinator and continues exactly where the first stopped."""
+    import subprocess
+    create_topic(cluster, "ledger", 1)
+    C.produce_confluent(cluster.all_bootstraps, "ledger", [{"value": b"%d" % i} for i in range(400)], acks="all")
+
+    def consume(count):
+        out = subprocess.run([str(sluice_bin), "consume", "--bootstrap", cluster.all_bootstraps, "--topic", "ledger",
+                              "--group", "swift-readers", "--from-beginning", "--count", str(count)],
+                             capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert out.returncode == 0, out.stderr.decode()
+        return out.stdout.decode().split()
+
+    assert consume(150) == [str(i) for i in range(150)]
+    coordinator = find_coordinator(cluster, 1, "swift-readers")
+    cluster.nodes[coordinator].kill9()
+    survivor = next(n for n in cluster.nodes if n != coordinator)
+    cluster.wait_for("another coordinator", lambda: (lambda n: n if n != coordinator else None)(
+        find_coordinator(cluster, survivor, "swift-readers")), timeout=60)
+    assert consume(150) == [str(i) for i in range(150, 300)]
