@@ -71,7 +71,8 @@ cluster-stop:
 ## bench: the benchmark suite (Tools/bench/run.py): a release broker per flush policy, every
 ## scenario through librdkafka (Tools/loadgen) and the Swift client, against the machine's own
 ## limits measured in the same run. Table on stdout, bench-results/results.json and bench.png.
-## BENCH_ARGS=--quick runs a fifth of the records.
+## BENCH_ARGS=--quick runs a fifth of the records; it ends with three local brokers, acks=all
+## on RF=1 against RF=3 (BENCH_ARGS=--replication-only runs just that).
 bench: deps venv
 	@dpkg -s iperf3 >/dev/null 2>&1 || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q iperf3 || true
 	@$(VENV)/bin/python -c "import matplotlib" 2>/dev/null || $(VENV)/bin/pip install -q --disable-pip-version-check matplotlib

@@ -64,7 +64,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["Configs/README.md", "Metadata/README.md"]
+            exclude: ["Configs/README.md", "Metadata/README.md", "Replication/README.md"]
         ),
         // The metadata quorum: a pull-based Raft core that takes no sockets, clock or disk, so
         // the broker and the deterministic simulator drive the same code.
@@ -95,7 +95,7 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            exclude: ["Quorum/README.md"]
+            exclude: ["Quorum/README.md", "Replication/README.md"]
         ),
         .executableTarget(
             name: "sluice",

@@ -24,6 +24,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Tests", "Interop"))
 from broker import Broker  # noqa: E402
+from cluster import Cluster  # noqa: E402
 
 BACKGROUND = {"log.flush.interval.messages": "9223372036854775807"}
 DURABLE = {}
@@ -142,6 +143,35 @@ class Suite:
                            "--json"])
         self.add(scenario, "sluice-swift", result)
 
+    def replication(self):
+        """Three brokers on this machine (127.0.0.1/.2/.3, durable default), idempotent acks=all
+        producers from librdkafka: the same load on a topic of one replica and on one of three
+        (min.insync.replicas=2), alternating in one run, so the ratio is the cost of replication."""
+        base = tempfile.mkdtemp(prefix="sluice-bench-cluster-", dir=self.args.data_root)
+        cluster = Cluster(self.args.sluice, __import__("pathlib").Path(base), extra={"min.insync.replicas": "2"}).start()
+        self.cluster_rows = []
+        try:
+            cluster.wait_live([1, 2, 3], via=1)
+            bootstrap = cluster.all_bootstraps
+            pids = [node.proc.pid for node in cluster.nodes.values()]
+            for size, records in ((100, 1_000_000), (1024, 300_000)):
+                records = int(records * self.scale)
+                for factor in (1, 3):
+                    topic = "rf%d-%d" % (factor, size)
+                    subprocess.run([self.args.sluice, "topic", "create", topic, "--partitions", "6", "--replication-factor",
+                                    str(factor), "--bootstrap", cluster.bootstrap(1)], check=True, stdout=subprocess.DEVNULL)
+                    time.sleep(2)
+                    before, t0 = sum(cpu_seconds(p) for p in pids), time.time()
+                    result = run_json([self.args.loadgen, "produce", "--bootstrap", bootstrap, "--topic", topic, "--records",
+                                       str(records), "--record-size", str(size), "--acks", "all"])
+                    cores = (sum(cpu_seconds(p) for p in pids) - before) / (time.time() - t0)
+                    scenario = "cluster produce %s acks=all RF=%d" % ("100 B" if size == 100 else "1 KiB", factor)
+                    self.add(scenario, "librdkafka", result, cores)
+                    self.cluster_rows.append(self.results[-1])
+        finally:
+            cluster.close()
+            shutil.rmtree(base, ignore_errors=True)
+
     def idle_partitions(self):
         """10,000 partitions (10 topics of 1,000) with no traffic: resident memory and CPU."""
         b = self.broker(BACKGROUND, "idle")
@@ -177,6 +207,7 @@ class Suite:
         finally:
             self.stop(b)
         self.idle_partitions()
+        self.replication()
         self.report()
 
     # ------------------------------------------------------------------ report
@@ -239,6 +270,16 @@ class Suite:
             print("%-42s %-13s %13.0f %10.1f %10s %10s %10s" % (
                 r["scenario"], r["client"], r["recordsPerSecond"], r["megabytesPerSecond"], fraction,
                 "%.2f" % lat["p50"] if lat else "-", "%.2f" % lat["p99"] if lat else "-"))
+        if getattr(self, "cluster_rows", None):
+            print()
+            print("replication: 3 brokers and the load share this machine's %d cores; all durable (fdatasync before" % os.cpu_count())
+            print("acknowledging on the leader, before fetching further on each follower)")
+            for size in ("100 B", "1 KiB"):
+                one, three = self.row("cluster produce %s acks=all RF=1" % size), self.row("cluster produce %s acks=all RF=3" % size)
+                if one and three:
+                    print("  %-6s RF=3 / RF=1: %.2fx records/s (%.0f vs %.0f), brokers' CPU %.2f vs %.2f cores" % (
+                        size, three["recordsPerSecond"] / one["recordsPerSecond"], three["recordsPerSecond"], one["recordsPerSecond"],
+                        three.get("brokerCores", 0), one.get("brokerCores", 0)))
         print()
         print("%-58s %14s %-34s %s" % ("target (librdkafka load unless named)", "measured", "goal", "met"))
         for t in targets:
@@ -317,6 +358,7 @@ def main():
     p.add_argument("--data-root", default=None, help="where brokers keep their data (default: the system's temp dir)")
     p.add_argument("--quick", action="store_true", help="a fifth of the records and shorter e2e runs")
     p.add_argument("--chart-only", metavar="RESULTS_JSON", help="only redraw the chart from a results file")
+    p.add_argument("--replication-only", action="store_true", help="only the 3-broker RF=1 against RF=3 comparison")
     if "--chart-only" in sys.argv:
         only = sys.argv[sys.argv.index("--chart-only") + 1]
         with open(only) as f:
@@ -324,7 +366,17 @@ def main():
         return
     args = p.parse_args()
     args.data_root = args.data_root or tempfile.gettempdir()
-    Suite(args).run()
+    suite = Suite(args)
+    if args.replication_only:
+        suite.replication()
+        for r in suite.cluster_rows:
+            print("%-42s %13.0f records/s %8.1f MB/s  brokers %.2f cores" % (r["scenario"], r["recordsPerSecond"],
+                                                                          r["megabytesPerSecond"], r.get("brokerCores", 0)))
+        for size in ("100 B", "1 KiB"):
+            one, three = suite.row("cluster produce %s acks=all RF=1" % size), suite.row("cluster produce %s acks=all RF=3" % size)
+            print("%s: RF=3 / RF=1 = %.2fx" % (size, three["recordsPerSecond"] / one["recordsPerSecond"]))
+        return
+    suite.run()
 
 
 if __name__ == "__main__":
