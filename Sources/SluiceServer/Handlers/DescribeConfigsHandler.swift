@@ -14,6 +14,31 @@ enum ConfigResourceType {
 enum DescribeConfigsHandler {
     static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(DescribeConfigsRequest.self)
+        let registry = request.broker.registry
+        let unknown = body.resources.filter {
+            $0.resourceType == ConfigResourceType.topic && TopicName.validationError($0.resourceName) == nil
+                && registry.topic(named: $0.resourceName) == nil
+        }.map(\.resourceName)
+        guard request.broker.cluster != nil, !unknown.isEmpty else { return try answer(request, body) }
+        // In a cluster a topic just created through another broker may reach this one's metadata
+        // a moment later (an admin client asks any broker): give it that moment.
+        let promise = request.eventLoop.makePromise(of: Void.self)
+        promise.completeWithTask {
+            let deadline = ContinuousClock.now + .seconds(1)
+            while ContinuousClock.now < deadline, unknown.contains(where: { registry.topic(named: $0) == nil }) {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        return promise.futureResult.flatMap { _ in
+            do {
+                return try answer(request, body)
+            } catch {
+                return request.eventLoop.makeFailedFuture(error)
+            }
+        }
+    }
+
+    private static func answer(_ request: RequestContext, _ body: DescribeConfigsRequest) throws -> EventLoopFuture<OutgoingResponse?> {
         let broker = request.broker
         let config = broker.config
         var results: [DescribeConfigsResponse.DescribeConfigsResult] = []
