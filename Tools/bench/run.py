@@ -148,7 +148,7 @@ class Suite:
         producers from librdkafka: the same load on a topic of one replica and on one of three
         (min.insync.replicas=2), alternating in one run, so the ratio is the cost of replication."""
         base = tempfile.mkdtemp(prefix="sluice-bench-cluster-", dir=self.args.data_root)
-        cluster = Cluster(self.args.sluice, __import__("pathlib").Path(base), extra={"min.insync.replicas": "2"}).start()
+        cluster = Cluster(self.args.sluice, __import__("pathlib").Path(base)).start()
         self.cluster_rows = []
         try:
             cluster.wait_live([1, 2, 3], via=1)
@@ -159,7 +159,8 @@ class Suite:
                 for factor in (1, 3):
                     topic = "rf%d-%d" % (factor, size)
                     subprocess.run([self.args.sluice, "topic", "create", topic, "--partitions", "6", "--replication-factor",
-                                    str(factor), "--bootstrap", cluster.bootstrap(1)], check=True, stdout=subprocess.DEVNULL)
+                                    str(factor), "--config", "min.insync.replicas=%d" % min(2, factor),
+                                    "--bootstrap", cluster.bootstrap(1)], check=True, stdout=subprocess.DEVNULL)
                     time.sleep(2)
                     before, t0 = sum(cpu_seconds(p) for p in pids), time.time()
                     result = run_json([self.args.loadgen, "produce", "--bootstrap", bootstrap, "--topic", topic, "--records",
