@@ -97,10 +97,20 @@ public final class TopicRegistry: Sendable {
     }
 
     static let metadataFolder = "__sluice_topics"
+    /// The high watermarks the last run checkpointed (a cluster's partitions start from them).
+    let checkpointedHighWatermarks: [HighWatermarkCheckpoint.Key: Int64]
+
+    /// Writes every replicated partition's high watermark (`replication-offset-checkpoint`);
+    /// `readHighWatermark` reads one on its owner.
+    public func checkpointHighWatermarks(collect: ([Partition]) async -> [HighWatermarkCheckpoint.Key: Int64]) async throws {
+        let partitions = allTopics.flatMap(\.partitions).filter { $0.log != nil && $0.state.replicas.count > 1 }
+        try HighWatermarkCheckpoint.save(await collect(partitions), dataDirectory: dataDirectory)
+    }
 
     public init(dataDirectory: String, environment: Environment) throws {
         self.dataDirectory = dataDirectory
         self.environment = environment
+        self.checkpointedHighWatermarks = environment.clustered ? HighWatermarkCheckpoint.load(dataDirectory: dataDirectory) : [:]
         self.broker = Mutex(environment.broker)
         let folder = dataDirectory + "/" + Self.metadataFolder
         mkdir(folder, 0o755)
@@ -223,6 +233,9 @@ public final class TopicRegistry: Sendable {
                 writer: environment.writer, owner: owner, files: environment.files,
                 cleanShutdown: environment.cleanShutdown, nowMs: environment.clock(), logger: environment.logger,
                 health: environment.health)
+            if environment.clustered, let checkpointed = checkpointedHighWatermarks[.init(topic: topic, partition: index)] {
+                log.restoreHighWatermark(checkpointed)
+            }
             let partition = Partition(topic: topic, topicId: id, index: index, owner: owner, localBroker: local, log: log, state: state,
                                       replication: environment.replication)
             partition.minInsyncReplicas = TopicConfigs.resolve(overrides: configs, broker: brokerConfig).minInsyncReplicas

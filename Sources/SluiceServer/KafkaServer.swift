@@ -210,8 +210,11 @@ public final class KafkaServer: Sendable {
                 : nil
             let groupPartitions = servesClients
                 ? GroupPartitions(nodeId: identity.nodeId, registry: registry, coordinator: groups, logger: logger) : nil
+            let highWatermarks = servesClients
+                ? HighWatermarkCheckpointer(registry: registry, intervalMs: config.long("replica.high.watermark.checkpoint.interval.ms"),
+                                            logger: logger) : nil
             return ClusterNode(settings: cluster, quorum: quorum, controller: controllerClient, lifecycle: lifecycle, fetchers: fetchers,
-                               groupPartitions: groupPartitions)
+                               groupPartitions: groupPartitions, highWatermarks: highWatermarks)
         }
         self.context = BrokerContext(configs: configManager, identity: identity, registry: registry, advertisedHost: advertisedHost,
                                      advertisedPort: advertisedPort, logger: logger, fetchWaiters: waiters,
@@ -234,6 +237,7 @@ public final class KafkaServer: Sendable {
             }
             quorum.start()
             clusterNode.lifecycle?.start()
+            clusterNode.highWatermarks?.start()
         } else {
             controllerChannel = nil
         }
@@ -329,6 +333,7 @@ public final class KafkaServer: Sendable {
             try? stopped.futureResult.wait()
         }
         context.cluster?.fetchers?.stop()
+        context.cluster?.highWatermarks?.stop()
         try? channel.close().wait()
         try? controllerChannel?.close().wait()
         context.cluster?.quorum.shutdown()

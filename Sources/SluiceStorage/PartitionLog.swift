@@ -359,6 +359,26 @@ public final class PartitionLog: @unchecked Sendable {
         onStableEndChange?(stableEnd)
     }
 
+    /// At open, before the log serves anyone: a replicated partition's high watermark starts
+    /// where the last checkpoint had it, not at the recovered log end (records past it may never
+    /// have reached the ISR). It moves forward again as replication confirms it.
+    public func restoreHighWatermark(_ offset: Int64) {
+        guard offset < highWatermark else { return }
+        let target = max(offset, logStartOffset)
+        let segment = segments[segmentIndex(containing: target)]
+        let end = segment.baseOffset == stableEndLocation.segmentBase ? stableEndLocation.position : segment.size
+        if target == segment.baseOffset {
+            highWatermarkLocation = (segment.baseOffset, 0)
+            highWatermark = target
+        } else if let located = try? segment.locate(offset: target, before: end) {
+            highWatermarkLocation = (segment.baseOffset, located.position)
+            highWatermark = located.header.baseOffset
+        } else {
+            highWatermarkLocation = (segment.baseOffset, end)
+            highWatermark = segment.nextOffset
+        }
+    }
+
     /// Moves the high watermark forward to `offset`, or to the stable end when that is lower
     /// (Kafka's maybeIncrementLeaderHW on a leader, min(leader's, own end) on a follower). It
     /// never moves back here: only truncation lowers it.

@@ -30,6 +30,7 @@ public enum BrokerSettings {
         .init(key: ConfigKey("replica.fetch.max.bytes", .int, "1048576", .atLeast(0)), help: "Bytes a follower asks for per partition and fetch.", dynamic: false),
         .init(key: ConfigKey("replica.fetch.response.max.bytes", .int, "10485760", .atLeast(0)), help: "Bytes a follower asks for per fetch.", dynamic: false),
         .init(key: ConfigKey("replica.fetch.backoff.ms", .int, "1000", .atLeast(0)), help: "Pause before a follower fetches again after an error.", dynamic: false),
+        .init(key: ConfigKey("replica.high.watermark.checkpoint.interval.ms", .long, "5000", .atLeast(1)), help: "How often replicated partitions' high watermarks are written to replication-offset-checkpoint.", dynamic: false),
         .init(key: ConfigKey("replica.selector.class", .string, ""), help: "org.apache.kafka.common.replica.RackAwareReplicaSelector lets consumers that set client.rack read from an in-sync replica in their rack (KIP-392).", dynamic: false),
         .init(key: ConfigKey("auto.leader.rebalance.enable", .boolean, "true"), help: "The controller gives leadership back to each partition's preferred (first) replica.", dynamic: false),
         .init(key: ConfigKey("leader.imbalance.check.interval.seconds", .long, "300", .atLeast(1)), help: "How often the controller checks for leadership away from preferred replicas.", dynamic: false),

@@ -16,11 +16,13 @@ public final class ClusterNode: Sendable {
     let fetchers: ReplicaFetcherManager?
     /// The groups this broker coordinates: those of the __consumer_offsets partitions it leads.
     let groupPartitions: GroupPartitions?
+    let highWatermarks: HighWatermarkCheckpointer?
     private let producerIdBlock = Mutex<(next: Int64, end: Int64)>((0, 0))
 
     init(settings: ClusterSettings, quorum: QuorumHost, controller: ControllerClient, lifecycle: BrokerLifecycle?,
-         fetchers: ReplicaFetcherManager?, groupPartitions: GroupPartitions?) {
+         fetchers: ReplicaFetcherManager?, groupPartitions: GroupPartitions?, highWatermarks: HighWatermarkCheckpointer?) {
         self.fetchers = fetchers
+        self.highWatermarks = highWatermarks
         self.groupPartitions = groupPartitions
         self.settings = settings
         self.quorum = quorum
