@@ -107,8 +107,8 @@ public final class KafkaServer: Sendable {
             },
             health: health, localBroker: identity.nodeId)
         environment.clustered = cluster.isClustered
-        let isrChanges = IsrChangeSender(logger: logger)
         let replicationStatistics = ReplicationStatistics()
+        let isrChanges = IsrChangeSender(logger: logger, statistics: replicationStatistics)
         if cluster.isClustered {
             environment.replication = ReplicationEnvironment(clock: wallClockMilliseconds, maxLagMs: config.long("replica.lag.time.max.ms"),
                                                              statistics: replicationStatistics,

@@ -49,7 +49,13 @@ SETTINGS = {"replica.lag.time.max.ms": "5000", "default.replication.factor": "3"
 
 @pytest.fixture(scope="module")
 def cluster(sluice_bin, tmp_path_factory):
-    c = Cluster(sluice_bin, tmp_path_factory.mktemp("replication"), extra=SETTINGS).start()
+    from cluster import free_port
+    c = Cluster(sluice_bin, tmp_path_factory.mktemp("replication"), extra=SETTINGS)
+    c.metrics = {}
+    for n, node in c.nodes.items():
+        c.metrics[n] = "%s:%d" % (c.hosts[n], free_port(c.hosts[n]))
+        node.settings["metrics.listener"] = c.metrics[n]
+    c.start()
     try:
         c.wait_live([1, 2, 3], via=1)
         yield c
@@ -58,10 +64,17 @@ def cluster(sluice_bin, tmp_path_factory):
 
 
 def create_topic(cluster, name, partitions, min_insync=2):
-    with kspec.Connection(cluster.bootstrap(1)) as k:
-        r = k.call("CreateTopics", 7, {"Topics": [{
-            "Name": name, "NumPartitions": partitions, "ReplicationFactor": 3, "Assignments": [],
-            "Configs": [{"Name": "min.insync.replicas", "Value": str(min_insync)}]}], "timeoutMs": 30000, "validateOnly": False})
+    # After a case that paused or killed brokers they may still be registering again (fenced):
+    # INVALID_REPLICATION_FACTOR until all three are live.
+    deadline = time.monotonic() + 60
+    while True:
+        with kspec.Connection(cluster.bootstrap(1)) as k:
+            r = k.call("CreateTopics", 7, {"Topics": [{
+                "Name": name, "NumPartitions": partitions, "ReplicationFactor": 3, "Assignments": [],
+                "Configs": [{"Name": "min.insync.replicas", "Value": str(min_insync)}]}], "timeoutMs": 30000, "validateOnly": False})
+        if r["Topics"][0]["ErrorCode"] != 38 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert r["Topics"][0]["ErrorCode"] == 0, r
     return wait_partitions(cluster, name, partitions, lambda p: len(p["IsrNodes"]) == 3 and p["LeaderId"] >= 0)
 
@@ -189,6 +202,9 @@ def test_follower_paused_isr_shrinks_and_acks_all_refused(cluster):
         assert "UNDER-REPLICATED" in described, described
         summary = re.search(r"under-replicated (\d+)", sluice(cluster, leader, "cluster", "describe"))
         assert summary and int(summary.group(1)) >= 1, "every partition with the paused follower counts"
+        figures = metrics(cluster, leader)
+        assert figures["sluice_under_replicated_partitions"] >= 1, figures
+        assert figures["sluice_under_min_isr_partitions"] >= 1, figures
         # acks=1 is written, but below min.insync.replicas the high watermark stays put.
         answer = produce_raw(cluster, leader, "rep-isr", 1, 5000, value=b"acks1")
         assert answer["error"] == 0, answer
@@ -198,6 +214,8 @@ def test_follower_paused_isr_shrinks_and_acks_all_refused(cluster):
         os.kill(cluster.nodes[follower].proc.pid, signal.SIGCONT)
     wait_partitions(cluster, "rep-isr", 1, lambda p: len(p["IsrNodes"]) == 3, via=leader, timeout=60.0)
     assert produce_raw(cluster, leader, "rep-isr", -1, 10000)["error"] == 0
+    figures = metrics(cluster, leader)
+    assert figures["sluice_isr_expands_total"] >= 1 and figures["sluice_offline_partitions"] == 0, figures
     cluster.wait_for("the acks=1 record exposed once replicated",
                      lambda: high_watermark(cluster, leader, "rep-isr") >= 4, timeout=30.0)
     wait_identical(cluster, "rep-isr", 1)
@@ -219,6 +237,14 @@ def test_both_followers_paused_nothing_acknowledged(cluster):
     wait_partitions(cluster, "rep-two", 1, lambda p: len(p["IsrNodes"]) == 3, timeout=60.0)
     assert produce_raw(cluster, leader, "rep-two", -1, 10000)["error"] == 0
     wait_identical(cluster, "rep-two", 1)
+
+
+def metrics(cluster, node):
+    """The unlabelled samples of a node's /metrics."""
+    import urllib.request
+    text = urllib.request.urlopen("http://%s/metrics" % cluster.metrics[node], timeout=10).read().decode()
+    return {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+            if line and not line.startswith("#") and "{" not in line.split()[0]}
 
 
 def sluice(cluster, node, *args):

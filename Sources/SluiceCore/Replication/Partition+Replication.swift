@@ -158,7 +158,7 @@ extension Partition {
     private func propose(_ newIsr: [Int32]) {
         let state = self.state
         let proposal = IsrProposal(topicId: topicId, partition: index, leaderEpoch: state.leaderEpoch,
-                                   partitionEpoch: state.partitionEpoch, newIsr: newIsr)
+                                   partitionEpoch: state.partitionEpoch, newIsr: newIsr, currentIsr: state.isr)
         replication.pendingIsr = proposal
         environment.proposeIsr(self, proposal)
     }
@@ -170,7 +170,6 @@ extension Partition {
         guard replication.pendingIsr == proposal else { return }
         replication.pendingIsr = nil
         if case .success(let newState) = result {
-            environment.statistics.recordIsrChange(from: state.isr.count, to: newState.isr.count)
             update(newState)
         } else {
             // Refused (a replica not eligible yet, the controller moving): not again at once on

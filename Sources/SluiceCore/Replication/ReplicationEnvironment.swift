@@ -35,7 +35,7 @@ public final class ReplicationStatistics: Sendable {
     public var isrShrinks: Int { shrinkCount.load(ordering: .relaxed) }
     public var isrExpands: Int { expandCount.load(ordering: .relaxed) }
 
-    func recordIsrChange(from old: Int, to new: Int) {
+    public func recordIsrChange(from old: Int, to new: Int) {
         if new < old { shrinkCount.wrappingAdd(1, ordering: .relaxed) }
         if new > old { expandCount.wrappingAdd(1, ordering: .relaxed) }
     }
@@ -48,6 +48,8 @@ public struct IsrProposal: Sendable, Equatable {
     public var leaderEpoch: Int32
     public var partitionEpoch: Int32
     public var newIsr: [Int32]
+    /// The ISR it changes (for counting shrinks and expansions).
+    public var currentIsr: [Int32] = []
 }
 
 /// A partition's replication state on this broker, confined to its owner.

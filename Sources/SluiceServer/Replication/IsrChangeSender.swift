@@ -8,9 +8,11 @@ import Synchronization
 final class IsrChangeSender: Sendable {
     private let client = Mutex<(controller: ControllerClient, nodeId: Int32, brokerEpoch: @Sendable () -> Int64)?>(nil)
     private let logger: Logger
+    private let statistics: ReplicationStatistics
 
-    init(logger: Logger) {
+    init(logger: Logger, statistics: ReplicationStatistics) {
         self.logger = logger
+        self.statistics = statistics
     }
 
     /// Set once the controller client exists (it is made after the partitions are loaded).
@@ -54,6 +56,8 @@ final class IsrChangeSender: Sendable {
             }
             switch result {
             case .success(let state):
+                // Counted here: the new state may reach the partition with the metadata first.
+                statistics.recordIsrChange(from: proposal.currentIsr.count, to: proposal.newIsr.count)
                 logger.info("ISR changed", metadata: ["topic": "\(partition.topic)", "partition": "\(partition.index)",
                                                       "isr": "\(state.isr)", "partitionEpoch": "\(state.partitionEpoch)"])
             case .failure(let code):
