@@ -100,13 +100,6 @@ public final class TopicRegistry: Sendable {
     /// The high watermarks the last run checkpointed (a cluster's partitions start from them).
     let checkpointedHighWatermarks: [HighWatermarkCheckpoint.Key: Int64]
 
-    /// Writes every replicated partition's high watermark (`replication-offset-checkpoint`);
-    /// `readHighWatermark` reads one on its owner.
-    public func checkpointHighWatermarks(collect: ([Partition]) async -> [HighWatermarkCheckpoint.Key: Int64]) async throws {
-        let partitions = allTopics.flatMap(\.partitions).filter { $0.log != nil && $0.state.replicas.count > 1 }
-        try HighWatermarkCheckpoint.save(await collect(partitions), dataDirectory: dataDirectory)
-    }
-
     public init(dataDirectory: String, environment: Environment) throws {
         self.dataDirectory = dataDirectory
         self.environment = environment

@@ -1,4 +1,5 @@
 import NIOCore
+import SluiceCore
 import SluiceStorage
 
 /// A partition's owner: the event loop its log lives on.
@@ -30,5 +31,14 @@ struct EventLoopOwner: LogOwnerExecutor {
     private struct RepeatedTaskHandle: LogScheduledTask {
         let task: RepeatedTask
         func cancel() { task.cancel() }
+    }
+}
+
+extension Partition {
+    /// Runs `body` on the partition's owner (where its log lives) and returns what it gives.
+    func onOwner<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            owner.execute { continuation.resume(returning: body()) }
+        }
     }
 }

@@ -69,8 +69,16 @@ def test_a_group_keeps_consuming_through_kill_9_of_its_coordinator(cluster):
                     # While the coordinator moves, a commit may fail; the record is then read again.
                     errors.append(str(e))
         finally:
+            # All three still members: one last commit each, with no rebalance under way (a member
+            # closing first would start one and fail the others' commits).
+            try:
+                done.wait(timeout=60)
+                consumer.commit(asynchronous=False)
+            except Exception as e:
+                errors.append(str(e))
             consumer.close()
 
+    done = threading.Barrier(3)
     threads = [threading.Thread(target=consume, args=("c%d" % i,)) for i in range(3)]
     for t in threads:
         t.start()

@@ -138,16 +138,24 @@ public final class LogGroupStore: GroupStore {
 
     /// Appends batches in one go (so nothing interleaves with them); completes after the last.
     private func appendAll(_ batches: [ByteBuffer], completion: @escaping (Result<Void, any Error>) -> Void) {
+        Self.append(batches, to: log, nowMs: clock()) { completion($0.map { _ in () }) }
+    }
+
+    /// Appends `batches` to `log` (on its owner) and reports once, after the last is written,
+    /// with the offset after it, or the first failure.
+    static func append(_ batches: [ByteBuffer], to log: PartitionLog, nowMs now: Int64,
+                       completion: @escaping (Result<Int64, any Error>) -> Void) {
         var remaining = batches.count
         var failure: (any Error)?
-        let now = clock()
+        var end = log.logEndOffset
+        guard remaining > 0 else { return completion(.success(end)) }
         for batch in batches {
             do {
-                try log.append(batch, nowMs: now) { result in
+                end = try log.append(batch, nowMs: now) { result in
                     if case .failure(let error) = result, failure == nil { failure = error }
                     remaining -= 1
-                    if remaining == 0 { completion(failure.map { .failure($0) } ?? .success(())) }
-                }
+                    if remaining == 0 { completion(failure.map { .failure($0) } ?? .success(end)) }
+                }.lastOffset + 1
             } catch {
                 // Batches already appended still complete and report; this one never will.
                 if failure == nil { failure = error }

@@ -115,28 +115,27 @@ public final class OffsetsTopicStore: GroupStore, @unchecked Sendable {
         case .success(let leaderLog):
             log = leaderLog
         }
+        let start: Int64
         do {
             if roll { try log.roll(nowMs: nowMs) }
-            let start = log.logEndOffset
-            var remaining = batches.count
-            var failed: (any Error)?
-            for batch in batches {
-                try log.append(batch, nowMs: nowMs) { result in
-                    if case .failure(let error) = result, failed == nil { failed = error }
-                    remaining -= 1
-                    guard remaining == 0 else { return }
-                    if let failed { return completion(.failure(failed)) }
-                    partition.awaitReplication(through: log.stableEnd, minInsync: minInsync, timeoutMs: timeoutMs) { code in
-                        guard code == .none else {
-                            return completion(.failure(TopicError(code: code, message: "offsets topic write not replicated: \(code.name)")))
-                        }
-                        if roll, (try? log.deleteRecords(before: start)) != nil { afterRewrite(log) }
-                        completion(.success(()))
+            start = log.logEndOffset
+        } catch {
+            return completion(.failure(error))
+        }
+        LogGroupStore.append(batches, to: log, nowMs: nowMs) { result in
+            switch result {
+            case .failure(let error):
+                completion(.failure(error))
+            case .success(let end):
+                // Done when the ISR holds them, as Kafka's group writes are acks=all.
+                partition.awaitReplication(through: end, minInsync: minInsync, timeoutMs: timeoutMs) { code in
+                    guard code == .none else {
+                        return completion(.failure(TopicError(code: code, message: "offsets topic write not replicated: \(code.name)")))
                     }
+                    if roll, (try? log.deleteRecords(before: start)) != nil { afterRewrite(log) }
+                    completion(.success(()))
                 }
             }
-        } catch {
-            completion(.failure(error))
         }
     }
 }

@@ -223,6 +223,19 @@ public struct ReplicationControl: Sendable {
         public var message: String?
     }
 
+    /// `results` grouped by topic, topics in the order they first appear (one response entry each).
+    public static func byTopic(_ results: [ElectionResult]) -> [(topic: String, results: [ElectionResult])] {
+        var grouped: [(topic: String, results: [ElectionResult])] = []
+        for result in results {
+            if let index = grouped.firstIndex(where: { $0.topic == result.topic }) {
+                grouped[index].results.append(result)
+            } else {
+                grouped.append((result.topic, [result]))
+            }
+        }
+        return grouped
+    }
+
     public enum ElectionType: Int8, Sendable {
         case preferred = 0
         case unclean = 1

@@ -24,13 +24,8 @@ enum ElectLeadersApi {
     }
 
     static func response(_ results: [ReplicationControl.ElectionResult]) -> ElectLeadersResponse {
-        var order: [String] = []
-        var byTopic: [String: [ElectLeadersResponse.PartitionResult]] = [:]
-        for result in results {
-            if byTopic[result.topic] == nil { order.append(result.topic) }
-            byTopic[result.topic, default: []].append(.init(partitionId: result.partition, errorCode: result.code.rawValue,
-                                                            errorMessage: result.message))
-        }
-        return ElectLeadersResponse(errorCode: 0, replicaElectionResults: order.map { .init(topic: $0, partitionResult: byTopic[$0] ?? []) })
+        ElectLeadersResponse(errorCode: 0, replicaElectionResults: ReplicationControl.byTopic(results).map { topic, results in
+            .init(topic: topic, partitionResult: results.map { .init(partitionId: $0.partition, errorCode: $0.code.rawValue, errorMessage: $0.message) })
+        })
     }
 }

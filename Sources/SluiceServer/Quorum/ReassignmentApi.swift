@@ -14,15 +14,11 @@ enum ReassignmentApi {
             guard case .reassignmentsAltered(let results) = reply else {
                 return request.respond(AlterPartitionReassignmentsResponse(errorCode: KafkaErrorCode.unknownServerError.rawValue))
             }
-            var order: [String] = []
-            var byTopic: [String: [AlterPartitionReassignmentsResponse.ReassignablePartitionResponse]] = [:]
-            for result in results {
-                if byTopic[result.topic] == nil { order.append(result.topic) }
-                byTopic[result.topic, default: []].append(.init(partitionIndex: result.partition, errorCode: result.code.rawValue,
-                                                                errorMessage: result.message))
-            }
             return request.respond(AlterPartitionReassignmentsResponse(
-                errorCode: 0, responses: order.map { .init(name: $0, partitions: byTopic[$0] ?? []) }))
+                errorCode: 0, responses: ReplicationControl.byTopic(results).map { topic, results in
+                    .init(name: topic, partitions: results.map { .init(partitionIndex: $0.partition, errorCode: $0.code.rawValue,
+                                                                       errorMessage: $0.message) })
+                }))
         }.flatMapError { error in
             request.respond(AlterPartitionReassignmentsResponse(errorCode: ((error as? ControllerError)?.code ?? .unknownServerError).rawValue,
                                                                 errorMessage: "\(error)"))

@@ -25,16 +25,13 @@ final class HighWatermarkCheckpointer: Sendable {
                     try? await Task.sleep(for: .milliseconds(intervalMs))
                     guard !Task.isCancelled else { return }
                     do {
-                        try await registry.checkpointHighWatermarks { partitions in
-                            var offsets: [HighWatermarkCheckpoint.Key: Int64] = [:]
-                            for partition in partitions {
-                                let offset: Int64? = await withCheckedContinuation { continuation in
-                                    partition.owner.execute { continuation.resume(returning: partition.log?.highWatermark) }
-                                }
-                                if let offset { offsets[.init(topic: partition.topic, partition: partition.index)] = offset }
+                        var offsets: [HighWatermarkCheckpoint.Key: Int64] = [:]
+                        for partition in registry.allTopics.flatMap(\.partitions) where partition.state.replicas.count > 1 {
+                            if let offset = await partition.onOwner({ partition.log?.highWatermark }) {
+                                offsets[.init(topic: partition.topic, partition: partition.index)] = offset
                             }
-                            return offsets
                         }
+                        try HighWatermarkCheckpoint.save(offsets, dataDirectory: registry.dataDirectory)
                     } catch {
                         logger.warning("could not write the high-watermark checkpoint", metadata: ["error": "\(error)"])
                     }

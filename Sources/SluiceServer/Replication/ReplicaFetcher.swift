@@ -46,12 +46,10 @@ final class ReplicaFetcher: Sendable {
         self.logger = logger
     }
 
-    var isEmpty: Bool { partitions.withLock { $0.isEmpty } }
-
     func setPartitions(_ wanted: [Partition]) {
-        partitions.withLock { current in
-            current = Dictionary(wanted.map { (ObjectIdentifier($0), $0) }, uniquingKeysWith: { first, _ in first })
-        }
+        let kept = Dictionary(wanted.map { (ObjectIdentifier($0), $0) }, uniquingKeysWith: { first, _ in first })
+        partitions.withLock { $0 = kept }
+        delayed.withLock { delayed in delayed = delayed.filter { kept[$0.key] != nil } }
     }
 
     func start() {
@@ -98,7 +96,7 @@ final class ReplicaFetcher: Sendable {
         }
         var positions: [Position] = []
         for partition in candidates {
-            if let position = await Self.onOwner(partition, { () -> Position? in
+            if let position = await partition.onOwner({ () -> Position? in
                 guard let log = partition.log, !log.isOffline, !log.hasAppendsInFlight else { return nil }
                 let state = partition.state
                 guard state.leader == self.leader, state.replicas.contains(self.settings.nodeId) else { return nil }
@@ -204,7 +202,7 @@ final class ReplicaFetcher: Sendable {
     /// end of that epoch when that is lower. The next fetch checks again from there, so epochs
     /// that diverged more than once take more rounds.
     private func truncate(_ partition: Partition, diverging: FetchResponse.EpochEndOffset, position: Position) async {
-        let outcome: String = await Self.onOwner(partition) {
+        let outcome: String = await partition.onOwner {
             guard let log = partition.log, !log.hasAppendsInFlight, log.logEndOffset == position.fetchOffset else { return "busy" }
             let own = log.epochs.endOffset(for: diverging.epoch, logEndOffset: log.logEndOffset)
             var target = diverging.endOffset
@@ -242,7 +240,7 @@ final class ReplicaFetcher: Sendable {
             delay(partition, byMs: settings.backoffMs)
             return
         }
-        let outcome: String = await Self.onOwner(partition) {
+        let outcome: String = await partition.onOwner {
             guard let log = partition.log, !log.hasAppendsInFlight, log.logEndOffset == position.fetchOffset else { return "busy" }
             do {
                 if log.logEndOffset < earliest {
@@ -279,11 +277,5 @@ final class ReplicaFetcher: Sendable {
                                                         group: group, localAddress: settings.localAddress)
         connection.withLock { $0 = opened }
         return opened
-    }
-
-    static func onOwner<T: Sendable>(_ partition: Partition, _ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            partition.owner.execute { continuation.resume(returning: body()) }
-        }
     }
 }
