@@ -73,6 +73,9 @@ public final class BrokerConnection: Sendable {
 
     public var isActive: Bool { channel.isActive }
 
+    /// Completes once the connection is closed and torn down.
+    public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
+
     /// The highest version both this client (`clientRange`) and the broker speak.
     public func version(for key: ApiKey, clientRange: ClosedRange<Int16>) throws -> Int16 {
         var clientRange = clientRange
@@ -141,10 +144,19 @@ public final class BrokerConnection: Sendable {
                                               promise: response), promise: written)
         let channel = self.channel
         let address = self.address
-        // The handler fails every pending request with this error and closes the connection.
+        // A write that never reached the handler (the channel closed just before it, and a
+        // closed pipeline has no handlers left) would otherwise leave its response waiting
+        // forever; completing a promise twice is a no-op, so both paths may fail it.
+        written.futureResult.whenFailure { error in
+            response.fail(error as? KafkaClientError ?? KafkaClientError(kind: .connection, message: "\(address): \(error)"))
+        }
+        // The handler fails every pending request with this error and closes the connection;
+        // the promise is failed here too in case no handler is left to do it.
         let timer = loop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
                                                       + timeout.components.attoseconds / 1_000_000_000)) {
-            channel.pipeline.fireErrorCaught(KafkaClientError(kind: .timeout, message: "\(R.apiKey) to \(address) timed out after \(timeout)"))
+            let error = KafkaClientError(kind: .timeout, message: "\(R.apiKey) to \(address) timed out after \(timeout)")
+            channel.pipeline.fireErrorCaught(error)
+            response.fail(error)
         }
         response.futureResult.whenComplete { _ in timer.cancel() }
         return response.futureResult
