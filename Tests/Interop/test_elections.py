@@ -25,6 +25,7 @@ pytestmark = pytest.mark.timeout(300)
 
 ELECTION_NOT_NEEDED = 84
 UNKNOWN_TOPIC_OR_PARTITION = 3
+NOT_LEADER_OR_FOLLOWER = 6
 
 
 def start(sluice_bin, base, **extra):
@@ -61,6 +62,17 @@ def fail_over(cluster, topic, victim):
     wait_partitions(cluster, topic, 1, lambda p: sorted(p["IsrNodes"]) == [1, 2, 3], via=others[0], timeout=60.0)
 
 
+def produce_until_led(cluster, node, topic, timeout=15.0):
+    """acks=all to `node`, retried while it answers NOT_LEADER_OR_FOLLOWER (it has not applied
+    its leadership yet); the last error code."""
+    deadline = time.time() + timeout
+    while True:
+        code = produce_raw(cluster, node, topic, -1, 10000)["error"]
+        if code != NOT_LEADER_OR_FOLLOWER or time.time() > deadline:
+            return code
+        time.sleep(0.1)
+
+
 def test_preferred_leader_election_on_request(sluice_bin, tmp_path):
     cluster = start(sluice_bin, tmp_path, **{"auto.leader.rebalance.enable": "false"})
     try:
@@ -72,7 +84,10 @@ def test_preferred_leader_election_on_request(sluice_bin, tmp_path):
         assert results[("nope", 0)] == UNKNOWN_TOPIC_OR_PARTITION, results
         assert partitions_of(cluster, "pref", 1)[0]["LeaderId"] == 2, "answered once this broker's metadata shows it"
         assert elect(cluster, 3, 0, {"pref": [0]})[("pref", 0)] == ELECTION_NOT_NEEDED
-        assert produce_raw(cluster, 2, "pref", -1, 10000)["error"] == 0
+        # Broker 2 learns of its leadership from the metadata log, a moment after the answer
+        # (as in Kafka): a client that produced too early gets NOT_LEADER_OR_FOLLOWER and retries.
+        wait_partitions(cluster, "pref", 1, lambda p: p["LeaderId"] == 2, via=2)
+        assert produce_until_led(cluster, 2, "pref") == 0
     finally:
         cluster.close()
 

@@ -174,12 +174,12 @@ class Member:
             res = self.c.commit(offsets=[TopicPartition(self.topic, p, o) for p, o in sorted(offs.items())],
                                 asynchronous=False)
         except KafkaException as e:
-            self.ledger.add("commit-failed", self.name, offs, str(e))
+            self.ledger.add("commit-failed", self.name, offs, str(e), self.closed)
             return {}
         done = {}
         for tp in res:
             if tp.error is not None:
-                self.ledger.add("commit-failed", self.name, {tp.partition: offs.get(tp.partition)}, str(tp.error))
+                self.ledger.add("commit-failed", self.name, {tp.partition: offs.get(tp.partition)}, str(tp.error), self.closed)
             else:
                 done[tp.partition] = offs[tp.partition]
         self.committed.update(done)
@@ -244,9 +244,15 @@ def check_ledger(ledger, produced=None):
         or closed (never two owners at once);
       - a member is handed messages only of partitions it owns;
       - no message below a committed offset is handed out again after that commit;
-      - (with `produced`, a set of (partition, offset)) every produced message was consumed.
+      - (with `produced`, a set of (partition, offset)) every produced message was consumed;
+      - a synchronous commit of owned partitions succeeds, except UNKNOWN_MEMBER_ID for one made
+        while the member was closing: when close() meets a rebalance already under way,
+        librdkafka may send LeaveGroup before the application's on_revoke commit, and a broker
+        (Kafka's too) no longer knows a member that left. Those commits are lost, not wrong:
+        the next owner reads from the previous commit, which the checks above allow.
     Returns {(partition, offset): times delivered}."""
     owner = {}
+    left_first = []
     overlaps, foreign, below_commit, commit_failures = [], [], [], []
     committed = {}
     seen = {}
@@ -275,13 +281,18 @@ def check_ledger(ledger, produced=None):
             for p, o in ev[3].items():
                 committed[p] = max(committed.get(p, -1), o)
         elif kind == "commit-failed":
-            commit_failures.append("%s: %r %s" % (who, ev[3], ev[4]))
+            if ev[5] and "UNKNOWN_MEMBER_ID" in ev[4]:
+                left_first.append("%s: %r" % (who, ev[3]))
+            else:
+                commit_failures.append("%s: %r %s" % (who, ev[3], ev[4]))
     assert not overlaps, "%d times a partition had two owners at once; first: %r" % (len(overlaps), overlaps[:5])
     assert not foreign, "%d messages handed to a member that did not own their partition; first: %r" % (
         len(foreign), foreign[:5])
     assert not below_commit, "%d messages read again below a committed offset; first: %r" % (
         len(below_commit), below_commit[:5])
     assert not commit_failures, "synchronous commits of owned partitions failed: %r" % commit_failures[:5]
+    if left_first:
+        print("commits at close answered UNKNOWN_MEMBER_ID (LeaveGroup went first): %r" % left_first)
     if produced is not None:
         missing = sorted(set(produced) - set(seen))
         assert not missing, "%d of %d produced messages were never consumed by the group; first: %r" % (
@@ -1418,9 +1429,12 @@ def test_a_static_member_expires_at_its_session_deadline(fast):
     time.sleep(max(0.0, answered + 6.0 + 0.25 - time.monotonic()))
     # Polled for a little while: on two busy cores the expiry timer and this request may both be
     # a few hundred milliseconds late, which says nothing about when the session was due.
+    # Once the member expired, the empty group is deletable (0) until the offset-expiry pass,
+    # twice a second here, removes it by itself for having no offsets (GROUP_ID_NOT_FOUND, 69,
+    # as Kafka's cleanup does): either answer says the member is gone.
     deadline = answered + 6.0 + 2.0
     code = _delete_group(boot, group)
-    while code != 0 and time.monotonic() < deadline:
+    while code == 68 and time.monotonic() < deadline:
         time.sleep(0.1)
         code = _delete_group(boot, group)
-    assert code == 0, "2 s after the 6 s session deadline the static member must have expired and the group be deletable"
+    assert code in (0, 69), "2 s after the 6 s session deadline the static member must have expired and the group be deletable"

@@ -383,6 +383,10 @@ extension GroupCoordinator {
             } else if !group.has(leaver.memberId) {
                 results.append((leaver, .unknownMemberId))
             } else {
+                if group.state == .preparingRebalance {
+                    // The rebalance already under way does not log a reason for this one.
+                    logger.info("member left during a rebalance", metadata: ["group": "\(group.groupId)", "member": "\(leaver.memberId)"])
+                }
                 removeMemberAndUpdateGroup(group, leaver.memberId, nowMs: now, reason: "member \(leaver.memberId) left")
                 results.append((leaver, .none))
             }
