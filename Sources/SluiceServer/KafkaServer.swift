@@ -59,8 +59,10 @@ public final class KafkaServer: Sendable {
         self.dataDirectory = DataDirectoryBox(data)
         self.dataDirectoryPath = path
         let identity = try ClusterIdentity.loadOrCreate(dataDirectory: path, config: staticConfig)
+        let metadataDirectory = staticConfig.string("metadata.log.dir").isEmpty ? path : staticConfig.string("metadata.log.dir")
+        if cluster.isClustered { try createDirectory(metadataDirectory) }
         let quorum = cluster.isClustered
-            ? try QuorumHost(dataDirectory: path, clusterId: identity.clusterId, settings: cluster,
+            ? try QuorumHost(dataDirectory: metadataDirectory, clusterId: identity.clusterId, settings: cluster,
                              sessionTimeoutMs: staticConfig.long("broker.session.timeout.ms"),
                              uncleanLeaderElection: staticConfig.bool("unclean.leader.election.enable"),
                              rebalance: .init(enabled: staticConfig.bool("auto.leader.rebalance.enable"),
@@ -78,6 +80,7 @@ public final class KafkaServer: Sendable {
         let waiters = FetchWaiters()
         let retentionInterval = config.long("log.retention.check.interval.ms")
         let health = StorageHealth()
+        let diskSpace = DiskSpaceGuard(directory: path, health: health, logger: logger)
         var environment = TopicRegistry.Environment(
             broker: config, writer: writer, files: FileHandleCache(capacity: FileHandleCache.capacityForCurrentLimit()),
             cleanShutdown: data.wasCleanShutdown, clock: wallClockMilliseconds,
@@ -135,7 +138,7 @@ public final class KafkaServer: Sendable {
         let maxPendingRequests = config.int("connection.max.pending.requests")
         let connections = Atomic<Int>(0)
         let contextBox = ContextBox()
-        let metrics = BrokerMetrics(storage: writer.statistics, health: health,
+        let metrics = BrokerMetrics(storage: writer.statistics, health: health, diskSpace: diskSpace,
                                     replication: cluster.isClustered ? replicationStatistics : nil)
         let dispatcher: KafkaConnectionHandler.Dispatcher
         if servesClients {
@@ -192,7 +195,9 @@ public final class KafkaServer: Sendable {
                 listeners: [ListenerEndpoint(name: clientListener.name, host: advertisedHost, port: Int(advertisedPort))], rack: cluster.rack)
             let lifecycle = servesClients
                 ? BrokerLifecycle(registration: registration, client: controllerClient, quorum: quorum,
-                                  heartbeatIntervalMs: config.long("broker.heartbeat.interval.ms"), logger: logger)
+                                  heartbeatIntervalMs: config.long("broker.heartbeat.interval.ms"),
+                                  wantsFence: { diskSpace.isFull() },
+                                  logger: logger)
                 : nil
             isrChanges.connect(controllerClient, nodeId: identity.nodeId, brokerEpoch: { lifecycle?.brokerEpoch ?? -1 })
             let localHost = clientListener.host

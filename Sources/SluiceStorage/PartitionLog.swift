@@ -405,6 +405,12 @@ public final class PartitionLog: @unchecked Sendable {
     /// the offsets are reused and nothing unwritten is ever served. Every later in-flight append
     /// fails with the same error.
     func failAppends(from index: Int, error: StorageError) {
+        // While the disk stays full every retry fails the same way: the first failure warns.
+        var level = Logger.Level.warning
+        if case .diskFull = error {
+            if health.isDiskFull { level = .debug }
+            health.recordDiskFull()
+        }
         let failed = Array(inFlight[index...])
         inFlight.removeSubrange(index...)
         let first = failed[0]
@@ -423,7 +429,7 @@ public final class PartitionLog: @unchecked Sendable {
         } catch {
             failure = .offline(reason: "\(error)")
         }
-        logger.warning("append failed; log rolled back",
+        logger.log(level: level, "append failed; log rolled back",
                        metadata: ["directory": "\(directory)", "error": "\(error)", "offset": "\(first.info.firstOffset)"])
         for append in failed.reversed() {
             if let before = append.producerBefore { producerState.restore(before.id, to: before.entry) }
@@ -443,7 +449,12 @@ public final class PartitionLog: @unchecked Sendable {
         let old = nowMs - active.createdMs >= config.segmentMs - rollJitterMs
         let offsetsOverflow = header.lastOffset - active.baseOffset > Int64(Int32.max)
         guard full || old || offsetsOverflow else { return }
-        try roll(nowMs: nowMs)
+        do {
+            try roll(nowMs: nowMs)
+        } catch let error as StorageError {
+            if case .diskFull = error { health.recordDiskFull() }
+            throw error
+        }
     }
 
     /// Starts a new active segment at the log end offset.
@@ -584,7 +595,8 @@ struct OwnerBound<Value>: @unchecked Sendable {
     init(_ value: Value) { self.value = value }
 }
 
-func createDirectory(_ path: String) throws {
+/// Creates `path` and any missing parents (`mkdir -p`).
+public func createDirectory(_ path: String) throws {
     var components: [String] = []
     for part in path.split(separator: "/", omittingEmptySubsequences: false) {
         components.append(String(part))

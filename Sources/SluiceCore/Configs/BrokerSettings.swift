@@ -13,6 +13,9 @@ public enum BrokerSettings {
         .init(key: ConfigKey("advertised.listeners", .string, ""), help: "HOST:PORT (or NAME://HOST:PORT) clients are told to connect to (default: the listener).", dynamic: false),
         .init(key: ConfigKey("metrics.listener", .string, ""), help: "HOST:PORT serving GET /metrics in Prometheus text format (empty: off; make run uses localhost:9644).", dynamic: false),
         .init(key: ConfigKey("log.dirs", .string, "./data"), help: "Data directory (created when missing, locked while the broker runs).", dynamic: false),
+        .init(key: ConfigKey("metadata.log.dir", .string, ""),
+              help: "Where a cluster node keeps the metadata log (__cluster_metadata-0); empty: in log.dirs. Apart, a full data disk leaves the quorum writable.",
+              dynamic: false),
         .init(key: ConfigKey("node.id", .int, "1", .atLeast(0)), help: "This broker's node id.", dynamic: false),
         .init(key: ConfigKey("cluster.id", .string, ""), help: "Cluster id; generated on first start and kept in the data directory.", dynamic: false),
 

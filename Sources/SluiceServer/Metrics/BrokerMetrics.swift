@@ -29,7 +29,9 @@ public final class BrokerMetrics: Sendable {
     /// Per-partition gauges from the last scrape, so partitions that went away can be removed.
     private let partitionGauges = NIOLockedValueBox<[String: (Prometheus.Gauge, Prometheus.Gauge)]>([:])
 
-    public init(storage: LogWriterStatistics? = nil, health: StorageHealth? = nil, replication: ReplicationStatistics? = nil) {
+    public init(storage: LogWriterStatistics? = nil, health: StorageHealth? = nil, diskSpace: DiskSpaceGuard? = nil,
+                replication: ReplicationStatistics? = nil) {
+        self.diskSpace = diskSpace
         self.storage = storage
         self.health = health
         self.replication = replication
@@ -83,6 +85,7 @@ public final class BrokerMetrics: Sendable {
     private let storage: LogWriterStatistics?
     /// Damage the logs found (read at scrape time).
     private let health: StorageHealth?
+    private let diskSpace: DiskSpaceGuard?
     /// ISR changes this broker's leaders made (read at scrape time).
     private let replication: ReplicationStatistics?
 
@@ -157,6 +160,10 @@ public final class BrokerMetrics: Sendable {
         if let health {
             storageText += "# HELP sluice_corrupt_batches_total Batches that failed their CRC or size check when first read; never served.\n"
             storageText += "# TYPE sluice_corrupt_batches_total counter\nsluice_corrupt_batches_total \(health.corruptBatchesFound)\n"
+            storageText += "# HELP sluice_log_dir_full 1 while an append has failed for want of space and the log directory has had no room since.\n"
+            storageText += "# TYPE sluice_log_dir_full gauge\nsluice_log_dir_full \((diskSpace?.isFull() ?? health.isDiskFull) ? 1 : 0)\n"
+            storageText += "# HELP sluice_disk_full_append_failures_total Appends that failed because the disk was full.\n"
+            storageText += "# TYPE sluice_disk_full_append_failures_total counter\nsluice_disk_full_append_failures_total \(health.diskFullFailures)\n"
             storageText += "# HELP sluice_recovery_truncated_bytes_total Bytes recovery cut from damaged or torn log tails after an unclean stop.\n"
             storageText += "# TYPE sluice_recovery_truncated_bytes_total counter\nsluice_recovery_truncated_bytes_total \(health.recoveryTruncatedBytes)\n"
             storageText += "# HELP sluice_recovery_truncated_records_total Records in the batches recovery cut, as far as their headers could be read.\n"

@@ -25,7 +25,12 @@ final class BrokerLifecycle: Sendable {
     private let state = Mutex(State())
     private let task = Mutex<Task<Void, Never>?>(nil)
 
-    init(registration: ClusterControl.Registration, client: ControllerClient, quorum: QuorumHost, heartbeatIntervalMs: Int64, logger: Logger) {
+    /// Asked before each heartbeat whether this broker should be fenced (its disk is full).
+    private let wantsFence: @Sendable () -> Bool
+
+    init(registration: ClusterControl.Registration, client: ControllerClient, quorum: QuorumHost, heartbeatIntervalMs: Int64,
+         wantsFence: @escaping @Sendable () -> Bool = { false }, logger: Logger) {
+        self.wantsFence = wantsFence
         self.registration = registration
         self.client = client
         self.quorum = quorum
@@ -92,7 +97,7 @@ final class BrokerLifecycle: Sendable {
     private func heartbeat() async {
         let epoch = brokerEpoch
         let request = BrokerHeartbeatRequest(brokerId: registration.brokerId, brokerEpoch: epoch,
-                                             currentMetadataOffset: quorum.status.appliedOffset)
+                                             currentMetadataOffset: quorum.status.appliedOffset, wantFence: wantsFence())
         do {
             // Within one session timeout's worth of tries: past that the controller has fenced us anyway.
             let response = try await client.send(request, version: 1, within: .milliseconds(heartbeatIntervalMs * 3)) {

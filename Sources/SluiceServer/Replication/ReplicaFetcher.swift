@@ -33,6 +33,9 @@ final class ReplicaFetcher: Sendable {
     private let connection = Mutex<BrokerConnection?>(nil)
     /// Partitions that got an error, and when they may be fetched again.
     private let delayed = Mutex<[ObjectIdentifier: ContinuousClock.Instant]>([:])
+    /// Partitions whose last append failed: a full disk fails every retry, and one warning per
+    /// streak says so without a line a second per partition.
+    private let failingAppends = Mutex<Set<ObjectIdentifier>>([])
 
     init(leader: Int32, settings: Settings, endpoint: @escaping @Sendable () -> BrokerAddress?,
          brokerEpoch: @escaping @Sendable () -> Int64, group: any EventLoopGroup, logger: Logger) {
@@ -190,10 +193,14 @@ final class ReplicaFetcher: Sendable {
                 }
             }
         }
+        let key = ObjectIdentifier(partition)
         if case .failure(let error) = result {
-            logger.warning("could not append the leader's batches", metadata: [
+            let first = failingAppends.withLock { $0.insert(key).inserted }
+            logger.log(level: first ? .warning : .debug, "could not append the leader's batches; retrying", metadata: [
                 "topic": "\(partition.topic)", "partition": "\(partition.index)", "error": "\(error)"])
             delay(partition, byMs: settings.backoffMs)
+        } else if failingAppends.withLock({ $0.remove(key) }) != nil {
+            logger.info("appending the leader's batches again", metadata: ["topic": "\(partition.topic)", "partition": "\(partition.index)"])
         }
     }
 
