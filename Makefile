@@ -4,7 +4,7 @@ PYTHON ?= python3
 SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 20
 VENV := .venv
-APT_PACKAGES := pkg-config liblz4-dev libzstd-dev liburing-dev libsnappy-dev zlib1g-dev kcat librdkafka-dev
+APT_PACKAGES := pkg-config liblz4-dev libzstd-dev liburing-dev libsnappy-dev zlib1g-dev kcat librdkafka-dev iptables e2fsprogs
 PY_PACKAGES := kafka-python==2.3.3 confluent-kafka==2.16.1 lz4 zstandard cramjam python-snappy
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
@@ -44,12 +44,14 @@ test: deps venv
 	SLUICE_INTEROP_REQUIRE_BINARY=1 Tools/interop.sh -m "not chaos"
 	Tools/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
-## chaos: cluster tests that cut links between nodes with iptables (root needed): the active
-## controller or a follower cut off, then healed (Tests/Interop/test_cluster_network_cuts.py).
+## chaos: the long fault runs (root for the iptables and loop-mount parts): the quorum's
+## network-cut tests (Tests/Interop/test_cluster_network_cuts.py), then the replication matrix
+## of Tools/chaos/matrix.sh on a release build (about 45 minutes; CHAOS_SCALE=0.2 for a look).
 chaos: deps venv
-	@command -v iptables >/dev/null 2>&1 || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q iptables
 	$(SWIFT) build --product sluice
 	SLUICE_INTEROP_REQUIRE_BINARY=1 Tools/interop.sh -m chaos -s
+	$(SWIFT) build -c release --product sluice
+	Tools/chaos/matrix.sh .build/release/sluice
 
 ## run: start a broker on localhost:9092 with its data in ./data (release build), and
 ## Prometheus metrics on http://localhost:9644/metrics.

@@ -13,6 +13,11 @@ Scenarios (../shared/notes/replication.md's acceptance table):
   cut-leader      cut the leader of partition 0 off from the other brokers with iptables for
                   --pause s every --interval s; clients still reach it (T4; root needed)
   followers-down  kill -9 one follower of partition 0, then the other; restart both (T3)
+  full-disk       broker 1's log directory is a small loop-mounted ext4 file system; fill it
+                  for --pause s every --interval s, then free it (root needed)
+
+As root, the run re-executes itself in network and mount namespaces of its own (unshare), so
+its iptables rules and loop mounts never touch the host's; --no-namespace runs it in place.
 
 The brokers run as in the acceptance setup: RF=3, min.insync.replicas=2, idempotent acks=all
 producers (confluent-kafka), replica.lag.time.max.ms 5 s, a 3 s broker session. They listen
@@ -44,7 +49,10 @@ import history as H  # noqa: E402
 import workload as W  # noqa: E402
 from cluster import Cluster  # noqa: E402
 
-SCENARIOS = ("none", "kill-leader", "kill-all", "pause-leader", "cut-leader", "followers-down")
+SCENARIOS = ("none", "kill-leader", "kill-all", "pause-leader", "cut-leader", "followers-down", "full-disk")
+ROOT_ONLY = ("cut-leader", "full-disk")
+DISK_NODE = 1
+DISK_MB = 256
 TOPIC = "chaos"
 
 
@@ -59,6 +67,13 @@ class Run:
         self.out.mkdir(parents=True, exist_ok=True)
         settings = {"replica.lag.time.max.ms": "5000", "min.insync.replicas": "2", "default.replication.factor": "3"}
         self.cluster = Cluster(args.binary, self.out, first_host=2, extra=settings)
+        self.disk = None
+        if args.scenario == "full-disk":
+            # The metadata log apart (metadata.log.dir) on every node, as an operator would: the
+            # full disk is the partitions' alone, so the quorum is not part of this fault.
+            for n, node in self.cluster.nodes.items():
+                node.settings["metadata.log.dir"] = str(self.out / ("metadata%d" % n))
+            self.disk = LoopDisk(self.out / "disk.img", Path(self.cluster.nodes[DISK_NODE].data_dir), DISK_MB)
         self.start = time.monotonic()
         self.faults = 0
         self.failovers = []
@@ -181,10 +196,40 @@ class Run:
             self.cluster.nodes[victim].start()
             log(self.start, "follower %d restarted" % victim)
 
+    def full_disk(self, stop):
+        while not stop.wait(self.args.interval - self.args.pause):
+            self.disk.fill()
+            self.faults += 1
+            log(self.start, "broker %d's disk filled (%s)" % (DISK_NODE, self.disk.usage()))
+            took = self.wait_fenced(DISK_NODE, timeout=self.args.pause)
+            led = sorted(p for p, x in (self.metadata(exclude=(DISK_NODE,)) or {}).items() if x["LeaderId"] == DISK_NODE)
+            log(self.start, "broker %d %s; partitions it still leads: %s" % (
+                DISK_NODE, "out of every ISR after %.1f s" % took if took is not None else "still in an ISR", led or "none"))
+            if took is not None:
+                self.failovers.append(took)
+            stop.wait(max(0.0, self.args.pause - (took or 0.0)))
+            self.disk.free()
+            log(self.start, "broker %d's disk freed (%s)" % (DISK_NODE, self.disk.usage()))
+
+    def wait_fenced(self, node, timeout):
+        """Seconds until no partition names `node` as leader or in-sync replica (it has asked to
+        be fenced once an append ran out of space), or None. Only counted once producers
+        actually touch the full disk, so it includes the time to the first failed append."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            parts = self.metadata(exclude=(node,))
+            if parts and all(p["LeaderId"] != node and node not in p["IsrNodes"] for p in parts.values()):
+                return time.monotonic() - started
+            time.sleep(0.2)
+        return None
+
     # ------------------------------------------------------------------ the run
     def run(self):
         args = self.args
         log(self.start, "starting 3 brokers under %s" % self.out)
+        if self.disk:
+            self.disk.mount()
+            log(self.start, "broker %d's log directory is a %d MiB loop file system" % (DISK_NODE, DISK_MB))
         self.cluster.start()
         self.cluster.wait_live([1, 2, 3], via=1)
         from kspec import Connection
@@ -209,7 +254,7 @@ class Run:
         stop = threading.Event()
         faults = {"none": lambda s: None, "kill-leader": self.kill_leader, "kill-all": self.kill_all,
                   "pause-leader": self.pause_leader, "cut-leader": self.cut_leader,
-                  "followers-down": self.followers_down}[args.scenario]
+                  "followers-down": self.followers_down, "full-disk": self.full_disk}[args.scenario]
         injector = threading.Thread(target=faults, args=(stop,), daemon=True)
         injector.start()
         deadline = time.monotonic() + args.duration
@@ -225,6 +270,15 @@ class Run:
         for t in producers:
             t.join()
         self.cluster.wait_live([1, 2, 3], via=1, timeout=120)
+        healed = time.monotonic()
+        isr_restored = None
+        while time.monotonic() - healed < 120:
+            parts = self.metadata()
+            if parts and all(len(p["IsrNodes"]) == 3 for p in parts.values()):
+                isr_restored = time.monotonic() - healed
+                break
+            time.sleep(0.5)
+        log(self.start, "every ISR whole again after %s" % ("%.1f s" % isr_restored if isr_restored is not None else "NO: not within 120 s"))
         log(self.start, "load done; reading everything back")
         W.read_all(self.cluster.all_bootstraps, TOPIC, args.partitions, history, timeout_s=300.0)
         history.close()
@@ -235,6 +289,7 @@ class Run:
             "failover_s": {"count": len(took), "missed": len(self.failovers) - len(took),
                            "median": statistics.median(took) if took else None, "max": max(took) if took else None},
             "verdict": {k: (v if not isinstance(v, list) else len(v)) for k, v in verdict.items()},
+            "isr_restored_s": isr_restored,
             "valid": verdict["valid"],
         }
         (self.out / "result.json").write_text(json.dumps(result, indent=1))
@@ -242,10 +297,49 @@ class Run:
         if took:
             log(self.start, "failover: %d faults, median %.1f s, worst %.1f s" % (len(took), statistics.median(took), max(took)))
         log(self.start, "result: %s" % (self.out / "result.json"))
-        return verdict["valid"]
+        return verdict["valid"] and isr_restored is not None
 
     def close(self):
         self.cluster.close()
+        if self.disk:
+            self.disk.unmount()
+
+
+class LoopDisk:
+    """A small ext4 file system in a file, mounted over a broker's data directory; `fill` takes
+    all but a sliver of its free space with one preallocated file, `free` deletes that file."""
+
+    def __init__(self, image, mountpoint, size_mb):
+        self.image, self.mountpoint, self.size_mb = Path(image), Path(mountpoint), size_mb
+        self.filler = self.mountpoint / "filler"
+        self.mounted = False
+
+    def mount(self):
+        subprocess.run(["truncate", "-s", "%dM" % self.size_mb, str(self.image)], check=True)
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(self.image)], check=True)  # no blocks kept for root
+        self.mountpoint.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-o", "loop", str(self.image), str(self.mountpoint)], check=True)
+        self.mounted = True
+        (self.mountpoint / "lost+found").rmdir()
+
+    def fill(self):
+        st = os.statvfs(self.mountpoint)
+        room = st.f_bavail * st.f_frsize - (128 << 10)
+        if room > 0:
+            subprocess.run(["fallocate", "-l", str(room), str(self.filler)], check=False)
+
+    def free(self):
+        if self.filler.exists():
+            self.filler.unlink()
+
+    def usage(self):
+        st = os.statvfs(self.mountpoint)
+        return "%.1f MiB free of %d" % (st.f_bavail * st.f_frsize / 2.0 ** 20, self.size_mb)
+
+    def unmount(self):
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.mountpoint)], check=False)
+            self.mounted = False
 
 
 def main():
@@ -259,10 +353,21 @@ def main():
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--binary", default=os.environ.get("SLUICE_BIN", str(ROOT / ".build" / "release" / "sluice")))
     parser.add_argument("--client-debug", help="librdkafka debug contexts for the producers (eos, protocol, ...)")
+    parser.add_argument("--no-namespace", action="store_true", help="as root, run in the host's namespaces")
     parser.add_argument("--out", help="where the history, logs and result go (default: a new temporary directory)")
     args = parser.parse_args()
-    if args.scenario == "cut-leader" and os.geteuid() != 0:
-        sys.exit("cut-leader needs root (iptables)")
+    if args.scenario in ROOT_ONLY and os.geteuid() != 0:
+        sys.exit("%s needs root (iptables, loop mounts)" % args.scenario)
+    if (os.geteuid() == 0 and not args.no_namespace and not os.environ.get("SLUICE_CHAOS_NAMESPACED")
+            and subprocess.run(["unshare", "--net", "--mount", "true"], capture_output=True).returncode != 0):
+        print("cannot create namespaces here (unshare refused); running in the host's", flush=True)
+        args.no_namespace = True
+    if os.geteuid() == 0 and not args.no_namespace and not os.environ.get("SLUICE_CHAOS_NAMESPACED"):
+        # Own network and mount namespaces: iptables rules and mounts vanish with the run.
+        os.environ["SLUICE_CHAOS_NAMESPACED"] = "1"
+        script = "ip link set lo up && exec \"$0\" \"$@\""
+        os.execvp("unshare", ["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c", script,
+                              sys.executable] + sys.argv)
     run = Run(args)
     try:
         valid = run.run()
