@@ -185,7 +185,12 @@ struct RecoveryTests {
         #expect(end == Int64(acknowledged.count) * 4)
         let firstBatches = try harness.read(from: 0)
         #expect(firstBatches.first?.header.baseOffset == 0)
+        // The broker learns of it (in a cluster it asks to be fenced) until the disk has room.
+        let space = DiskSpaceGuard(directory: mountPoint.path, health: harness.health, logger: quietLogger)
+        #expect(harness.health.diskFullFailures >= 1)
+        #expect(space.isFull())
         unlink(filler)
+        #expect(!space.isFull(), "room again once the filler is gone")
         let next = try harness.append(makeBatch(tag: 999, count: 1, timestamp: 1))
         #expect(next.firstOffset == end)
         try harness.reopen(clean: false)

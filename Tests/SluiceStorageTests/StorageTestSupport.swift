@@ -33,6 +33,7 @@ final class LogHarness {
     let owner = TestOwner()
     let writer: any LogWriter
     let files = FileHandleCache(capacity: 64)
+    let health = StorageHealth()
     var config: LogConfig
     var log: PartitionLog!
     var nowMs: Int64 = 1_700_000_000_000
@@ -56,7 +57,7 @@ final class LogHarness {
     func open(cleanShutdown: Bool) throws {
         log = try owner.run {
             try PartitionLog(directory: directory, config: config, writer: writer, owner: owner, files: files,
-                             cleanShutdown: cleanShutdown, nowMs: nowMs, logger: logger)
+                             cleanShutdown: cleanShutdown, nowMs: nowMs, logger: logger, health: health)
         }
     }
 
