@@ -154,9 +154,13 @@ public struct ReplicationControl: Sendable {
         public var leaderEpoch: Int32
         public var partitionEpoch: Int32
         public var newIsr: [Int32]
+        /// The broker epoch each ISR member fetched under, as the leader saw it (KIP-903);
+        /// members without one are not checked.
+        public var brokerEpochs: [Int32: Int64] = [:]
 
         public init(brokerId: Int32, brokerEpoch: Int64, topicId: KafkaUUID, partition: Int32, leaderEpoch: Int32,
-                    partitionEpoch: Int32, newIsr: [Int32]) {
+                    partitionEpoch: Int32, newIsr: [Int32], brokerEpochs: [Int32: Int64] = [:]) {
+            self.brokerEpochs = brokerEpochs
             self.brokerId = brokerId
             self.brokerEpoch = brokerEpoch
             self.topicId = topicId
@@ -169,7 +173,10 @@ public struct ReplicationControl: Sendable {
 
     /// AlterPartition (Kafka's ReplicationControlManager.alterPartition): only the current
     /// leader, at the current leader and partition epochs, may change the ISR, and only to
-    /// replicas that are registered, unfenced and not shutting down; the leader stays in it.
+    /// replicas that are registered, unfenced and not shutting down, and that fetched under
+    /// their current registration (KIP-903: a broker that restarted, and may have lost its
+    /// unflushed tail, does not rejoin on the strength of its previous life's fetches); the
+    /// leader stays in it.
     /// Returns the record (none when nothing changes) and the partition as it will then be.
     public func alterPartition(_ change: IsrChange, image: MetadataImage) throws(ControllerError)
         -> ([MetadataRecordToWrite], PartitionRegistration) {
@@ -198,6 +205,10 @@ public struct ReplicationControl: Sendable {
             guard partition.replicas.contains(replica), let registration = image.brokers[replica], !registration.fenced,
                   !registration.inControlledShutdown else {
                 throw ControllerError(.ineligibleReplica, "Replica \(replica) may not join the ISR of \(topic.name)-\(change.partition).")
+            }
+            if let epoch = change.brokerEpochs[replica], epoch != registration.epoch {
+                throw ControllerError(.ineligibleReplica, "Replica \(replica) fetched under broker epoch \(epoch), "
+                                      + "not its current \(registration.epoch): it may not join the ISR of \(topic.name)-\(change.partition).")
             }
         }
         guard change.newIsr.sorted() != partition.isr.sorted() else { return ([], partition) }

@@ -50,14 +50,14 @@ extension Partition {
     /// A follower fetched from `offset` (its durable log end), with no divergence: record it,
     /// move the high watermark, and let it into the ISR when it has caught up. False when it
     /// is not a replica of a partition this broker leads (NOT_LEADER_OR_FOLLOWER).
-    public func followerFetched(_ replica: Int32, offset: Int64) -> Bool {
+    public func followerFetched(_ replica: Int32, brokerEpoch: Int64 = -1, offset: Int64) -> Bool {
         precondition(owner.isCurrent, "replication state used off its owner")
         guard let log, state.leader == localBroker else { return false }
         guard replication.tracker != nil else {
             // A partition of one replica (being reassigned, later) has no followers to track.
             return false
         }
-        guard replication.tracker?.followerFetched(replica, offset: offset, leaderEnd: log.stableEnd,
+        guard replication.tracker?.followerFetched(replica, brokerEpoch: brokerEpoch, offset: offset, leaderEnd: log.stableEnd,
                                                    nowMs: environment.clock()) == true else { return false }
         advanceHighWatermark()
         expandIsrIfCaughtUp()
@@ -157,8 +157,11 @@ extension Partition {
 
     private func propose(_ newIsr: [Int32]) {
         let state = self.state
-        let proposal = IsrProposal(topicId: topicId, partition: index, leaderEpoch: state.leaderEpoch,
+        var proposal = IsrProposal(topicId: topicId, partition: index, leaderEpoch: state.leaderEpoch,
                                    partitionEpoch: state.partitionEpoch, newIsr: newIsr, currentIsr: state.isr)
+        for replica in newIsr {
+            if let epoch = replication.tracker?.followers[replica]?.brokerEpoch, epoch >= 0 { proposal.brokerEpochs[replica] = epoch }
+        }
         replication.pendingIsr = proposal
         environment.proposeIsr(self, proposal)
     }

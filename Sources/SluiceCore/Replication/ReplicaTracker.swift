@@ -15,6 +15,10 @@ public struct ReplicaTracker: Sendable, Equatable {
         public var lastCaughtUpMs: Int64
         /// The leader's end at the follower's previous fetch.
         var leaderEndAtLastFetch: Int64 = -1
+        /// The broker epoch (registration) the follower last fetched under, -1 when it did not
+        /// say: sent with an ISR expansion so the controller refuses a replica that restarted
+        /// since (KIP-903).
+        public var brokerEpoch: Int64 = -1
     }
 
     public let leader: Int32
@@ -44,8 +48,10 @@ public struct ReplicaTracker: Sendable, Equatable {
     /// The follower counts as caught up when it reached the leader's end now, or the end the
     /// leader had at its previous fetch (else, under steady load, it never would).
     @discardableResult
-    public mutating func followerFetched(_ replica: Int32, offset: Int64, leaderEnd: Int64, nowMs: Int64) -> Bool {
+    public mutating func followerFetched(_ replica: Int32, brokerEpoch: Int64 = -1, offset: Int64, leaderEnd: Int64,
+                                         nowMs: Int64) -> Bool {
         guard var follower = followers[replica] else { return false }
+        follower.brokerEpoch = brokerEpoch
         if offset >= leaderEnd {
             follower.lastCaughtUpMs = max(follower.lastCaughtUpMs, nowMs)
         } else if follower.leaderEndAtLastFetch >= 0, offset >= follower.leaderEndAtLastFetch {

@@ -50,6 +50,8 @@ public struct IsrProposal: Sendable, Equatable {
     public var newIsr: [Int32]
     /// The ISR it changes (for counting shrinks and expansions).
     public var currentIsr: [Int32] = []
+    /// The broker epoch each follower in `newIsr` last fetched under, where it said (KIP-903).
+    public var brokerEpochs: [Int32: Int64] = [:]
 }
 
 /// A partition's replication state on this broker, confined to its owner.

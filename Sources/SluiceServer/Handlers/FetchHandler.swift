@@ -41,9 +41,11 @@ enum FetchHandler {
         // watermark.
         let replica = request.version >= 15 ? body.replicaState.replicaId : body.replicaId
         let replicaId: Int32? = replica >= 0 ? replica : nil
+        let replicaEpoch: Int64 = request.version >= 15 ? body.replicaState.replicaEpoch : -1
         let rack: String? = request.version >= 11 && !body.rackId.isEmpty && request.broker.cluster != nil ? body.rackId : nil
         @Sendable func attempt() {
-            readAll(plan, maxBytes: body.maxBytes, replicaId: replicaId, rack: rack, request: request).whenComplete { result in
+            readAll(plan, maxBytes: body.maxBytes, replicaId: replicaId, replicaEpoch: replicaEpoch, rack: rack,
+                    request: request).whenComplete { result in
                 switch result {
                 case .failure(let error):
                     promise.fail(error)
@@ -97,8 +99,8 @@ enum FetchHandler {
     /// gets its first batch whole even when that is larger (KIP-74), and after that a batch that
     /// does not fit is cut short or left out, so the response stays within MaxBytes but for that
     /// one first batch.
-    private static func readAll(_ plan: FetchSessions.Plan, maxBytes requestMaxBytes: Int32, replicaId: Int32?, rack: String?,
-                                request: RequestContext) -> EventLoopFuture<[PartitionRead]> {
+    private static func readAll(_ plan: FetchSessions.Plan, maxBytes requestMaxBytes: Int32, replicaId: Int32?,
+                                replicaEpoch: Int64, rack: String?, request: RequestContext) -> EventLoopFuture<[PartitionRead]> {
         let registry = request.broker.registry
         let byId = request.version >= 13
         var wanted: [(topic: String, id: KafkaUUID, partition: FetchRequest.FetchPartition, resolved: Partition?, code: KafkaErrorCode)] = []
@@ -160,7 +162,7 @@ enum FetchHandler {
                         }
                         if let follower {
                             // A follower fetches offset N once everything below N is on its disk.
-                            guard partition.followerFetched(follower, offset: entry.partition.fetchOffset) else {
+                            guard partition.followerFetched(follower, brokerEpoch: replicaEpoch, offset: entry.partition.fetchOffset) else {
                                 read.code = .notLeaderOrFollower
                                 return reads + [read]
                             }

@@ -16,9 +16,14 @@ enum AlterPartitionApi {
             let topicId = version >= 2 ? topic.topicId : (image.topic(named: topic.topicName)?.id ?? .zero)
             for (partitionIndex, partition) in topic.partitions.enumerated() {
                 let isr = version >= 3 ? partition.newIsrWithEpochs.map(\.brokerId) : partition.newIsr
-                let change = ReplicationControl.IsrChange(
+                var change = ReplicationControl.IsrChange(
                     brokerId: body.brokerId, brokerEpoch: body.brokerEpoch, topicId: topicId, partition: partition.partitionIndex,
                     leaderEpoch: partition.leaderEpoch, partitionEpoch: partition.partitionEpoch, newIsr: isr)
+                if version >= 3 {
+                    for member in partition.newIsrWithEpochs where member.brokerEpoch >= 0 {
+                        change.brokerEpochs[member.brokerId] = member.brokerEpoch
+                    }
+                }
                 let answer = quorum.submit(.alterPartition(change)).hop(to: request.eventLoop).map { reply in
                     guard case .partitionAltered(let state) = reply else {
                         return AlterPartitionResponse.PartitionData(partitionIndex: partition.partitionIndex,

@@ -31,7 +31,7 @@ final class IsrChangeSender: Sendable {
             let request = AlterPartitionRequest(brokerId: nodeId, brokerEpoch: epoch, topics: [
                 .init(topicName: partition.topic, topicId: proposal.topicId, partitions: [
                     .init(partitionIndex: proposal.partition, leaderEpoch: proposal.leaderEpoch,
-                          newIsrWithEpochs: proposal.newIsr.map { .init(brokerId: $0, brokerEpoch: -1) },
+                          newIsrWithEpochs: proposal.newIsr.map { .init(brokerId: $0, brokerEpoch: proposal.brokerEpochs[$0] ?? -1) },
                           leaderRecoveryState: 0, partitionEpoch: proposal.partitionEpoch),
                 ]),
             ])

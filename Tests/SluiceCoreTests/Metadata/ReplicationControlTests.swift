@@ -155,6 +155,15 @@ import Testing
         #expect(after.isr == [1, 2] && after.partitionEpoch == 1 && after.leaderEpoch == 0)
         // The same ISR again changes nothing; a fenced broker may not join.
         #expect(try control.alterPartition(change([1, 2], partitionEpoch: 1), image: image).0.isEmpty)
+        // KIP-903: broker 3 fetched under an epoch it no longer has (it restarted since, and may
+        // have lost what it had not flushed): it may not rejoin on those fetches. Under its
+        // current epoch (3) it may.
+        var stale = change([1, 2, 3], partitionEpoch: 1)
+        stale.brokerEpochs = [2: 2, 3: 1]
+        #expect(refusal(stale) == .ineligibleReplica)
+        var current = stale
+        current.brokerEpochs = [2: 2, 3: 3]
+        #expect(refusal(current) == nil)
         try image.apply(FenceBrokerRecord(id: 3, epoch: 3), type: .fenceBroker)
         #expect(refusal(change([1, 2, 3], partitionEpoch: 1)) == .ineligibleReplica)
     }

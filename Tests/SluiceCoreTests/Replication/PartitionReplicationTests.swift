@@ -84,7 +84,9 @@ struct PartitionReplicationTests {
             return try! builder.build()
         }
 
-        func fetch(_ replica: Int32, _ offset: Int64) -> Bool { owner.run { partition.followerFetched(replica, offset: offset) } }
+        func fetch(_ replica: Int32, _ offset: Int64, brokerEpoch: Int64 = -1) -> Bool {
+            owner.run { partition.followerFetched(replica, brokerEpoch: brokerEpoch, offset: offset) }
+        }
         var highWatermark: Int64 { owner.run { partition.log!.highWatermark } }
         func answered(_ box: WaitBox<KafkaErrorCode>) -> KafkaErrorCode? {
             box.done.wait(timeout: .now() + 5) == .success ? box.value : nil
@@ -157,9 +159,12 @@ struct PartitionReplicationTests {
         harness.owner.run {}
         #expect(harness.partition.state.isr == [1, 2])
         #expect(harness.highWatermark == 2, "3 no longer holds it back")
-        // 3 comes back and fetches up to the high watermark: proposed back in.
-        harness.fetch(3, 2)
+        // 3 comes back and fetches up to the high watermark: proposed back in, with the broker
+        // epochs its followers fetched under for the controller to check (KIP-903).
+        harness.fetch(2, 2, brokerEpoch: 40)
+        harness.fetch(3, 2, brokerEpoch: 57)
         let expand = try #require(harness.proposed.last)
         #expect(expand.newIsr == [1, 2, 3] && expand.partitionEpoch == 2)
+        #expect(expand.brokerEpochs == [2: 40, 3: 57])
     }
 }
