@@ -24,6 +24,7 @@ public final class KafkaServer: Sendable {
     private let groups: GroupCoordinator
     private let groupsLoop: any EventLoop
     private let metricsServer: MetricsServer?
+    private let requestGate: RequestGate
     /// The controller listener, when this node is a controller and a broker (a controller alone
     /// serves only that listener, as `channel`).
     private let controllerChannel: (any Channel)?
@@ -141,8 +142,15 @@ public final class KafkaServer: Sendable {
         let metrics = BrokerMetrics(storage: writer.statistics, health: health, diskSpace: diskSpace,
                                     replication: cluster.isClustered ? replicationStatistics : nil)
         let dispatcher: KafkaConnectionHandler.Dispatcher
+        // In a cluster, clients wait until this broker has caught up and been unfenced (Kafka's
+        // BrokerServer enables request processing only then).
+        let requestGate = RequestGate(open: !cluster.isClustered || !servesClients)
+        self.requestGate = requestGate
         if servesClients {
-            dispatcher = { request in try RequestDispatcher.handle(request) }
+            dispatcher = { request in
+                if requestGate.isOpen { return try RequestDispatcher.handle(request) }
+                return requestGate.whenOpen(on: request.eventLoop).flatMapThrowing { try RequestDispatcher.handle(request) }.flatMap { $0 }
+            }
         } else {
             dispatcher = { request in try ControllerApis.handle(request) }
         }
@@ -196,8 +204,7 @@ public final class KafkaServer: Sendable {
             let lifecycle = servesClients
                 ? BrokerLifecycle(registration: registration, client: controllerClient, quorum: quorum,
                                   heartbeatIntervalMs: config.long("broker.heartbeat.interval.ms"),
-                                  wantsFence: { diskSpace.isFull() },
-                                  logger: logger)
+                                  wantsFence: { diskSpace.isFull() }, logger: logger)
                 : nil
             isrChanges.connect(controllerClient, nodeId: identity.nodeId, brokerEpoch: { lifecycle?.brokerEpoch ?? -1 })
             let localHost = clientListener.host
@@ -235,10 +242,18 @@ public final class KafkaServer: Sendable {
             }
             let fetchers = clusterNode.fetchers
             let groupPartitions = clusterNode.groupPartitions
-            quorum.onImage { image, _ in
+            let incarnation = clusterNode.lifecycle?.registration.incarnationId
+            let (nodeId, requestGate) = (identity.nodeId, self.requestGate)
+            quorum.onImage { [logger] image, _ in
                 registry.apply(image: image)
                 fetchers?.reconcile(image: image, registry: registry)
                 groupPartitions?.reconcile()
+                // Clients are served once this node's own image has this incarnation registered
+                // and unfenced: its answers then name at least this broker, with current leaders.
+                if !requestGate.isOpen, let incarnation, let me = image.brokers[nodeId], me.incarnationId == incarnation, !me.fenced {
+                    requestGate.open()
+                    logger.info("registered and unfenced: serving clients", metadata: ["brokerEpoch": "\(me.epoch)"])
+                }
             }
             quorum.start()
             clusterNode.lifecycle?.start()
@@ -337,6 +352,7 @@ public final class KafkaServer: Sendable {
             stopped.completeWithTask { await lifecycle.stop() }
             try? stopped.futureResult.wait()
         }
+        self.requestGate.close()
         context.cluster?.fetchers?.stop()
         context.cluster?.highWatermarks?.stop()
         try? channel.close().wait()

@@ -13,7 +13,8 @@ public final class DiskSpaceGuard: Sendable {
     let directory: String
     private let health: StorageHealth
     private let logger: Logger
-    private let fencing = Atomic<Bool>(false)
+    /// What was last logged, so each change is logged once.
+    private let reportedFull = Atomic<Bool>(false)
 
     public init(directory: String, health: StorageHealth, logger: Logger) {
         self.directory = directory
@@ -28,7 +29,7 @@ public final class DiskSpaceGuard: Sendable {
             health.diskHasRoom()
         }
         let full = health.isDiskFull
-        if fencing.exchange(full, ordering: .relaxed) != full {
+        if reportedFull.exchange(full, ordering: .relaxed) != full {
             if full {
                 logger.error("log directory full: appends fail until there is room (in a cluster this broker asks to be fenced meanwhile)",
                              metadata: ["directory": "\(directory)"])

@@ -409,3 +409,34 @@ def test_the_controller_refuses_bad_topic_requests_with_kafkas_errors(cluster):
             ], "timeoutMs": 30000, "validateOnly": validate_only})
             codes = [t["ErrorCode"] for t in r["Topics"]]
             assert codes == [39, 37, 38], (validate_only, r["Topics"])  # INVALID_REPLICA_ASSIGNMENT, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR
+
+
+def test_a_restarted_broker_answers_clients_only_once_registered_and_unfenced(sluice_bin, tmp_path):
+    """All three nodes killed and restarted at once. A node that has just started replays the
+    metadata log and waits out its previous incarnation's session before it may register; until
+    its own image shows it registered and unfenced, its answers would come from an empty or
+    stale image (no brokers, the topic unknown). Kafka's broker serves nobody before that, and a
+    librdkafka producer that got a Metadata answer listing no brokers dropped every broker it
+    knew and stalled for good (the chaos supervisor's kill-all). Requests sent the moment each
+    node listens are answered, after a wait, with every broker and the topic's partitions."""
+    cluster = Cluster(sluice_bin, tmp_path).start()
+    try:
+        cluster.wait_live([1, 2, 3], via=1)
+        create(cluster.bootstrap(1), "gated", 3, 3)
+        wait_everywhere(cluster, "gated", 3)
+        for node in cluster.nodes.values():
+            node.kill9()
+        for node in cluster.nodes.values():
+            node.start()
+        for n in cluster.nodes:
+            started = time.monotonic()
+            with kspec.Connection(cluster.bootstrap(n), timeout=60) as k:
+                r = k.call("Metadata", 12, {"Topics": [{"Name": "gated"}], "AllowAutoTopicCreation": False,
+                                            "IncludeTopicAuthorizedOperations": False})
+            waited = time.monotonic() - started
+            assert r["Brokers"], "node %d answered with no brokers (after %.1f s)" % (n, waited)
+            topic = r["Topics"][0]
+            assert topic["ErrorCode"] == 0 and len(topic["Partitions"]) == 3, (n, waited, topic)
+            print("node %d answered after %.1f s with brokers %s" % (n, waited, sorted(b["NodeId"] for b in r["Brokers"])))
+    finally:
+        cluster.close()

@@ -102,6 +102,7 @@ def test_a_group_keeps_consuming_through_kill_9_of_its_coordinator(cluster):
         t.join(timeout=60)
     assert set(seen) == {b"%d" % i for i in range(RECORDS)}
     print("read %d records for %d values; %d commits failed while the coordinator moved" % (len(seen), RECORDS, len(errors)))
+    print("last commit errors: %r" % errors[-5:])
     ends = cluster.wait_for("final commits", lambda: (lambda c: c if c and sum(c.values()) == RECORDS else None)(
         committed(cluster, moved_to, "survivors", "orders", 6)), timeout=60)
     assert sum(ends.values()) == RECORDS

@@ -27,7 +27,9 @@ for run in "${runs[@]}"; do
     echo "== $scenario: skipped (needs root)"; continue
   fi
   echo "== $scenario $*"
-  "$PY" Tools/chaos/run.py "$scenario" "$@" --binary "$BIN" --out "$OUT/$scenario" | tail -4
+  mkdir -p "$OUT/$scenario"
+  # librdkafka's own log lines (stderr) go to a file: the progress stays readable.
+  "$PY" Tools/chaos/run.py "$scenario" "$@" --binary "$BIN" --out "$OUT/$scenario" 2> "$OUT/$scenario/clients.log" | tail -4
 done
 "$PY" - "$OUT" <<'PY'
 import json, sys
@@ -36,10 +38,11 @@ rows = []
 for p in sorted(Path(sys.argv[1]).glob("*/result.json")):
     r = json.loads(p.read_text()); v = r["verdict"]; f = r["failover_s"]
     fmt = lambda x: "-" if x is None else "%.1f" % x
-    rows.append("| %s | %d | %d | %d | %d/%d/%d | %s / %s | %s | %s |" % (
-        r["scenario"], r["duration_s"], r["faults"], v["outcomes"].get("ok", 0), v["lost"], v["duplicated"],
+    rows.append("| %s | %d | %d | %d | %d | %d/%d/%d | %s / %s | %s | %s |" % (
+        r["scenario"], r["duration_s"], r["faults"], v["outcomes"].get("ok", 0),
+        sum(n for k, n in v["outcomes"].items() if k != "ok"), v["lost"], v["duplicated"],
         v["inconsistent"], fmt(f["median"]), fmt(f["max"]), fmt(r.get("isr_restored_s")), "valid" if r["valid"] else "INVALID"))
-print("| scenario | s | faults | acknowledged | lost/dup/inconsistent | failover median / worst s | ISR whole after s | verdict |")
-print("|---|---|---|---|---|---|---|---|")
+print("| scenario | s | faults | acknowledged | not acknowledged | lost/dup/inconsistent | failover median / worst s | ISR whole after s | verdict |")
+print("|---|---|---|---|---|---|---|---|---|")
 print("\n".join(rows))
 PY

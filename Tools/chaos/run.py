@@ -246,7 +246,8 @@ class Run:
         log(self.start, "load: %d producers, %d records each at %d/s in all, for %d s; scenario %s"
             % (args.producers, per_producer, args.rate, args.duration, args.scenario))
         producers = [threading.Thread(target=W.produce, args=(self.cluster.all_bootstraps, TOPIC, history, "p%d" % i, per_producer),
-                                      kwargs=dict({"rate": args.rate / args.producers, "timeout_s": 120.0},
+                                      kwargs=dict({"rate": args.rate / args.producers, "timeout_s": 120.0,
+                                                   "stats_path": str(self.out / ("p%d-stats.jsonl" % i))},
                                                   **({"debug": args.client_debug} if args.client_debug else {})), daemon=True)
                      for i in range(args.producers)]
         for t in producers:
@@ -260,8 +261,14 @@ class Run:
         deadline = time.monotonic() + args.duration
         while time.monotonic() < deadline and any(t.is_alive() for t in producers):
             time.sleep(min(10.0, max(0.1, deadline - time.monotonic())))
-            sent = sum(1 for _ in open(history_path))
-            log(self.start, "%d outcomes logged, %d faults so far" % (sent, self.faults))
+            acked = {"p%d" % i: 0 for i in range(args.producers)}
+            sent = 0
+            for line in open(history_path):
+                sent += 1
+                if '"outcome": "ok"' in line:
+                    acked[line.split('"producer": "', 1)[1].split('"', 1)[0]] += 1
+            log(self.start, "%d outcomes logged (acknowledged: %s), %d faults so far" % (
+                sent, ", ".join("%s %d" % kv for kv in sorted(acked.items())), self.faults))
         stop.set()
         injector.join()
         for node in self.cluster.nodes.values():

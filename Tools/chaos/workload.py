@@ -33,10 +33,15 @@ class HistoryFile:
         self.file.close()
 
 
-def produce(bootstrap, topic, history, producer_id, records, rate=None, timeout_s=120.0, **conf):
-    """Sends `records` values `producer_id:0..records-1`, at most `rate` a second; logs each outcome."""
+def produce(bootstrap, topic, history, producer_id, records, rate=None, timeout_s=120.0, stats_path=None, **conf):
+    """Sends `records` values `producer_id:0..records-1`, at most `rate` a second; logs each outcome.
+    With `stats_path`, librdkafka's statistics (idempotence state, per-broker queues and
+    in-flight requests) are appended there every 5 s: what a stalled producer was waiting for."""
     settings = {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 5,
                 "message.timeout.ms": 30000, "retry.backoff.ms": 100}
+    if stats_path:
+        stats_file = open(stats_path, "a", buffering=1)
+        settings.update({"statistics.interval.ms": 5000, "stats_cb": lambda text: stats_file.write(text + "\n")})
     settings.update(conf)
     producer = Producer(settings)
     answered = set()

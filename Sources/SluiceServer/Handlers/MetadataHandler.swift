@@ -121,9 +121,16 @@ enum MetadataHandler {
                 topics[index].topicAuthorizedOperations = Self.allTopicOperations
             }
         }
-        let brokers = image.activeBrokers.compactMap { registration -> MetadataResponse.MetadataResponseBroker? in
+        var brokers = image.activeBrokers.compactMap { registration -> MetadataResponse.MetadataResponseBroker? in
             guard let endpoint = cluster.clientEndpoint(of: registration) else { return nil }
             return .init(nodeId: registration.id, host: endpoint.host, port: Int32(endpoint.port), rack: registration.rack)
+        }
+        if brokers.isEmpty {
+            // Every broker fenced in this image (this one too, just now): still name the one
+            // answering. librdkafka drops every broker it knows, bootstrap ones included, on a
+            // response that lists none, and is then left with no one to ask.
+            let broker = request.broker
+            brokers = [.init(nodeId: broker.identity.nodeId, host: broker.advertisedHost, port: broker.advertisedPort, rack: nil)]
         }
         var response = MetadataResponse(brokers: brokers, clusterId: request.broker.identity.clusterId,
                                         controllerId: cluster.controllerIdForClients(status), topics: topics)
