@@ -55,7 +55,7 @@ def test_a_consumer_in_rack_r2_is_sent_to_the_replica_there_and_reads_from_it(cl
                                                    "Assignments": [{"PartitionIndex": 0, "BrokerIds": [1, 2, 3]}], "Configs": []}],
                                        "timeoutMs": 30000, "validateOnly": False})
     assert r["Topics"][0]["ErrorCode"] == 0, r
-    wait_partitions(cluster, "racked", 1, lambda p: p["LeaderId"] == 1 and len(p["IsrNodes"]) == 3)
+    wait_partitions(cluster, "racked", 1, lambda p: p["LeaderId"] == 1 and len(p["IsrNodes"]) == 3, via=1)
     for i in range(20):
         assert produce_raw(cluster, 1, "racked", -1, 10000, value=b"v%d" % i)["error"] == 0
     at_leader = fetch(cluster, 1, "racked")
@@ -79,7 +79,7 @@ def test_the_racks_replica_out_of_sync_is_not_preferred(cluster):
                                                    "Assignments": [{"PartitionIndex": 0, "BrokerIds": [1, 3, 2]}], "Configs": []}],
                                        "timeoutMs": 30000, "validateOnly": False})
     assert r["Topics"][0]["ErrorCode"] == 0, r
-    wait_partitions(cluster, "racked2", 1, lambda p: p["LeaderId"] == 1 and len(p["IsrNodes"]) == 3)
+    wait_partitions(cluster, "racked2", 1, lambda p: p["LeaderId"] == 1 and len(p["IsrNodes"]) == 3, via=1)
     assert fetch(cluster, 1, "racked2", rack="r3")["PreferredReadReplica"] == 3
     os.kill(cluster.nodes[3].proc.pid, signal.SIGSTOP)
     try:

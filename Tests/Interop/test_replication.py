@@ -76,7 +76,15 @@ def create_topic(cluster, name, partitions, min_insync=2):
             break
         time.sleep(0.5)
     assert r["Topics"][0]["ErrorCode"] == 0, r
-    return wait_partitions(cluster, name, partitions, lambda p: len(p["IsrNodes"]) == 3 and p["LeaderId"] >= 0)
+    ready = lambda p: len(p["IsrNodes"]) == 3 and p["LeaderId"] >= 0
+    parts = wait_partitions(cluster, name, partitions, ready)
+    # One broker's metadata is not every broker's: a leader that has not applied the new topic
+    # yet answers UNKNOWN_TOPIC_OR_PARTITION, and a case that pauses the others right away would
+    # leave it that way (failed once in CI). Every live broker must know the partitions first.
+    for n in cluster.nodes:
+        if cluster.nodes[n].alive():
+            wait_partitions(cluster, name, partitions, ready, via=n)
+    return parts
 
 
 def partitions_of(cluster, name, via):
