@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/uio.h>
 #include "CSluiceUring.h"
 
 const unsigned sluice_iosqe_io_link = IOSQE_IO_LINK;
@@ -80,4 +81,14 @@ int sluice_uring_reap(struct io_uring *ring, unsigned wait_for, uint64_t *user_d
 
 int sluice_syncfs(int fd) {
     return syncfs(fd);
+}
+
+int sluice_buffered_nowait_write_supported(int fd) {
+    char byte = 0;
+    struct iovec vector = { .iov_base = &byte, .iov_len = 1 };
+    ssize_t n;
+    do { n = pwritev2(fd, &vector, 1, 0, RWF_NOWAIT); } while (n < 0 && errno == EINTR);
+    if (n >= 0 || errno == EAGAIN) return 1;
+    if (errno == EOPNOTSUPP) return 0;
+    return -errno;
 }

@@ -74,7 +74,7 @@ public final class KafkaServer: Sendable {
         let configFiles = DynamicConfigFiles(dataDirectory: path, nodeId: identity.nodeId)
         let config = try Self.withStoredDynamicConfigs(staticConfig, from: configFiles, logger: logger)
         let backend = LogWriterBackend(rawValue: config.string("log.io.backend")) ?? .automatic
-        let writer = makeLogWriter(backend: backend, maxQueuedBytes: Int(clamping: config.long("log.writer.max.queued.bytes")),
+        let writer = makeLogWriter(backend: backend, directory: path, maxQueuedBytes: Int(clamping: config.long("log.writer.max.queued.bytes")),
                                    logger: logger).writer
         self.writer = writer
         let loops = Array(group.makeIterator())

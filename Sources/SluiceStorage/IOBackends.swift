@@ -91,59 +91,87 @@ func results(for group: [WriteRequest], runFailures: [Int: StorageError], runs: 
     return results
 }
 
+/// Writes each run with pwritev on the calling thread; failures by run index.
+func writeRunsInline(_ runs: [WriteRun], of group: [WriteRequest]) -> [Int: StorageError] {
+    var runFailures: [Int: StorageError] = [:]
+    let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: WriteRun.maximumMembers)
+    defer { iovecs.deallocate() }
+    for (runIndex, run) in runs.enumerated() {
+        var done = 0
+        while done < run.byteCount {
+            let count = run.fill(iovecs, from: group, skip: done)
+            let n = pwritev(run.file.descriptor, iovecs, Int32(count), off_t(run.position) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                runFailures[runIndex] = storageError(errno: errno, operation: "pwritev", path: run.file.path)
+                break
+            }
+            if n == 0 {
+                runFailures[runIndex] = .io(errno: EIO, operation: "pwritev (no progress)", path: run.file.path)
+                break
+            }
+            done += n
+        }
+    }
+    return runFailures
+}
+
+/// fdatasync of each file on the calling thread, one after another; failures by file.
+func syncInline(_ files: [SegmentFile]) -> [ObjectIdentifier: StorageError] {
+    var syncFailures: [ObjectIdentifier: StorageError] = [:]
+    for file in files {
+        var rc: Int32
+        repeat { rc = fdatasync(file.descriptor) } while rc != 0 && errno == EINTR
+        if rc != 0 { syncFailures[ObjectIdentifier(file)] = storageError(errno: errno, operation: "fdatasync", path: file.path) }
+    }
+    return syncFailures
+}
+
+/// The files of a group to sync, less those whose write already failed (they fail anyway).
+func filesToSync(_ group: [WriteRequest], runs: [WriteRun], runFailures: [Int: StorageError]) -> [SegmentFile] {
+    let failedRunFiles = Set(runFailures.keys.map { ObjectIdentifier(runs[$0].file) })
+    return filesToSync(group).filter { !failedRunFiles.contains(ObjectIdentifier($0)) }
+}
+
 /// Plain pwritev + fdatasync: the fallback, and the baseline the benchmarks compare against.
 struct PwriteBackend: IOBackend {
     func perform(_ group: [WriteRequest]) -> [Result<Void, StorageError>] {
         let runs = WriteRun.plan(group)
-        var runFailures: [Int: StorageError] = [:]
-        let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: WriteRun.maximumMembers)
-        defer { iovecs.deallocate() }
-        for (runIndex, run) in runs.enumerated() {
-            var done = 0
-            while done < run.byteCount {
-                let count = run.fill(iovecs, from: group, skip: done)
-                let n = pwritev(run.file.descriptor, iovecs, Int32(count), off_t(run.position) + off_t(done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    runFailures[runIndex] = storageError(errno: errno, operation: "pwritev", path: run.file.path)
-                    break
-                }
-                if n == 0 {
-                    runFailures[runIndex] = .io(errno: EIO, operation: "pwritev (no progress)", path: run.file.path)
-                    break
-                }
-                done += n
-            }
-        }
-        var syncFailures: [ObjectIdentifier: StorageError] = [:]
-        let failedRunFiles = Set(runFailures.keys.map { ObjectIdentifier(runs[$0].file) })
-        for file in filesToSync(group) where !failedRunFiles.contains(ObjectIdentifier(file)) {
-            var rc: Int32
-            repeat { rc = fdatasync(file.descriptor) } while rc != 0 && errno == EINTR
-            if rc != 0 { syncFailures[ObjectIdentifier(file)] = storageError(errno: errno, operation: "fdatasync", path: file.path) }
-        }
+        let runFailures = writeRunsInline(runs, of: group)
+        let syncFailures = syncInline(filesToSync(group, runs: runs, runFailures: runFailures))
         return results(for: group, runFailures: runFailures, runs: runs, syncFailures: syncFailures)
     }
 }
 
 /// io_uring: every run of a group in flight at once (up to the ring depth) as vectored writes,
-/// then the fdatasyncs, each completion reaped from the ring. The ring belongs to the storage
-/// thread.
+/// then the fdatasyncs of all the group's files at once, each completion reaped from the ring.
+/// The ring belongs to the storage thread.
+///
+/// Where the file system takes no non-blocking buffered write (ext4 up to at least 6.18 lacks
+/// FMODE_BUF_WASYNC), io_uring cannot complete a buffered write inline: it hands every one to an
+/// io-wq worker thread, which costs a thread hop per write and, on a small machine, a core the
+/// event loops wanted (the 2× gap to pwrite that issue #15 measured). There the writes are made
+/// on the storage thread, exactly as the kernel would have made them, and the ring carries what it
+/// does run in parallel: the fdatasyncs of a group's files, which a journal commit can then serve
+/// together instead of one file after another. `writesInRing` says which path is in use.
 final class URingBackend: IOBackend, @unchecked Sendable {
     // @unchecked: the ring is touched only by the one storage thread that calls perform().
     private let ring: OpaquePointer
     private let depth: Int
+    let writesInRing: Bool
 
-    private init(ring: OpaquePointer, depth: Int) {
+    private init(ring: OpaquePointer, depth: Int, writesInRing: Bool) {
         self.ring = ring
         self.depth = depth
+        self.writesInRing = writesInRing
     }
 
     struct Unavailable: Error {
         let reason: String
     }
 
-    static func make(depth: Int) -> Result<URingBackend, Unavailable> {
+    /// `writesInRing`: see `URingWritePath` (the caller probes the data directory).
+    static func make(depth: Int, writesInRing: Bool) -> Result<URingBackend, Unavailable> {
         if ProcessInfoLite.environment("SLUICE_DISABLE_IO_URING") != nil {
             return .failure(Unavailable(reason: "io_uring disabled by SLUICE_DISABLE_IO_URING"))
         }
@@ -151,7 +179,7 @@ final class URingBackend: IOBackend, @unchecked Sendable {
         guard let ring = sluice_uring_create(UInt32(depth), &error) else {
             return .failure(Unavailable(reason: "io_uring_queue_init failed: \(String(cString: strerror(-error)))"))
         }
-        return .success(URingBackend(ring: ring, depth: depth))
+        return .success(URingBackend(ring: ring, depth: depth, writesInRing: writesInRing))
     }
 
     deinit {
@@ -160,6 +188,14 @@ final class URingBackend: IOBackend, @unchecked Sendable {
 
     func perform(_ group: [WriteRequest]) -> [Result<Void, StorageError>] {
         let runs = WriteRun.plan(group)
+        let runFailures = writesInRing ? writeRunsInRing(runs, of: group) : writeRunsInline(runs, of: group)
+        let syncs = filesToSync(group, runs: runs, runFailures: runFailures)
+        // One file gains nothing from the ring but a hop to a worker thread.
+        let syncFailures = syncs.count > 1 ? syncInRing(syncs) : syncInline(syncs)
+        return results(for: group, runFailures: runFailures, runs: runs, syncFailures: syncFailures)
+    }
+
+    private func writeRunsInRing(_ runs: [WriteRun], of group: [WriteRequest]) -> [Int: StorageError] {
         var runFailures: [Int: StorageError] = [:]
         // Pending work: run index and bytes done; a short write is resubmitted for the rest.
         var queue: [(run: Int, done: Int)] = runs.indices.map { ($0, 0) }
@@ -190,9 +226,11 @@ final class URingBackend: IOBackend, @unchecked Sendable {
                 }
             }
         }
+        return runFailures
+    }
+
+    private func syncInRing(_ syncs: [SegmentFile]) -> [ObjectIdentifier: StorageError] {
         var syncFailures: [ObjectIdentifier: StorageError] = [:]
-        let failedRunFiles = Set(runFailures.keys.map { ObjectIdentifier(runs[$0].file) })
-        let syncs = filesToSync(group).filter { !failedRunFiles.contains(ObjectIdentifier($0)) }
         var start = 0
         while start < syncs.count {
             let wave = syncs[start..<min(start + depth, syncs.count)]
@@ -205,7 +243,7 @@ final class URingBackend: IOBackend, @unchecked Sendable {
             }
             start += wave.count
         }
-        return results(for: group, runFailures: runFailures, runs: runs, syncFailures: syncFailures)
+        return syncFailures
     }
 
     /// Submits what is queued and waits for `count` completions: (user data, result) pairs.

@@ -52,27 +52,57 @@ public enum LogWriterBackend: String, Sendable, CaseIterable {
     case pwrite
 }
 
+/// How the io_uring back end makes its writes (fdatasyncs of several files always go through the
+/// ring, in parallel).
+public enum URingWritePath: String, Sendable, CaseIterable {
+    /// Through the ring where the data directory's file system takes non-blocking buffered
+    /// writes (`BufferedWriteProbe`), else on the storage thread.
+    case automatic
+    /// Always through the ring (on ext4, every write then runs on an io-wq worker thread).
+    case ring
+    /// Always on the storage thread.
+    case inline
+}
+
 /// Creates the writer for `backend`; falls back from io_uring to pwrite when the ring cannot be
 /// created (old kernel, seccomp, sandbox). `fallbackReason` says why when that happened.
-public func makeLogWriter(backend: LogWriterBackend, depth: Int = 64, maxQueuedBytes: Int = 64 << 20,
+/// `directory` is the data directory, which the io_uring back end probes for its write path.
+public func makeLogWriter(backend: LogWriterBackend, directory: String? = nil, uringWrites: URingWritePath = .automatic,
+                          depth: Int = 64, maxQueuedBytes: Int = 64 << 20,
                           logger: Logger? = nil) -> (writer: any LogWriter, fallbackReason: String?) {
-    let made = makeWriter(backend: backend, depth: depth, maxQueuedBytes: maxQueuedBytes)
+    var writesInRing = uringWrites == .ring
+    var probeNote = uringWrites.rawValue
+    if uringWrites == .automatic, backend != .pwrite {
+        let answer = directory.map { BufferedWriteProbe.probe(directory: $0) } ?? .unknown(reason: "no directory given")
+        writesInRing = answer.acceptsNonBlockingWrites
+        switch answer {
+        case .nonBlocking: probeNote = "ring (the file system takes non-blocking buffered writes)"
+        case .blocking: probeNote = "storage thread (the file system takes no non-blocking buffered write: through the ring each would run on an io_uring worker thread)"
+        case .unknown(let reason): probeNote = "storage thread (\(reason))"
+        }
+    }
+    let made = makeWriter(backend: backend, writesInRing: writesInRing, depth: depth, maxQueuedBytes: maxQueuedBytes)
     if let reason = made.fallbackReason {
         logger?.warning("io_uring unavailable; log I/O uses pwrite", metadata: ["reason": "\(reason)"])
+    } else if made.writer.backendName.hasPrefix("io_uring") {
+        logger?.info("log I/O back end", metadata: ["backend": "io_uring", "depth": "\(depth)", "writes": "\(probeNote)",
+                                                    "fdatasyncs": "through the ring"])
     } else {
-        logger?.info("log I/O back end", metadata: ["backend": "\(made.writer.backendName)", "depth": "\(depth)"])
+        logger?.info("log I/O back end", metadata: ["backend": "\(made.writer.backendName)"])
     }
     return made
 }
 
-private func makeWriter(backend: LogWriterBackend, depth: Int, maxQueuedBytes: Int) -> (writer: any LogWriter, fallbackReason: String?) {
+private func makeWriter(backend: LogWriterBackend, writesInRing: Bool, depth: Int,
+                        maxQueuedBytes: Int) -> (writer: any LogWriter, fallbackReason: String?) {
     switch backend {
     case .pwrite:
         return (StorageThreadWriter(backend: PwriteBackend(), name: "pwrite", maxQueuedBytes: maxQueuedBytes), nil)
     case .ioUring, .automatic:
-        switch URingBackend.make(depth: depth) {
+        switch URingBackend.make(depth: depth, writesInRing: writesInRing) {
         case .success(let uring):
-            return (StorageThreadWriter(backend: uring, name: "io_uring", maxQueuedBytes: maxQueuedBytes), nil)
+            return (StorageThreadWriter(backend: uring, name: writesInRing ? "io_uring" : "io_uring, writes inline",
+                                        maxQueuedBytes: maxQueuedBytes), nil)
         case .failure(let unavailable):
             return (StorageThreadWriter(backend: PwriteBackend(), name: "pwrite", maxQueuedBytes: maxQueuedBytes), unavailable.reason)
         }

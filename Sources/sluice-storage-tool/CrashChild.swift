@@ -17,7 +17,7 @@ struct CrashChild: ParsableCommand {
 
     func run() throws {
         let owner = QueueOwner()
-        let writer = makeLogWriter(backend: backend).writer
+        let writer = makeLogWriter(backend: backend, directory: dir).writer
         let files = FileHandleCache(capacity: 64)
         var config = LogConfig()
         config.segmentBytes = 64 * 1024

@@ -64,3 +64,4 @@ func format(_ value: Double, decimals: Int = 1) -> String {
 }
 
 extension LogWriterBackend: ExpressibleByArgument {}
+extension URingWritePath: ExpressibleByArgument {}

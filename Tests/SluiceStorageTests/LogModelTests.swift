@@ -35,13 +35,14 @@ struct LogModelTests {
         }
     }
 
-    @Test(arguments: [(LogWriterBackend.ioUring, UInt64(1)), (.pwrite, 2), (.ioUring, 3), (.pwrite, 4)])
-    func randomOperationsAgreeWithTheModel(backend: LogWriterBackend, seed: UInt64) throws {
+    @Test(arguments: [(LogWriterBackend.ioUring, URingWritePath.ring, UInt64(1)), (.pwrite, .automatic, 2),
+                      (.ioUring, .inline, 3), (.pwrite, .automatic, 4)])
+    func randomOperationsAgreeWithTheModel(backend: LogWriterBackend, uringWrites: URingWritePath, seed: UInt64) throws {
         let directory = TemporaryDirectory()
         var config = LogConfig()
         config.segmentBytes = 3000
         config.indexIntervalBytes = 300
-        let harness = try LogHarness(directory: directory.path, config: config, backend: backend)
+        let harness = try LogHarness(directory: directory.path, config: config, backend: backend, uringWrites: uringWrites)
         var model = Model()
         var rng = SeededRandom(seed: seed)
         var clock: Int64 = 10_000

@@ -52,7 +52,7 @@ struct RecoveryTests {
     @Test(arguments: [LogWriterBackend.ioUring, .pwrite])
     func tornWritesRecoverToTheLastCompleteBatch(backend: LogWriterBackend) throws {
         let (bytes, batches) = try Self.buildLog(count: 200)
-        let writer = makeLogWriter(backend: backend).writer
+        let writer = makeLogWriter(backend: backend, uringWrites: .ring).writer
         defer { writer.shutdown() }
         let owner = TestOwner()
         let files = FileHandleCache(capacity: 16)

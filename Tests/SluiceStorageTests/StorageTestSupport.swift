@@ -43,10 +43,13 @@ final class LogHarness {
         return logger
     }()
 
-    init(directory: String, config: LogConfig = LogConfig(), backend: LogWriterBackend = .automatic) throws {
+    /// io_uring writes go through the ring unless told otherwise, so that path is tested on file
+    /// systems where the broker itself would make them on the storage thread.
+    init(directory: String, config: LogConfig = LogConfig(), backend: LogWriterBackend = .automatic,
+         uringWrites: URingWritePath = .ring) throws {
         self.directory = directory
         self.config = config
-        self.writer = makeLogWriter(backend: backend).writer
+        self.writer = makeLogWriter(backend: backend, uringWrites: uringWrites).writer
         try open(cleanShutdown: false)
     }
 
