@@ -177,7 +177,7 @@ public final class KafkaServer: Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(allTimeout: .milliseconds(idleMs)))
-                    try sync.addHandler(ByteToMessageHandler(KafkaFrameToMessageDecoder(frames: KafkaFrameDecoder(maximumFrameSize: maxFrame))))
+                    try sync.addHandler(KafkaFrameHandler(frames: KafkaFrameDecoder(maximumFrameSize: maxFrame)))
                     try sync.addHandler(KafkaConnectionHandler(broker: broker, logger: logger, maxPendingRequests: maxPendingRequests,
                                                                dispatcher: dispatcher))
                 }
@@ -289,7 +289,7 @@ public final class KafkaServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(ByteToMessageHandler(KafkaFrameToMessageDecoder(frames: KafkaFrameDecoder(maximumFrameSize: maxFrame))))
+                    try sync.addHandler(KafkaFrameHandler(frames: KafkaFrameDecoder(maximumFrameSize: maxFrame)))
                     try sync.addHandler(KafkaConnectionHandler(broker: context, logger: logger, maxPendingRequests: 64,
                                                                dispatcher: ControllerApis.handle))
                 }

@@ -39,27 +39,3 @@ extension ByteBuffer {
         self.setInteger(Int32(self.writerIndex - index - 4), at: index, endianness: .big)
     }
 }
-
-/// The frame decoder as a NIO `ByteToMessageDecoder`: the broker splits requests with it and
-/// the client responses. A size prefix over the limit fails before any of the body is buffered.
-public struct KafkaFrameToMessageDecoder: ByteToMessageDecoder {
-    public typealias InboundOut = ByteBuffer
-    public let frames: KafkaFrameDecoder
-
-    public init(frames: KafkaFrameDecoder) {
-        self.frames = frames
-    }
-
-    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let frame = try frames.nextFrame(from: &buffer) else { return .needMoreData }
-        context.fireChannelRead(Self.wrapInboundOut(frame))
-        return .continue
-    }
-
-    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        // A peer that hangs up mid-frame just goes away; nothing to answer.
-        if try decode(context: context, buffer: &buffer) == .continue { return .continue }
-        buffer.clear()
-        return .needMoreData
-    }
-}

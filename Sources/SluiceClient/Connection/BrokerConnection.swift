@@ -43,7 +43,7 @@ public final class BrokerConnection: Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
-                        try sync.addHandler(ByteToMessageHandler(KafkaFrameToMessageDecoder(frames: KafkaFrameDecoder(maximumFrameSize: maximumResponseSize))))
+                        try sync.addHandler(KafkaFrameHandler(frames: KafkaFrameDecoder(maximumFrameSize: maximumResponseSize)))
                         try sync.addHandler(ClientChannelHandler())
                     }
                 }
