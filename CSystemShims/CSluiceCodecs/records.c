@@ -5,6 +5,8 @@
 
 /* LEB128 of at most 32 bits, as readUnsignedVarint; 0 on success. */
 static inline int read_uvarint32(const uint8_t **p, const uint8_t *end, uint32_t *out) {
+    /* Most record fields are small: one byte. */
+    if (*p < end && !(**p & 0x80)) { *out = *(*p)++; return 0; }
     uint32_t result = 0;
     for (unsigned shift = 0;; shift += 7) {
         if (*p >= end) return -1;
@@ -16,6 +18,7 @@ static inline int read_uvarint32(const uint8_t **p, const uint8_t *end, uint32_t
 }
 
 static inline int read_uvarint64(const uint8_t **p, const uint8_t *end, uint64_t *out) {
+    if (*p < end && !(**p & 0x80)) { *out = *(*p)++; return 0; }
     uint64_t result = 0;
     for (unsigned shift = 0;; shift += 7) {
         if (*p >= end) return -1;
