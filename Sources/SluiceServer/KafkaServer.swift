@@ -167,19 +167,20 @@ public final class KafkaServer: Sendable {
                     connections.wrappingSubtract(1, ordering: .relaxed)
                     metrics.connectionClosed()
                 }
-                guard let broker = contextBox.context else { return channel.close() }
-                // Read per connection: max.connections is a dynamic setting.
-                let maxConnections = broker.config.int("max.connections")
-                guard open <= maxConnections else {
-                    logger.warning("connection refused: max.connections reached", metadata: ["limit": "\(maxConnections)"])
-                    return channel.close()
-                }
-                return channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(IdleStateHandler(allTimeout: .milliseconds(idleMs)))
-                    try sync.addHandler(KafkaFrameHandler(frames: KafkaFrameDecoder(maximumFrameSize: maxFrame)))
-                    try sync.addHandler(KafkaConnectionHandler(broker: broker, logger: logger, maxPendingRequests: maxPendingRequests,
-                                                               dispatcher: dispatcher))
+                return contextBox.whenSet(on: channel.eventLoop).flatMap { broker in
+                    // Read per connection: max.connections is a dynamic setting.
+                    let maxConnections = broker.config.int("max.connections")
+                    guard open <= maxConnections else {
+                        logger.warning("connection refused: max.connections reached", metadata: ["limit": "\(maxConnections)"])
+                        return channel.close()
+                    }
+                    return channel.eventLoop.makeCompletedFuture {
+                        let sync = channel.pipeline.syncOperations
+                        try sync.addHandler(IdleStateHandler(allTimeout: .milliseconds(idleMs)))
+                        try sync.addHandler(KafkaFrameHandler(frames: KafkaFrameDecoder(maximumFrameSize: maxFrame)))
+                        try sync.addHandler(KafkaConnectionHandler(broker: broker, logger: logger, maxPendingRequests: maxPendingRequests,
+                                                                   dispatcher: dispatcher))
+                    }
                 }
             }
         let channel = try bootstrap.bind(host: host, port: port).wait()
@@ -409,11 +410,32 @@ public final class KafkaServer: Sendable {
 
 /// The context is created after bind (it needs the bound port); connections accepted before
 /// that are refused.
+/// The broker's context, set once start-up has finished. The listener is bound before that (its
+/// port goes into the context), so a connection that arrives meanwhile waits here, accepted and
+/// unread, as Kafka's do until request processing is enabled; it is not closed.
 private final class ContextBox: @unchecked Sendable {
-    private let lock = Mutex<BrokerContext?>(nil)
+    // @unchecked: both fields are guarded by `lock`.
+    private let lock = Mutex<(context: BrokerContext?, waiters: [EventLoopPromise<BrokerContext>])>((nil, []))
+
     var context: BrokerContext? {
-        get { lock.withLock { $0 } }
-        set { lock.withLock { $0 = newValue } }
+        get { lock.withLock { $0.context } }
+        set {
+            let waiters = lock.withLock { state in
+                state.context = newValue
+                defer { state.waiters = [] }
+                return newValue == nil ? [] : state.waiters
+            }
+            if let newValue { waiters.forEach { $0.succeed(newValue) } }
+        }
+    }
+
+    func whenSet(on eventLoop: any EventLoop) -> EventLoopFuture<BrokerContext> {
+        lock.withLock { state in
+            if let context = state.context { return eventLoop.makeSucceededFuture(context) }
+            let promise = eventLoop.makePromise(of: BrokerContext.self)
+            state.waiters.append(promise)
+            return promise.futureResult
+        }
     }
 }
 
