@@ -74,15 +74,22 @@ cluster-stop:
 ## scenario through librdkafka (Tools/loadgen) and the Swift client, against the machine's own
 ## limits measured in the same run. Table on stdout, bench-results/results.json and bench.png.
 ## BENCH_ARGS=--quick runs a fifth of the records; it ends with three local brokers, acks=all
-## on RF=1 against RF=3 (BENCH_ARGS=--replication-only runs just that).
+## on RF=1 against RF=3 (BENCH_ARGS=--replication-only runs just that), then issue #15's rows
+## (Tools/bench/perf.py: both I/O back ends, librdkafka's mock broker as comparator, the clients,
+## pinned latency at fixed rates; BENCH_ARGS=--perf-only runs just those).
+MOCKBROKER_SRC ?= ../shared/tools/mockbroker.c
 bench: deps venv
 	@dpkg -s iperf3 >/dev/null 2>&1 || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q iperf3 || true
 	@$(VENV)/bin/python -c "import matplotlib" 2>/dev/null || $(VENV)/bin/pip install -q --disable-pip-version-check matplotlib
 	$(SWIFT) build -c release --product sluice
 	$(SWIFT) build -c release --product sluice-storage-tool
 	cc -O2 -Wall -o .build/rdkafka-bench Tools/loadgen/rdkafka-bench.c $$(pkg-config --cflags --libs rdkafka) -lpthread
+	@L=$$(ls -d $(VENV)/lib/python3*/site-packages/confluent_kafka.libs 2>/dev/null | head -1); \
+	if [ -f $(MOCKBROKER_SRC) ] && [ -n "$$L" ]; then \
+	  cc -O2 -o .build/mockbroker $(MOCKBROKER_SRC) $$L/librdkafka-*.so.1 -Wl,-rpath,$$(realpath $$L) -lpthread $$(pkg-config --cflags rdkafka); \
+	else echo "no $(MOCKBROKER_SRC): the mock broker's comparator rows are skipped"; rm -f .build/mockbroker; fi
 	$(VENV)/bin/python Tools/bench/run.py --sluice .build/release/sluice --storage-tool .build/release/sluice-storage-tool \
-	  --loadgen .build/rdkafka-bench --out bench-results $(BENCH_ARGS)
+	  --loadgen .build/rdkafka-bench --out bench-results $$([ -x .build/mockbroker ] && echo --mockbroker .build/mockbroker) $(BENCH_ARGS)
 
 ## perftests: micro-benchmarks: CRC-32C, record batches and codecs (PerfTests, ordo-one/benchmark),
 ## then the storage engine's append throughput against the disk's limits (sluice-storage-tool bench).

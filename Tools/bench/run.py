@@ -9,7 +9,11 @@ the machine's limits in the same run (buffered and fdatasync-per-MiB disk bandwi
 sluice-storage-tool, loopback TCP with iperf3 when installed), and prints every figure next to
 its limit and its target. Results go to a JSON file and a PNG chart.
 
-Usage: Tools/bench/run.py --sluice BIN --storage-tool BIN --loadgen BIN [--out DIR] [--quick]
+With --mockbroker (librdkafka's mock cluster, built by `make bench`) it adds issue #15's rows
+(Tools/bench/perf.py): both I/O back ends on every produce row, the mock as comparator, the
+clients side by side, and pinned end-to-end latency at fixed rates; --perf-only runs just those.
+
+Usage: Tools/bench/run.py --sluice BIN --storage-tool BIN --loadgen BIN [--mockbroker BIN] [--out DIR] [--quick]
 """
 import argparse
 import json
@@ -210,6 +214,21 @@ class Suite:
         self.idle_partitions()
         self.replication()
         self.report()
+        if self.args.mockbroker:
+            self.perf()
+
+    def perf(self):
+        import perf
+        rows = perf.PerfRows(self)
+        rows.run()
+        data = rows.report(self.limits)
+        data["limits"] = self.limits
+        data["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        path = os.path.join(self.args.out, "perf.json")
+        with open(path, "w") as f:
+            json.dump(data, f, indent=2)
+        perf.chart(data, os.path.join(self.args.out, "perf.png"))
+        log("issue #15 rows: %s, perf.png" % path)
 
     # ------------------------------------------------------------------ report
     def row(self, scenario, client="librdkafka"):
@@ -360,6 +379,8 @@ def main():
     p.add_argument("--quick", action="store_true", help="a fifth of the records and shorter e2e runs")
     p.add_argument("--chart-only", metavar="RESULTS_JSON", help="only redraw the chart from a results file")
     p.add_argument("--replication-only", action="store_true", help="only the 3-broker RF=1 against RF=3 comparison")
+    p.add_argument("--mockbroker", help="librdkafka's mock broker (../shared/tools/mockbroker.c): adds issue #15's rows")
+    p.add_argument("--perf-only", action="store_true", help="only issue #15's rows (needs --mockbroker)")
     if "--chart-only" in sys.argv:
         only = sys.argv[sys.argv.index("--chart-only") + 1]
         with open(only) as f:
@@ -368,6 +389,11 @@ def main():
     args = p.parse_args()
     args.data_root = args.data_root or tempfile.gettempdir()
     suite = Suite(args)
+    if args.perf_only:
+        os.makedirs(args.out, exist_ok=True)
+        suite.measure_limits(args.data_root)
+        suite.perf()
+        return
     if args.replication_only:
         suite.replication()
         for r in suite.cluster_rows:

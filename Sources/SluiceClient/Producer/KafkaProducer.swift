@@ -467,15 +467,35 @@ enum RecordCompletion: Sendable {
     case report(UInt64)
 }
 
-struct OpenBatch {
-    var builder: RecordBatchBuilder
-    var records = BatchRecords()
+/// The batch records are being added to. A class: as a struct inside `PartitionQueue.open`,
+/// Swift copied the whole batch (a retain and release of each of its buffers and arrays) on
+/// most accesses through the optional, for every record; a reference is retained at most once.
+/// Its contents are one stored property so that adding a record costs one exclusivity check.
+final class OpenBatch {
+    struct Contents {
+        var builder: RecordBatchBuilder
+        var records = BatchRecords()
+
+        /// Adds a record; returns the batch's size as it would be sent uncompressed.
+        mutating func append(_ record: ProducerRecord, completion: RecordCompletion, timestamp: Int64) -> Int {
+            builder.append(key: record.key, value: record.value, headers: record.headers, timestamp: timestamp)
+            records.append(completion, timestamp: timestamp)
+            return builder.estimatedSize
+        }
+    }
+
+    var contents: Contents
     let createdAt: ContinuousClock.Instant
 
     init(compression: CompressionCodec, createdAt: ContinuousClock.Instant, batchSize: Int) {
         // Room for a whole batch up to 128 KiB; larger ones grow (many partitions may be open).
-        builder = RecordBatchBuilder(compression: compression, initialCapacity: min(batchSize, 128 << 10) + RecordBatchHeader.size)
+        contents = Contents(builder: RecordBatchBuilder(compression: compression,
+                                                        initialCapacity: min(batchSize, 128 << 10) + RecordBatchHeader.size))
         self.createdAt = createdAt
+    }
+
+    func append(_ record: ProducerRecord, completion: RecordCompletion, timestamp: Int64) -> Int {
+        contents.append(record, completion: completion, timestamp: timestamp)
     }
 }
 
@@ -507,9 +527,8 @@ struct PartitionQueue {
     var retrying = false
 
     mutating func sealOpen() {
-        guard let open else { return }
-        ready.append(SealedBatch(builder: open.builder, records: open.records, createdAt: open.createdAt))
-        self.open = nil
+        guard let open = open.take() else { return }
+        ready.append(SealedBatch(builder: open.contents.builder, records: open.contents.records, createdAt: open.createdAt))
     }
 
     /// A batch open or waiting to be sent.
@@ -614,14 +633,18 @@ extension PartitionQueue {
     /// seals the batch once it reaches `batchSize`.
     mutating func append(_ record: ProducerRecord, completion: RecordCompletion, timestamp: Int64,
                          config: KafkaProducerConfig) -> (opened: Bool, sealed: Bool) {
-        var opened = false
-        if open == nil {
-            open = OpenBatch(compression: config.compression, createdAt: .now, batchSize: config.batchSize)
+        let batch: OpenBatch
+        let opened: Bool
+        if let open {
+            batch = open
+            opened = false
+        } else {
+            batch = OpenBatch(compression: config.compression, createdAt: .now, batchSize: config.batchSize)
+            open = batch
             opened = true
         }
-        open!.builder.append(key: record.key, value: record.value, headers: record.headers, timestamp: timestamp)
-        open!.records.append(completion, timestamp: timestamp)
-        guard open!.builder.estimatedSize >= config.batchSize else { return (opened, false) }
+        let size = batch.append(record, completion: completion, timestamp: timestamp)
+        guard size >= config.batchSize else { return (opened, false) }
         sealOpen()
         return (opened, true)
     }
