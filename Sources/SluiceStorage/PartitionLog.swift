@@ -522,8 +522,9 @@ public final class PartitionLog: @unchecked Sendable {
         unflushedMessages = 0
         lastFlushMs = nowMs
         let owner = self.owner
-        // A sync request queues behind every write submitted before it, so it covers them.
-        writer.submit(WriteRequest(file: file, position: 0, data: ByteBuffer(), sync: true) { [self] result in
+        // A sync request queues behind every write submitted before it, so it covers them;
+        // appends do not wait for it.
+        writer.submit(WriteRequest(file: file, position: 0, data: ByteBuffer(), sync: true, background: true) { [self] result in
             owner.execute {
                 self.flushInFlight = false
                 if case .success = result {

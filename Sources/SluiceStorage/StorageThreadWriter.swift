@@ -12,6 +12,7 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
     private var stopping = false
     private var thread: pthread_t?
     private let backend: any IOBackend
+    private let backgroundSyncs = BackgroundSyncer()
     let backendName: String
     let statistics = LogWriterStatistics()
     /// Bytes submitted and not yet completed; past `maxQueuedBytes` the writer is congested.
@@ -89,16 +90,23 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
             pthread_join(thread, nil)
             self.thread = nil
         }
+        backgroundSyncs.shutdown()
     }
 
     private func run() {
         while true {
             condition.lock(whenValue: Self.hasWork)
-            let group = pending
+            var group = pending
             pending.removeAll(keepingCapacity: true)
+            // Background syncs go to their own thread once this group's writes are made (they
+            // must cover every write queued before them); nothing here waits for them.
+            let background = group.filter(\.background)
+            if !background.isEmpty { group.removeAll(where: \.background) }
             let stop = stopping
             condition.unlock(withValue: Self.idle)
-            if !group.isEmpty {
+            if group.isEmpty {
+                backgroundSyncs.submit(background)
+            } else {
                 let started = Self.monotonicNanoseconds()
                 let results = backend.perform(group)
                 statistics.recordGroup(
@@ -109,6 +117,7 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
                 for (request, result) in zip(group, results) {
                     request.completion(result)
                 }
+                backgroundSyncs.submit(background)
                 let left = queuedBytes.wrappingSubtract(group.reduce(0) { $0 + $1.data.readableBytes }, ordering: .relaxed).newValue
                 if left <= maxQueuedBytes / 2 || stop {
                     condition.lock()
