@@ -83,6 +83,10 @@ int sluice_syncfs(int fd) {
     return syncfs(fd);
 }
 
+int sluice_start_writeback(int fd, int64_t offset, int64_t length) {
+    return sync_file_range(fd, (off64_t)offset, (off64_t)length, SYNC_FILE_RANGE_WRITE);
+}
+
 int sluice_buffered_nowait_write_supported(int fd) {
     char byte = 0;
     struct iovec vector = { .iov_base = &byte, .iov_len = 1 };

@@ -5,9 +5,13 @@ import NIOCore
 /// stays open for as long as any fetch still sends from it: retention unlinks the path, and the
 /// descriptor closes when the last reference goes away.
 public final class SegmentFile: @unchecked Sendable {
-    // Sendable by construction: both properties are immutable; the kernel serializes I/O on fd.
+    // Sendable: the descriptor and path are immutable, the kernel serializes I/O on fd, and
+    // `writebackStart` belongs to the storage thread.
     public let descriptor: Int32
     public let path: String
+    /// Where the storage thread last started writeback (`StorageThreadWriter`); only that
+    /// thread reads or writes it.
+    nonisolated(unsafe) var writebackStart: Int64 = 0
 
     public init(descriptor: Int32, path: String) {
         self.descriptor = descriptor

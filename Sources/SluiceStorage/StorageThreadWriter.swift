@@ -1,3 +1,4 @@
+import CSluiceUring
 import Glibc
 import NIOConcurrencyHelpers
 import Synchronization
@@ -93,6 +94,35 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
         backgroundSyncs.shutdown()
     }
 
+    /// Past this many bytes written to a file and not synced, its writeback starts
+    /// (sync_file_range, no wait), as RocksDB's bytes_per_sync does.
+    static let writebackBytes: Int64 = 8 << 20
+
+    /// Starts the kernel writing back what the group wrote and no fdatasync covered, once a
+    /// file has `writebackBytes` of it. Without this, background flushing leaves up to a whole
+    /// segment (1 GiB) dirty until the flush at roll, and ext4 then stalls every writer while it
+    /// writes that out in one go (the flush's journal commit waits for it): p99 of ~1 s at
+    /// 100 MB/s. Small steady writeback keeps the final flush short.
+    private func startWriteback(_ group: [WriteRequest]) {
+        var ends: [ObjectIdentifier: (file: SegmentFile, end: Int64)] = [:]
+        var synced = Set<ObjectIdentifier>()
+        for request in group where request.data.readableBytes > 0 || request.sync {
+            let key = ObjectIdentifier(request.file)
+            if request.sync { synced.insert(key) }
+            let end = request.position + Int64(request.data.readableBytes)
+            if end > ends[key]?.end ?? 0 { ends[key] = (request.file, end) }
+        }
+        for (key, entry) in ends {
+            let file = entry.file
+            if synced.contains(key) {
+                file.writebackStart = max(file.writebackStart, entry.end)
+            } else if entry.end - file.writebackStart >= Self.writebackBytes {
+                _ = sluice_start_writeback(file.descriptor, file.writebackStart, entry.end - file.writebackStart)
+                file.writebackStart = entry.end
+            }
+        }
+    }
+
     private func run() {
         while true {
             condition.lock(whenValue: Self.hasWork)
@@ -117,6 +147,7 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
                 for (request, result) in zip(group, results) {
                     request.completion(result)
                 }
+                startWriteback(group)
                 backgroundSyncs.submit(background)
                 let left = queuedBytes.wrappingSubtract(group.reduce(0) { $0 + $1.data.readableBytes }, ordering: .relaxed).newValue
                 if left <= maxQueuedBytes / 2 || stop {

@@ -45,6 +45,10 @@ int sluice_uring_reap(struct io_uring *ring, unsigned wait_for, uint64_t *user_d
    written on fd's file system durable. Returns 0 or -1 with errno. */
 int sluice_syncfs(int fd);
 
+/* sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE): starts writeback of a byte range
+   without waiting for it. Returns 0 or -1 with errno. */
+int sluice_start_writeback(int fd, int64_t offset, int64_t length);
+
 /* Whether fd's file system takes a buffered write with RWF_NOWAIT (FMODE_BUF_WASYNC): 1 yes,
    0 no (EOPNOTSUPP: io_uring then hands every buffered write of that file system to its worker
    threads), -errno when the probe itself failed. Writes one byte at offset 0 of fd. */
