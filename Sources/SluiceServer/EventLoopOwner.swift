@@ -42,3 +42,10 @@ extension Partition {
         }
     }
 }
+
+extension EventLoop {
+    /// Runs `task` now when called on this loop, else queues it there.
+    func executeHere(_ task: @escaping @Sendable () -> Void) {
+        if inEventLoop { task() } else { execute(task) }
+    }
+}

@@ -69,7 +69,11 @@ enum ProduceHandler {
             // Kafka sends nothing for acks=0; a failure shows only in the broker's log.
             return eventLoop.makeSucceededFuture(nil)
         }
-        return EventLoopFuture.whenAllSucceed(appends, on: eventLoop).flatMap { results in
+        // One partition, the common case for a latency-bound producer: no gathering step.
+        let gathered = appends.count == 1
+            ? appends[0].hop(to: eventLoop).map { [$0] }
+            : EventLoopFuture.whenAllSucceed(appends, on: eventLoop)
+        return gathered.flatMap { results in
             var byTopic: [String: [ProduceResponse.PartitionProduceResponse]] = [:]
             var order: [String] = []
             for result in results {
@@ -110,7 +114,8 @@ enum ProduceHandler {
         let promise = owner.makePromise(of: PartitionResult.self)
         let topic = partition.topic
         let index = partition.index
-        owner.execute {
+        // On the partition's own loop already, append at once rather than after a queued task.
+        owner.executeHere {
             let log: PartitionLog
             switch partition.logForAppend(acks: acks, minInsyncReplicas: minInsyncReplicas) {
             case .failure(let refusal):
