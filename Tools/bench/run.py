@@ -188,6 +188,13 @@ class Suite:
             time.sleep(10)
             cores = (cpu_seconds(b.proc.pid) - before) / (time.time() - t0)
             self.idle = {"partitions": 10000, "rssMiB": rss_mib(b.proc.pid), "cpuPercent": cores * 100}
+            # Clean shutdown (SIGTERM to exit) with 10,000 partitions, a few of them written to.
+            for t in range(3):
+                subprocess.run([self.args.loadgen, "produce", "--bootstrap", b.bootstrap, "--topic", "idle-%d" % t, "--records",
+                                "10000", "--record-size", "100"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            t0 = time.time()
+            b.close()
+            self.idle["shutdownSeconds"] = time.time() - t0
             log("=> idle: %s" % json.dumps(self.idle))
         finally:
             self.stop(b)
@@ -264,6 +271,7 @@ class Suite:
               r["latencyMs"]["p99"] <= bound)
         check("10,000 idle partitions: RSS", self.idle["rssMiB"], "MiB", None, "<= 1024 MiB", self.idle["rssMiB"] <= 1024)
         check("10,000 idle partitions: CPU", self.idle["cpuPercent"], "%", None, "<= 2%", self.idle["cpuPercent"] <= 2)
+        check("10,000 partitions: clean shutdown", self.idle["shutdownSeconds"], "s", None, "< 3 s", self.idle["shutdownSeconds"] < 3)
         for scenario in ("produce 100 B acks=1 (background flush)", "produce 100 B acks=all (durable)", "consume 100 B"):
             rd, sw = self.row(scenario), self.row(scenario, "sluice-swift")
             check("Swift client vs librdkafka: " + scenario, sw["recordsPerSecond"] / rd["recordsPerSecond"], "x", None, ">= 1.0x",
