@@ -3,42 +3,33 @@
    reader stays the reference and names the fault when this walk finds one. */
 #include "CSluiceCodecs.h"
 
-/* LEB128 of at most 32 bits, as readUnsignedVarint; 0 on success. */
-static inline int read_uvarint32(const uint8_t **p, const uint8_t *end, uint32_t *out) {
+/* LEB128 of at most `bits` bits (32: readUnsignedVarint, 64: readUnsignedVarlong); 0 on
+   success. Its last byte may hold only the bits that are left. */
+static inline int read_uvarint(const uint8_t **p, const uint8_t *end, unsigned bits, uint64_t *out) {
     /* Most record fields are small: one byte. */
     if (*p < end && !(**p & 0x80)) { *out = *(*p)++; return 0; }
-    uint32_t result = 0;
-    for (unsigned shift = 0;; shift += 7) {
-        if (*p >= end) return -1;
-        uint8_t byte = *(*p)++;
-        if (shift == 28 && byte > 0x0F) return -1;
-        result |= (uint32_t)(byte & 0x7F) << shift;
-        if (!(byte & 0x80)) { *out = result; return 0; }
-    }
-}
-
-static inline int read_uvarint64(const uint8_t **p, const uint8_t *end, uint64_t *out) {
-    if (*p < end && !(**p & 0x80)) { *out = *(*p)++; return 0; }
+    const unsigned last_shift = (bits / 7) * 7;
     uint64_t result = 0;
     for (unsigned shift = 0;; shift += 7) {
         if (*p >= end) return -1;
         uint8_t byte = *(*p)++;
-        if (shift == 63 && byte > 0x01) return -1;
+        if (shift == last_shift && byte >> (bits - last_shift)) return -1;
         result |= (uint64_t)(byte & 0x7F) << shift;
         if (!(byte & 0x80)) { *out = result; return 0; }
     }
 }
 
 static inline int read_varint(const uint8_t **p, const uint8_t *end, int32_t *out) {
-    uint32_t raw;
-    if (read_uvarint32(p, end, &raw)) return -1;
+    uint64_t wide;
+    if (read_uvarint(p, end, 32, &wide)) return -1;
+    uint32_t raw = (uint32_t)wide;
     *out = (int32_t)((raw >> 1) ^ (0u - (raw & 1)));
     return 0;
 }
 
 static inline int read_varlong(const uint8_t **p, const uint8_t *end, int64_t *out) {
     uint64_t raw;
-    if (read_uvarint64(p, end, &raw)) return -1;
+    if (read_uvarint(p, end, 64, &raw)) return -1;
     *out = (int64_t)((raw >> 1) ^ (0ull - (raw & 1)));
     return 0;
 }

@@ -13,7 +13,7 @@ public struct WriteRequest: Sendable {
     /// before it, but runs on its own thread, so a slow fdatasync of a large segment does not hold
     /// up the appends behind it (a 1 GiB segment's flush stalled every partition for ~0.6 s).
     public let background: Bool
-    /// Runs on the storage thread (for a background sync, on the syncing thread) once the write
+    /// Runs on the storage thread (for a background sync, on the thread that syncs it) once the write
     /// (and sync) finished or failed.
     public let completion: @Sendable (Result<Void, StorageError>) -> Void
 

@@ -13,7 +13,10 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
     private var stopping = false
     private var thread: pthread_t?
     private let backend: any IOBackend
-    private let backgroundSyncs = BackgroundSyncer()
+    /// Runs background syncs (`WriteRequest.background`): a second storage thread, handed each
+    /// one once the writes queued before it are made, so it still covers them while appends go
+    /// on. Nil on that second thread itself, which runs every request it gets.
+    private let backgroundSyncs: StorageThreadWriter?
     let backendName: String
     let statistics = LogWriterStatistics()
     /// Bytes submitted and not yet completed; past `maxQueuedBytes` the writer is congested.
@@ -25,8 +28,11 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
     private static let idle = 0
     private static let hasWork = 1
 
-    init(backend: any IOBackend, name: String, maxQueuedBytes: Int = 64 << 20) {
+    init(backend: any IOBackend, name: String, maxQueuedBytes: Int = 64 << 20, runsBackgroundSyncsApart: Bool = true) {
         self.backend = backend
+        // A group of syncs without data is what PwriteBackend does inline: fdatasync per file.
+        self.backgroundSyncs = runsBackgroundSyncsApart
+            ? StorageThreadWriter(backend: PwriteBackend(), name: name + " background syncs", runsBackgroundSyncsApart: false) : nil
         self.backendName = name
         self.maxQueuedBytes = max(1, maxQueuedBytes)
         let box = Unmanaged.passRetained(self)
@@ -91,7 +97,7 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
             pthread_join(thread, nil)
             self.thread = nil
         }
-        backgroundSyncs.shutdown()
+        backgroundSyncs?.shutdown()
     }
 
     /// Past this many bytes written to a file and not synced, its writeback starts
@@ -104,6 +110,8 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
     /// writes that out in one go (the flush's journal commit waits for it): p99 of ~1 s at
     /// 100 MB/s. Small steady writeback keeps the final flush short.
     private func startWriteback(_ group: [WriteRequest]) {
+        // Durable appends (the default) sync what they write: nothing to start.
+        guard group.contains(where: { !$0.sync && $0.data.readableBytes > 0 }) else { return }
         var ends: [ObjectIdentifier: (file: SegmentFile, end: Int64)] = [:]
         var synced = Set<ObjectIdentifier>()
         for request in group where request.data.readableBytes > 0 || request.sync {
@@ -130,12 +138,12 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
             pending.removeAll(keepingCapacity: true)
             // Background syncs go to their own thread once this group's writes are made (they
             // must cover every write queued before them); nothing here waits for them.
-            let background = group.filter(\.background)
+            let background = backgroundSyncs == nil ? [] : group.filter(\.background)
             if !background.isEmpty { group.removeAll(where: \.background) }
             let stop = stopping
             condition.unlock(withValue: Self.idle)
             if group.isEmpty {
-                backgroundSyncs.submit(background)
+                backgroundSyncs?.submit(background)
             } else {
                 let started = Self.monotonicNanoseconds()
                 let results = backend.perform(group)
@@ -148,7 +156,7 @@ final class StorageThreadWriter: LogWriter, @unchecked Sendable {
                     request.completion(result)
                 }
                 startWriteback(group)
-                backgroundSyncs.submit(background)
+                backgroundSyncs?.submit(background)
                 let left = queuedBytes.wrappingSubtract(group.reduce(0) { $0 + $1.data.readableBytes }, ordering: .relaxed).newValue
                 if left <= maxQueuedBytes / 2 || stop {
                     condition.lock()

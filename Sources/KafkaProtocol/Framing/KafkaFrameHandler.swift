@@ -71,11 +71,7 @@ public final class KafkaFrameHandler: ChannelInboundHandler, RemovableChannelHan
         guard var buffer = partial else { return nil }
         partial = nil
         if buffer.readableBytes < 4 {
-            let take = min(4 - buffer.readableBytes, input.readableBytes)
-            if let bytes = input.readSlice(length: take) {
-                var bytes = bytes
-                buffer.writeBuffer(&bytes)
-            }
+            buffer.writeImmutableBuffer(input.readSlice(length: min(4 - buffer.readableBytes, input.readableBytes))!)
             guard buffer.readableBytes == 4 else {
                 partial = buffer
                 return nil
@@ -87,10 +83,7 @@ public final class KafkaFrameHandler: ChannelInboundHandler, RemovableChannelHan
         }
         guard let size = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) else { return nil }
         let missing = 4 + Int(size) - buffer.readableBytes
-        if let bytes = input.readSlice(length: min(missing, input.readableBytes)) {
-            var bytes = bytes
-            buffer.writeBuffer(&bytes)
-        }
+        buffer.writeImmutableBuffer(input.readSlice(length: min(missing, input.readableBytes))!)
         guard let frame = try frames.nextFrame(from: &buffer) else {
             partial = buffer
             return nil
