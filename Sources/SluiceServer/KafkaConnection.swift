@@ -50,6 +50,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     private var heldStart = 0
     private var readingPaused = false
     private var waitingForWriter = false
+    private var flushScheduled = false
 
     /// Which APIs the listener serves: the client listener's, or the controller listener's.
     typealias Dispatcher = @Sendable (RequestContext) throws -> EventLoopFuture<OutgoingResponse?>
@@ -187,8 +188,27 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             wrote = true
         }
         if wrote {
-            context.flush()
+            if nextToWrite == nextSequence {
+                // Nothing else outstanding: a lone request's answer leaves at once.
+                context.flush()
+            } else {
+                scheduleFlush(context: context)
+            }
             dispatchHeld(context: context)
+        }
+    }
+
+    /// Flushes after the tasks already queued on the loop have run: with requests pipelined, the
+    /// responses one storage group completes (a completion task each) leave in one write system
+    /// call, not one apiece.
+    private func scheduleFlush(context: ChannelHandlerContext) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (handler, context) = loopBound.value
+            handler.flushScheduled = false
+            context.flush()
         }
     }
 
