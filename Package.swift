@@ -87,7 +87,7 @@ let package = Package(
         .target(
             name: "SluiceServer",
             dependencies: [
-                "KafkaProtocol", "SluiceStorage", "SluiceCore", "SluiceRaft", "SluiceClient",
+                "KafkaProtocol", "SluiceStorage", "SluiceCore", "SluiceRaft", "SluiceClient", "CSluiceUring",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

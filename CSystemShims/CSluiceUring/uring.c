@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/uio.h>
+#include <sched.h>
 #include "CSluiceUring.h"
 
 const unsigned sluice_iosqe_io_link = IOSQE_IO_LINK;
@@ -95,4 +96,11 @@ int sluice_buffered_nowait_write_supported(int fd) {
     if (n >= 0 || errno == EAGAIN) return 1;
     if (errno == EOPNOTSUPP) return 0;
     return -errno;
+}
+
+int sluice_schedulable_cpu_count(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return -errno;
+    return CPU_COUNT(&set);
 }

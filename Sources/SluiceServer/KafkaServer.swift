@@ -35,7 +35,7 @@ public final class KafkaServer: Sendable {
     /// starts listening.
     public static func start(config: BrokerConfig, logger: Logger) throws -> KafkaServer {
         raiseFileDescriptorLimit()
-        let threads = config.int("num.network.threads") > 0 ? config.int("num.network.threads") : System.coreCount
+        let threads = config.int("num.network.threads") > 0 ? config.int("num.network.threads") : defaultLoopCount()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         do {
             return try KafkaServer(config: config, group: group, logger: logger)

@@ -39,4 +39,11 @@ struct URingTests {
         fstat(fd, &st)
         #expect(st.st_size == 4096)
     }
+
+    @Test func schedulableCPUsAreThoseOfTheAffinityMask() {
+        // Without taskset or a cpuset every online CPU is schedulable; never more than that.
+        let count = sluice_schedulable_cpu_count()
+        #expect(count >= 1)
+        #expect(Int(count) <= sysconf(Int32(_SC_NPROCESSORS_CONF)))
+    }
 }

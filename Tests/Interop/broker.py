@@ -38,10 +38,12 @@ class Broker:
         self._listen_lines = []
         self._readers = []
         self._log = None
+        # Runs the broker under another command, e.g. ["taskset", "-c", "0"].
+        self.command_prefix = []
 
     # ------------------------------------------------------------------ lifecycle
     def command(self, port):
-        cmd = [self.binary, "serve", "--listen", "%s:%d" % (self.host, port), "--data-dir", self.data_dir]
+        cmd = list(self.command_prefix) + [self.binary, "serve", "--listen", "%s:%d" % (self.host, port), "--data-dir", self.data_dir]
         for k, v in self.settings.items():
             cmd += ["--set", "%s=%s" % (k, v)]
         return cmd

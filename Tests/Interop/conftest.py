@@ -142,10 +142,11 @@ class BrokerFactory:
         self.base = base
         self.brokers = []
 
-    def __call__(self, settings=None, start=True, data_dir=None):
+    def __call__(self, settings=None, start=True, data_dir=None, command_prefix=()):
         n = len(self.brokers)
         data_dir = data_dir or (self.base / ("data%d" % n))
         b = Broker(self.binary, data_dir, self.base / ("broker%d.log" % n), settings=settings)
+        b.command_prefix = list(command_prefix)
         self.brokers.append(b)
         if start:
             b.start()

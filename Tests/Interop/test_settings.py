@@ -3,6 +3,8 @@ they do in Kafka, each on its own broker: num.partitions, auto.create.topics.ena
 socket.request.max.bytes, message.max.bytes (with the topic override max.message.bytes),
 log.message.timestamp.type and compression.type as topic defaults, connections.max.idle.ms;
 and a bad value stops the broker from starting."""
+import re
+import shutil
 import struct
 import time
 
@@ -136,6 +138,29 @@ def test_connections_max_idle_ms(broker_factory):
         assert closed_at is not None, "an idle connection was still open 12 s into connections.max.idle.ms=1500"
         assert closed_at >= 1.0, "the idle connection was closed after %.1fs, before connections.max.idle.ms" % closed_at
         busy.roundtrip(kwire.API_API_VERSIONS, 0, b"")
+
+
+def started_line(broker):
+    with open(broker.log_path, "rb") as f:
+        lines = [l for l in f.read().decode("utf-8", "replace").splitlines() if "sluice broker started" in l]
+    assert lines, "no start-up line in the broker's log"
+    return lines[-1]
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="needs taskset (util-linux)")
+def test_event_loops_follow_the_cpu_affinity(broker_factory):
+    # Under taskset -c 0 the broker may run on one core: one event loop, not one per core of
+    # the machine (two loops on one core pay a thread switch per request that crosses them).
+    pinned = broker_factory(command_prefix=["taskset", "-c", "0"])
+    assert re.search(r"\beventLoops=1\b", started_line(pinned)), started_line(pinned)
+    topic = C.create_topic(pinned.bootstrap, partitions=4)
+    sent = [{"value": b"v%d" % i, "partition": i % 4} for i in range(40)]
+    C.produce_confluent(pinned.bootstrap, topic, sent)
+    got = C.consume_confluent(pinned.bootstrap, topic)
+    assert sorted(r["value"] for r in got) == sorted(m["value"] for m in sent)
+    # num.network.threads still decides when it is set.
+    chosen = broker_factory({"num.network.threads": "3"}, command_prefix=["taskset", "-c", "0"])
+    assert re.search(r"\beventLoops=3\b", started_line(chosen)), started_line(chosen)
 
 
 @pytest.mark.parametrize("setting", ["num.partitions=lots", "log.message.timestamp.type=Sometimes"])

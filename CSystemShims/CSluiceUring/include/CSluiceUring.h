@@ -54,6 +54,10 @@ int sluice_start_writeback(int fd, int64_t offset, int64_t length);
    threads), -errno when the probe itself failed. Writes one byte at offset 0 of fd. */
 int sluice_buffered_nowait_write_supported(int fd);
 
+/* How many CPUs this thread may run on (sched_getaffinity): fewer than the machine has under
+   taskset or a cpuset. -errno when the call failed. */
+int sluice_schedulable_cpu_count(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -58,7 +58,7 @@ public enum BrokerSettings {
               help: "Requests read from one connection and not yet answered; past it the broker stops reading from that socket until answers go out (Kafka answers one at a time).", dynamic: false),
         .init(key: ConfigKey("log.writer.max.queued.bytes", .long, "67108864", .atLeast(1)),
               help: "Bytes handed to the storage writer and not yet written; past it produce requests wait, so a slow disk pushes back on producers.", dynamic: false),
-        .init(key: ConfigKey("num.network.threads", .int, "0", .atLeast(0)), help: "Event loops (0: one per core). Each partition is owned by one of them; fixed while the broker runs.", dynamic: false),
+        .init(key: ConfigKey("num.network.threads", .int, "0", .atLeast(0)), help: "Event loops (0: one per core this process may run on, after taskset or a cpuset). Each partition is owned by one of them; fixed while the broker runs.", dynamic: false),
         .init(key: ConfigKey("compression.type", .string, "producer", .oneOf(["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"])),
               help: "producer (keep the producer's codec), uncompressed, gzip, snappy, lz4 or zstd (topic: compression.type).", dynamic: true),
         .init(key: ConfigKey("compression.gzip.level", .int, "-1", .gzipLevel), help: "gzip level when the broker recompresses (-1: zlib's default).", dynamic: true),
