@@ -44,7 +44,8 @@ let package = Package(
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
                 "CSluiceCodecs", "CLZ4", "CZstd", "CSnappy", "CZlib",
-            ]
+            ],
+            exclude: ["README.md"]
         ),
 
         .target(
@@ -54,7 +55,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            exclude: ["README.md"]
         ),
 
         .target(
@@ -64,7 +66,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["Configs/README.md", "Metadata/README.md", "Replication/README.md"]
+            exclude: ["README.md", "Configs/README.md", "Metadata/README.md", "Replication/README.md"]
         ),
         // The metadata quorum: a pull-based Raft core that takes no sockets, clock or disk, so
         // the broker and the deterministic simulator drive the same code.
@@ -82,7 +84,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            exclude: ["README.md"]
         ),
         .target(
             name: "SluiceServer",
@@ -95,7 +98,7 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            exclude: ["Quorum/README.md", "Replication/README.md"]
+            exclude: ["README.md", "Quorum/README.md", "Replication/README.md"]
         ),
         .executableTarget(
             name: "sluice",

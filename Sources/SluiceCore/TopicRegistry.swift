@@ -43,7 +43,7 @@ public struct TopicError: Error, Sendable, CustomStringConvertible {
 
 /// The topics of this broker, their partitions and logs, persisted in the data directory so
 /// they (with their ids and configs) survive restarts. Partition directories use Kafka's
-/// `<topic>-<partition>` names; topic metadata lives in `__sluice_topics/<name>.topic`.
+/// `<topic>-<partition>` names; topic metadata lives in `__sluice_topics/<topic id>.topic`.
 ///
 /// Thread-safe: lookups take a short lock; creation and deletion are serialized.
 public final class TopicRegistry: Sendable {

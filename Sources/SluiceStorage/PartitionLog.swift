@@ -554,8 +554,6 @@ public final class PartitionLog: @unchecked Sendable {
 
     // MARK: Shutdown
 
-    /// Writes the active segment's indexes and syncs it; the caller then writes the clean-
-    /// shutdown marker for the data directory. Appends must have completed.
     /// Takes the log out of service for a deleted topic: maintenance stops, every later call
     /// fails (offline), its cached descriptors are forgotten, and its directory is renamed to
     /// `deletedDirectory` at once, so a topic created next under the same name starts in a
