@@ -59,19 +59,26 @@ public struct RecordBatchBuilder: Sendable {
             + ByteBuffer.varintSize(Int32(keyLength)) + max(keyLength, 0)
             + ByteBuffer.varintSize(Int32(valueLength)) + max(valueLength, 0) + headersSize
         let before = section.writerIndex
-        section.reserveCapacity(minimumWritableBytes: ByteBuffer.varintSize(Int32(body)) + body)
-        section.writeWithUnsafeMutableBytes(minimumWritableBytes: 30) { bytes in
+        let total = ByteBuffer.varintSize(Int32(body)) + body
+        // The whole record, headers aside, in one write into reserved space: each ByteBuffer
+        // call costs an exclusivity check and a capacity check, per record.
+        section.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { bytes in
             var at = Self.putZigZag(Int64(body), into: bytes, at: 0)
             bytes[at] = 0  // attributes
             at += 1
             at = Self.putZigZag(timestampDelta, into: bytes, at: at)
             at = Self.putZigZag(Int64(offsetDelta), into: bytes, at: at)
-            return Self.putZigZag(Int64(keyLength), into: bytes, at: at)
+            at = Self.putZigZag(Int64(keyLength), into: bytes, at: at)
+            if let key { at = Self.copy(key, into: bytes, at: at) }
+            at = Self.putZigZag(Int64(valueLength), into: bytes, at: at)
+            if let value { at = Self.copy(value, into: bytes, at: at) }
+            if headers.isEmpty {
+                bytes[at] = 0  // header count 0, as a zig-zag varint
+                at += 1
+            }
+            return at
         }
-        if let key { section.writeImmutableBuffer(key) }
-        section.writeWithUnsafeMutableBytes(minimumWritableBytes: 5) { Self.putZigZag(Int64(valueLength), into: $0, at: 0) }
-        if let value { section.writeImmutableBuffer(value) }
-        section.writeVarint(Int32(headers.count))
+        if !headers.isEmpty { section.writeVarint(Int32(headers.count)) }
         for header in headers {
             section.writeVarint(Int32(header.key.utf8.count))
             section.writeString(header.key)
@@ -99,6 +106,16 @@ public struct RecordBatchBuilder: Sendable {
         }
         bytes[at] = UInt8(remaining)
         return at + 1
+    }
+
+    /// Copies `buffer`'s readable bytes to `at`; returns the next index.
+    @inline(__always)
+    private static func copy(_ buffer: ByteBuffer, into bytes: UnsafeMutableRawBufferPointer, at start: Int) -> Int {
+        buffer.withUnsafeReadableBytes { source in
+            guard let from = source.baseAddress, let to = bytes.baseAddress, source.count > 0 else { return }
+            (to + start).copyMemory(from: from, byteCount: source.count)
+        }
+        return start + buffer.readableBytes
     }
 
     /// The finished batch, CRC computed.
