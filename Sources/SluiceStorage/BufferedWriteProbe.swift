@@ -4,7 +4,9 @@ import Glibc
 /// Whether a directory's file system completes a buffered write without blocking
 /// (RWF_NOWAIT), which is what lets io_uring finish a buffered write inline instead of handing
 /// it to one of its worker threads. XFS and btrfs do on recent kernels; ext4 did not up to 6.18
-/// (pwritev2 answers EOPNOTSUPP), and there a write through the ring costs a thread hop.
+/// (pwritev2 answers EOPNOTSUPP), and there a write through the ring costs a thread hop. The
+/// writer no longer chooses by it (the storage thread's own writes measured faster on XFS too);
+/// the start-up log reports it, which is what an operator trying `ring` needs to know.
 public enum BufferedWriteProbe {
     public enum Answer: Equatable, Sendable {
         case nonBlocking

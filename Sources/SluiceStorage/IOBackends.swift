@@ -170,7 +170,7 @@ final class URingBackend: IOBackend, @unchecked Sendable {
         let reason: String
     }
 
-    /// `writesInRing`: see `URingWritePath` (the caller probes the data directory).
+    /// `writesInRing`: see `URingWritePath`.
     static func make(depth: Int, writesInRing: Bool) -> Result<URingBackend, Unavailable> {
         if ProcessInfoLite.environment("SLUICE_DISABLE_IO_URING") != nil {
             return .failure(Unavailable(reason: "io_uring disabled by SLUICE_DISABLE_IO_URING"))

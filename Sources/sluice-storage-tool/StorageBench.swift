@@ -15,7 +15,7 @@ struct StorageBench: ParsableCommand {
     @Option(help: "Seconds per scenario.") var seconds: Double = 5
     @Option(help: "Appends kept in flight across all partitions (128 x 16 KiB = 2 MiB).") var inFlight: Int = 128
     @Option(help: "I/O back end: automatic, io_uring or pwrite.") var backend: LogWriterBackend = .automatic
-    @Option(help: "io_uring's write path: automatic (probed), ring or inline.") var uringWrites: URingWritePath = .automatic
+    @Option(help: "io_uring's write path: automatic (the storage thread, as inline), ring or inline.") var uringWrites: URingWritePath = .automatic
     @Flag(help: "Print the results as JSON on stdout.") var json = false
     @Option(help: "Run only the scenarios whose name contains this text (e.g. \"1 KiB x1p durable\").") var only: String?
 

@@ -84,4 +84,17 @@ struct IOBackendsTests {
         // The probe leaves nothing behind in the data directory.
         #expect(system("test -z \"$(ls -A '\(directory.path)')\"") == 0)
     }
+
+    @Test func automaticWritesOnTheStorageThreadWhateverTheFileSystem() throws {
+        // The ring's write path lost to the storage thread's own writes on ext4 and on XFS, so
+        // `automatic` never picks it; only `ring` does.
+        let directory = TemporaryDirectory()
+        let automatic = makeLogWriter(backend: .ioUring, directory: directory.path, uringWrites: .automatic)
+        defer { automatic.writer.shutdown() }
+        #expect(automatic.fallbackReason == nil, "io_uring is needed here, as by the ring tests above")
+        #expect(automatic.writer.backendName == "io_uring, writes inline")
+        let ring = makeLogWriter(backend: .ioUring, directory: directory.path, uringWrites: .ring)
+        defer { ring.writer.shutdown() }
+        #expect(ring.writer.backendName == "io_uring")
+    }
 }
