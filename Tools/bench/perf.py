@@ -50,6 +50,71 @@ def settle(limit_kib=16 << 10, timeout=120.0):
     return dirty_kib()
 
 
+def free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def scrape(url):
+    """The broker's /metrics as {series: value}; {} when it cannot be read."""
+    import urllib.request
+    try:
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+    except OSError:
+        return {}
+    series = {}
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        key, value = line.rsplit(" ", 1)
+        try:
+            series[key] = float(value)
+        except ValueError:
+            pass
+    return series
+
+
+def histogram_quantiles(before, after, name, label_filter):
+    """p50 and p99 (ms) of a Prometheus histogram's change between two scrapes, interpolated
+    within buckets as histogram_quantile does; None when nothing was observed."""
+    buckets = []
+    for key, value in after.items():
+        if not key.startswith(name + "_bucket{") or label_filter not in key:
+            continue
+        le = key.split('le="', 1)[1].split('"', 1)[0]
+        bound = float("inf") if le == "+Inf" else float(le)
+        buckets.append((bound, value - before.get(key, 0.0)))
+    buckets.sort()
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+
+    def quantile(q):
+        rank, lower, below = q * buckets[-1][1], 0.0, 0.0
+        for bound, count in buckets:
+            if count >= rank:
+                if bound == float("inf"):
+                    return lower
+                inside = count - below
+                return lower + (bound - lower) * (rank - below) / inside if inside > 0 else bound
+            lower, below = bound, count
+        return lower
+
+    return {"p50": quantile(0.5) * 1000, "p99": quantile(0.99) * 1000}
+
+
+def broker_breakdown(before, after):
+    """Where a latency row's time went inside the broker: Produce and Fetch from dispatch to
+    answer (Fetch includes its long-poll wait for data), and the storage rounds."""
+    return {
+        "produce": histogram_quantiles(before, after, "sluice_request_duration_seconds", 'api="Produce"'),
+        "fetch": histogram_quantiles(before, after, "sluice_request_duration_seconds", 'api="Fetch"'),
+        "storageRoundSynced": histogram_quantiles(before, after, "sluice_storage_round_seconds", 'sync="true"'),
+        "storageRoundBuffered": histogram_quantiles(before, after, "sluice_storage_round_seconds", 'sync="false"'),
+    }
+
+
 def pin(pid, cpu):
     """Pins every thread of a process (taskset -a) to one CPU."""
     subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), str(pid)], stdout=subprocess.DEVNULL, check=True)
@@ -179,9 +244,13 @@ class PerfRows:
             self.suite.stop(b)
 
     def pinned_sluice(self, settings):
-        """A broker started on CPU 0: it sizes its event loops to the one core it may use."""
-        settings = dict(settings, **{"log.io.backend": "automatic"})
-        return self.suite.broker(settings, "perf-pinned", command_prefix=["taskset", "-c", "0"])
+        """A broker started on CPU 0: it sizes its event loops to the one core it may use. Its
+        /metrics (for the per-row breakdown) is at `.metrics_url`."""
+        port = free_port()
+        settings = dict(settings, **{"log.io.backend": "automatic", "metrics.listener": "127.0.0.1:%d" % port})
+        b = self.suite.broker(settings, "perf-pinned", command_prefix=["taskset", "-c", "0"])
+        b.metrics_url = "http://127.0.0.1:%d/metrics" % port
+        return b
 
     def latency_rows(self):
         seconds = max(5, int(15 * self.scale))
@@ -193,11 +262,13 @@ class PerfRows:
                     for partitions in (1, 8):
                         topic = self.suite.topic(b, "e-%s-%s-%d" % (policy, name, partitions), partitions=partitions)
                         dirty = settle()
+                        before = scrape(b.metrics_url)
                         result, cores = self.measured(b.proc.pid, lambda: self.loadgen(
                             "e2e", "--bootstrap", b.bootstrap, "--topic", topic, "--seconds", str(seconds), "--rate", str(rate),
                             "--record-size", str(size), "--acks", acks, "--linger-ms", "0", cpu=1))
                         self.add("latency", self.latency_name(name, rate, size, partitions, policy), "sluice io_uring", result,
-                                 cores, expected=rate * seconds, dirtyKiBBefore=dirty)
+                                 cores, expected=rate * seconds, dirtyKiBBefore=dirty,
+                                 broker=broker_breakdown(before, scrape(b.metrics_url)))
             finally:
                 self.suite.stop(b)
         # Acknowledgement latency at the same rates, D0: the mock serves fetches from a short
@@ -205,9 +276,10 @@ class PerfRows:
         for name, rate, size in loads:
             for partitions in (1, 8):
                 for target in ("sluice io_uring", "librdkafka mock"):
+                    metrics_url = None
                     if target == "sluice io_uring":
                         b = self.pinned_sluice(BACKGROUND)
-                        pid, bootstrap = b.proc.pid, b.bootstrap
+                        pid, bootstrap, metrics_url = b.proc.pid, b.bootstrap, b.metrics_url
                         topic = self.suite.topic(b, "a-%s-%d" % (name, partitions), partitions=partitions)
                         close = lambda: self.suite.stop(b)  # noqa: E731
                     else:
@@ -216,12 +288,14 @@ class PerfRows:
                         pin(pid, 0)
                     try:
                         dirty = settle()
+                        before = scrape(metrics_url) if metrics_url else {}
                         result, cores = self.measured(pid, lambda: self.loadgen(
                             "produce", "--bootstrap", bootstrap, "--topic", topic, "--seconds", str(seconds), "--rate", str(rate),
                             "--record-size", str(size), "--acks", "1", "--linger-ms", "0", cpu=1))
+                        extra = {"broker": broker_breakdown(before, scrape(metrics_url))} if metrics_url else {}
                         self.add("latency", "%s acks %dk/s %s x%dp D0" % (name, rate // 1000, "100 B" if size == 100 else "1 KiB",
                                                                        partitions),
-                                 target, result, cores, expected=rate * seconds, dirtyKiBBefore=dirty)
+                                 target, result, cores, expected=rate * seconds, dirtyKiBBefore=dirty, **extra)
                     finally:
                         close()
 
@@ -305,6 +379,23 @@ class PerfRows:
             print("%-34s %-16s %9s %8.2f %8.2f %8.2f %8.2f %10.0f" % (
                 r["scenario"], r["target"], "%d/%d" % (r.get("records") or 0, r["expected"]), lat.get("p50", 0), lat.get("p99", 0),
                 lat.get("p999", 0), lat.get("max", 0), r.get("brokerNsPerRecord", 0)))
+        print()
+        print("where the time goes, inside the broker (its /metrics over each row): Produce and Fetch from dispatch")
+        print("to answer (Fetch includes its long-poll wait), storage rounds (one group of writes, with or without fdatasync)")
+        header = "%-34s %17s %17s %17s %17s" % ("scenario", "e2e/acks p50/p99", "Produce p50/p99", "storage p50/p99", "Fetch p50/p99")
+        print(header)
+        print("-" * len(header))
+
+        def pair(q):
+            return "%.2f / %.2f" % (q["p50"], q["p99"]) if q else "-"
+
+        for r in self.rows:
+            if r["group"] != "latency" or "broker" not in r:
+                continue
+            br, lat = r["broker"], r["latencyMs"] or {}
+            storage = br.get("storageRoundSynced") or br.get("storageRoundBuffered")
+            print("%-34s %17s %17s %17s %17s" % (r["scenario"], pair(lat) if lat else "-", pair(br.get("produce")), pair(storage),
+                                                 pair(br.get("fetch"))))
         targets = self.targets()
         print()
         print("%-52s %10s %-10s %s" % ("target", "measured", "goal", "met"))
