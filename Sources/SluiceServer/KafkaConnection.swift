@@ -170,6 +170,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     private func writeInOrder(context: ChannelHandlerContext) {
         guard !closing else { return }
+        let firstUnanswered = nextToWrite
         var wrote = false
         while let response = finished.removeValue(forKey: nextToWrite) {
             nextToWrite += 1
@@ -194,6 +195,10 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             } else {
                 scheduleFlush(context: context)
             }
+        }
+        // Requests that finished without an answer (acks=0) free their places too: held frames
+        // may go on, and reading may resume, even when nothing was written.
+        if nextToWrite != firstUnanswered {
             dispatchHeld(context: context)
         }
     }

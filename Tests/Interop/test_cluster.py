@@ -411,6 +411,36 @@ def test_the_controller_refuses_bad_topic_requests_with_kafkas_errors(cluster):
             assert codes == [39, 37, 38], (validate_only, r["Topics"])  # INVALID_REPLICA_ASSIGNMENT, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR
 
 
+def test_acks0_produces_held_until_unfenced_do_not_stall_their_connection(sluice_bin, tmp_path):
+    """More acks=0 Produce requests than connection.max.pending.requests (100), pipelined to a
+    node that holds client requests until it is registered and unfenced, then a Metadata request
+    on the same connection. The connection stops reading at 100 unanswered requests; when the
+    gate opens the acks=0 ones finish with nothing to write, and their places must free up so
+    the rest is read and the Metadata answered (they did not, and the connection sat until
+    connections.max.idle.ms)."""
+    cluster = Cluster(sluice_bin, tmp_path).start()
+    try:
+        cluster.wait_live([1, 2, 3], via=1)
+        create(cluster.bootstrap(1), "acks0", 1, 3)
+        wait_everywhere(cluster, "acks0", 1)
+        for node in cluster.nodes.values():
+            node.kill9()
+        for node in cluster.nodes.values():
+            node.start()
+        produce = {"TransactionalId": None, "Acks": 0, "TimeoutMs": 1000,
+                   "TopicData": [{"Name": "acks0", "PartitionData": [{"Index": 0, "Records": None}]}]}
+        with kspec.Connection(cluster.bootstrap(1), timeout=90) as k:
+            for _ in range(130):
+                k.send("Produce", 9, produce)
+            started = time.monotonic()
+            r = k.receive("Metadata", 12, k.send("Metadata", 12, {"Topics": [{"Name": "acks0"}], "AllowAutoTopicCreation": False,
+                                                                   "IncludeTopicAuthorizedOperations": False}))
+        assert r["Brokers"] and r["Topics"][0]["ErrorCode"] == 0, r
+        print("Metadata answered %.1f s after 130 acks=0 produces" % (time.monotonic() - started))
+    finally:
+        cluster.close()
+
+
 def test_a_restarted_broker_answers_clients_only_once_registered_and_unfenced(sluice_bin, tmp_path):
     """All three nodes killed and restarted at once. A node that has just started replays the
     metadata log and waits out its previous incarnation's session before it may register; until
