@@ -13,8 +13,6 @@ public enum BufferedWriteProbe {
         case blocking
         /// The probe could not tell (no directory, cannot create a file): assume blocking.
         case unknown(reason: String)
-
-        public var acceptsNonBlockingWrites: Bool { self == .nonBlocking }
     }
 
     public static func probe(directory: String) -> Answer {

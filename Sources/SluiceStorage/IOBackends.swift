@@ -147,13 +147,14 @@ struct PwriteBackend: IOBackend {
 /// then the fdatasyncs of all the group's files at once, each completion reaped from the ring.
 /// The ring belongs to the storage thread.
 ///
-/// Where the file system takes no non-blocking buffered write (ext4 up to at least 6.18 lacks
-/// FMODE_BUF_WASYNC), io_uring cannot complete a buffered write inline: it hands every one to an
-/// io-wq worker thread, which costs a thread hop per write and, on a small machine, a core the
-/// event loops wanted (the 2× gap to pwrite that issue #15 measured). There the writes are made
-/// on the storage thread, exactly as the kernel would have made them, and the ring carries what it
-/// does run in parallel: the fdatasyncs of a group's files, which a journal commit can then serve
-/// together instead of one file after another. `writesInRing` says which path is in use.
+/// By default (`URingWritePath.automatic` or `.inline`) the writes are made on the storage thread
+/// on every file system, and the ring carries what it does run in parallel: the fdatasyncs of a
+/// group's files, which a journal commit can then serve together instead of one file after
+/// another. Only `.ring` writes through the ring. Where the file system takes no non-blocking
+/// buffered write (ext4 up to at least 6.18 lacks FMODE_BUF_WASYNC), io_uring hands every write to
+/// an io-wq worker thread, a thread hop per write (the 2× gap to pwrite that issue #15 measured);
+/// on XFS, which takes them inline, the ring's writes still measured slower than the storage
+/// thread's own. `writesInRing` says which path is in use.
 final class URingBackend: IOBackend, @unchecked Sendable {
     // @unchecked: the ring is touched only by the one storage thread that calls perform().
     private let ring: OpaquePointer

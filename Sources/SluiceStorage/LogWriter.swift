@@ -76,7 +76,7 @@ public enum URingWritePath: String, Sendable, CaseIterable {
 
 /// Creates the writer for `backend`; falls back from io_uring to pwrite when the ring cannot be
 /// created (old kernel, seccomp, sandbox). `fallbackReason` says why when that happened.
-/// `directory` is the data directory, which the io_uring back end probes for its write path.
+/// `directory` is the data directory, probed for the start-up log only (`BufferedWriteProbe`).
 public func makeLogWriter(backend: LogWriterBackend, directory: String? = nil, uringWrites: URingWritePath = .automatic,
                           depth: Int = 64, maxQueuedBytes: Int = 64 << 20,
                           logger: Logger? = nil) -> (writer: any LogWriter, fallbackReason: String?) {
