@@ -10,10 +10,9 @@ import Synchronization
 /// The broker: a data directory, its topics, and the listener.
 ///
 /// Threads: NIO event loops (one per core the process may run on, unless `num.network.threads`
-/// says otherwise) serve
-/// connections and own partitions — each partition's log lives on one loop, so the produce and
-/// fetch paths take no locks on it — plus one storage thread that carries out log I/O (and a
-/// second that runs background fdatasyncs).
+/// says otherwise) serve connections and own partitions — each partition's log lives on one
+/// loop, so the produce and fetch paths take no locks on it — plus one storage thread that
+/// carries out log I/O (and a second that runs background fdatasyncs).
 public final class KafkaServer: Sendable {
     public let localAddress: SocketAddress
     public let context: BrokerContext

@@ -21,7 +21,8 @@ class BrokerError(RuntimeError):
 
 
 class Broker:
-    def __init__(self, binary, data_dir, log_path, settings=None, host="127.0.0.1", start_timeout=60.0):
+    def __init__(self, binary, data_dir, log_path, settings=None, host="127.0.0.1", start_timeout=60.0,
+                 command_prefix=()):
         self.binary = str(binary)
         self.data_dir = str(data_dir)
         self.log_path = str(log_path)
@@ -39,7 +40,7 @@ class Broker:
         self._readers = []
         self._log = None
         # Runs the broker under another command, e.g. ["taskset", "-c", "0"].
-        self.command_prefix = []
+        self.command_prefix = list(command_prefix)
 
     # ------------------------------------------------------------------ lifecycle
     def command(self, port):

@@ -145,8 +145,8 @@ class BrokerFactory:
     def __call__(self, settings=None, start=True, data_dir=None, command_prefix=()):
         n = len(self.brokers)
         data_dir = data_dir or (self.base / ("data%d" % n))
-        b = Broker(self.binary, data_dir, self.base / ("broker%d.log" % n), settings=settings)
-        b.command_prefix = list(command_prefix)
+        b = Broker(self.binary, data_dir, self.base / ("broker%d.log" % n), settings=settings,
+                   command_prefix=command_prefix)
         self.brokers.append(b)
         if start:
             b.start()

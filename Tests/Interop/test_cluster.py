@@ -411,6 +411,19 @@ def test_the_controller_refuses_bad_topic_requests_with_kafkas_errors(cluster):
             assert codes == [39, 37, 38], (validate_only, r["Topics"])  # INVALID_REPLICA_ASSIGNMENT, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR
 
 
+def restart_all_with_topic(cluster, topic, partitions):
+    """Creates `topic` (replication 3) once every node is live and knows it, then kills all three
+    nodes with kill -9 and starts them again at once: each then holds client requests until it
+    has replayed the metadata log and is registered and unfenced."""
+    cluster.wait_live([1, 2, 3], via=1)
+    create(cluster.bootstrap(1), topic, partitions, 3)
+    wait_everywhere(cluster, topic, partitions)
+    for node in cluster.nodes.values():
+        node.kill9()
+    for node in cluster.nodes.values():
+        node.start()
+
+
 def test_acks0_produces_held_until_unfenced_do_not_stall_their_connection(sluice_bin, tmp_path):
     """More acks=0 Produce requests than connection.max.pending.requests (100), pipelined to a
     node that holds client requests until it is registered and unfenced, then a Metadata request
@@ -420,13 +433,7 @@ def test_acks0_produces_held_until_unfenced_do_not_stall_their_connection(sluice
     connections.max.idle.ms)."""
     cluster = Cluster(sluice_bin, tmp_path).start()
     try:
-        cluster.wait_live([1, 2, 3], via=1)
-        create(cluster.bootstrap(1), "acks0", 1, 3)
-        wait_everywhere(cluster, "acks0", 1)
-        for node in cluster.nodes.values():
-            node.kill9()
-        for node in cluster.nodes.values():
-            node.start()
+        restart_all_with_topic(cluster, "acks0", 1)
         produce = {"TransactionalId": None, "Acks": 0, "TimeoutMs": 1000,
                    "TopicData": [{"Name": "acks0", "PartitionData": [{"Index": 0, "Records": None}]}]}
         with kspec.Connection(cluster.bootstrap(1), timeout=90) as k:
@@ -451,13 +458,7 @@ def test_a_restarted_broker_answers_clients_only_once_registered_and_unfenced(sl
     node listens are answered, after a wait, with every broker and the topic's partitions."""
     cluster = Cluster(sluice_bin, tmp_path).start()
     try:
-        cluster.wait_live([1, 2, 3], via=1)
-        create(cluster.bootstrap(1), "gated", 3, 3)
-        wait_everywhere(cluster, "gated", 3)
-        for node in cluster.nodes.values():
-            node.kill9()
-        for node in cluster.nodes.values():
-            node.start()
+        restart_all_with_topic(cluster, "gated", 3)
         for n in cluster.nodes:
             started = time.monotonic()
             with kspec.Connection(cluster.bootstrap(n), timeout=60) as k:

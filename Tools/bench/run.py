@@ -90,8 +90,8 @@ class Suite:
     # ------------------------------------------------------------------ brokers
     def broker(self, settings, name, command_prefix=()):
         d = tempfile.mkdtemp(prefix="sluice-bench-%s-" % name, dir=self.args.data_root)
-        b = Broker(self.args.sluice, os.path.join(d, "data"), os.path.join(d, "broker.log"), settings=settings)
-        b.command_prefix = list(command_prefix)
+        b = Broker(self.args.sluice, os.path.join(d, "data"), os.path.join(d, "broker.log"), settings=settings,
+                   command_prefix=command_prefix)
         b.start()
         b.tmp = d
         return b

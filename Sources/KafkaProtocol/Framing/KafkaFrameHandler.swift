@@ -71,7 +71,9 @@ public final class KafkaFrameHandler: ChannelInboundHandler, RemovableChannelHan
         guard var buffer = partial else { return nil }
         partial = nil
         if buffer.readableBytes < 4 {
-            buffer.writeImmutableBuffer(input.readSlice(length: min(4 - buffer.readableBytes, input.readableBytes))!)
+            if let prefix = input.readSlice(length: min(4 - buffer.readableBytes, input.readableBytes)) {
+                buffer.writeImmutableBuffer(prefix)
+            }
             guard buffer.readableBytes == 4 else {
                 partial = buffer
                 return nil
@@ -83,7 +85,9 @@ public final class KafkaFrameHandler: ChannelInboundHandler, RemovableChannelHan
         }
         guard let size = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) else { return nil }
         let missing = 4 + Int(size) - buffer.readableBytes
-        buffer.writeImmutableBuffer(input.readSlice(length: min(missing, input.readableBytes))!)
+        if let body = input.readSlice(length: min(missing, input.readableBytes)) {
+            buffer.writeImmutableBuffer(body)
+        }
         guard let frame = try frames.nextFrame(from: &buffer) else {
             partial = buffer
             return nil
