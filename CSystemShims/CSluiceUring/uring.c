@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <sys/uio.h>
 #include <sched.h>
+#include <pthread.h>
 #include "CSluiceUring.h"
 
 const unsigned sluice_iosqe_io_link = IOSQE_IO_LINK;
@@ -103,4 +104,14 @@ int sluice_schedulable_cpu_count(void) {
     CPU_ZERO(&set);
     if (sched_getaffinity(0, sizeof set, &set) != 0) return -errno;
     return CPU_COUNT(&set);
+}
+
+int sluice_configure_current_thread(const char *name, int batch) {
+    int rc = pthread_setname_np(pthread_self(), name);
+    if (rc != 0) return -rc;
+    if (batch) {
+        struct sched_param parameters = {0};
+        if (sched_setscheduler(0, SCHED_BATCH, &parameters) != 0) return -errno;
+    }
+    return 0;
 }

@@ -58,6 +58,11 @@ int sluice_buffered_nowait_write_supported(int fd);
    taskset or a cpuset. -errno when the call failed. */
 int sluice_schedulable_cpu_count(void);
 
+/* Names the calling thread (top, perf, /proc; Linux keeps 15 bytes) and, when batch is
+   nonzero, moves it to SCHED_BATCH: its wake-ups then do not preempt the thread that woke it.
+   0, or -errno of the first call that failed. */
+int sluice_configure_current_thread(const char *name, int batch);
+
 #ifdef __cplusplus
 }
 #endif
