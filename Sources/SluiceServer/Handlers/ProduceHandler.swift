@@ -22,14 +22,17 @@ enum ProduceHandler {
             return respond(request, body: body, code: .unsupportedVersion,
                            message: "Produce v0-2 (message format v0/v1) is not supported; use v3 or later")
         }
-        var appends: [EventLoopFuture<PartitionResult>] = []
+        // acks=0 answers nothing: its appends report only failures, in the broker's log.
+        let answers = body.acks == 0 ? nil : ProduceAnswers(request, partitions: body.topicData.reduce(0) { $0 + $1.partitionData.count })
+        var slot = 0
         for topicData in body.topicData {
             let topic = broker.registry.topic(named: topicData.name)
             for partitionData in topicData.partitionData {
+                let mySlot = slot
+                slot += 1
                 guard let topic, partitionData.index >= 0, Int(partitionData.index) < topic.partitions.count else {
-                    appends.append(eventLoop.makeSucceededFuture(
-                        PartitionResult(topic: topicData.name, index: partitionData.index, code: .unknownTopicOrPartition,
-                                        message: "This server does not host this topic-partition.")))
+                    answers?.record(PartitionResult(topic: topicData.name, index: partitionData.index, code: .unknownTopicOrPartition,
+                                                    message: "This server does not host this topic-partition."), at: mySlot)
                     continue
                 }
                 let partition = topic.partitions[Int(partitionData.index)]
@@ -41,9 +44,8 @@ enum ProduceHandler {
                     broker.logger.warning("rejected produce", metadata: [
                         "topic": "\(topicData.name)", "partition": "\(partitionData.index)", "error": "\(rejection.code.rawValue)",
                         "reason": "\(rejection.recordErrors.first?.message ?? rejection.message)"])
-                    appends.append(eventLoop.makeSucceededFuture(
-                        PartitionResult(topic: topicData.name, index: partitionData.index, code: rejection.code, message: rejection.message,
-                                        recordErrors: rejection.recordErrors)))
+                    answers?.record(PartitionResult(topic: topicData.name, index: partitionData.index, code: rejection.code,
+                                                    message: rejection.message, recordErrors: rejection.recordErrors), at: mySlot)
                     continue
                 case .success(let valid):
                     batch = valid
@@ -54,38 +56,77 @@ enum ProduceHandler {
                             var rebuilt = try ProduceValidator.recompress(batch, to: target, level: topic.resolved.compressionLevel)
                             batch = try RecordBatch.next(from: &rebuilt)!
                         } catch {
-                            appends.append(eventLoop.makeSucceededFuture(
-                                PartitionResult(topic: topicData.name, index: partitionData.index, code: .corruptMessage, message: "\(error)")))
+                            answers?.record(PartitionResult(topic: topicData.name, index: partitionData.index, code: .corruptMessage,
+                                                            message: "\(error)"), at: mySlot)
                             continue
                         }
                     }
                 }
                 broker.metrics.recordsIn.increment(by: Int64(batch.header.recordCount))
-                appends.append(append(batch.bytes, to: partition, acks: body.acks, minInsyncReplicas: topic.resolved.minInsyncReplicas,
-                                      timeoutMs: Int64(body.timeoutMs), now: now, on: eventLoop))
+                append(batch.bytes, to: partition, acks: body.acks, minInsyncReplicas: topic.resolved.minInsyncReplicas,
+                       timeoutMs: Int64(body.timeoutMs), now: now, on: eventLoop) { result in
+                    answers?.record(result, at: mySlot)
+                }
             }
         }
-        if body.acks == 0 {
+        guard let answers else {
             // Kafka sends nothing for acks=0; a failure shows only in the broker's log.
             return eventLoop.makeSucceededFuture(nil)
         }
-        // One partition, the common case for a latency-bound producer: no gathering step.
-        let gathered = appends.count == 1
-            ? appends[0].hop(to: eventLoop).map { [$0] }
-            : EventLoopFuture.whenAllSucceed(appends, on: eventLoop)
-        return gathered.flatMap { results in
-            var byTopic: [String: [ProduceResponse.PartitionProduceResponse]] = [:]
-            var order: [String] = []
-            for result in results {
-                if byTopic[result.topic] == nil { order.append(result.topic) }
-                byTopic[result.topic, default: []].append(.init(
+        return answers.futureResult
+    }
+
+    /// The partitions' answers of one request, gathered on the request's event loop in the
+    /// order the request listed them; the response is encoded once the last is in. One object
+    /// and one promise per request, where a future per partition and a gathering step cost more
+    /// than the append itself on a small request.
+    private final class ProduceAnswers: @unchecked Sendable {
+        // @unchecked: every field is used only on `request.eventLoop` (asserted in `record`).
+        private let request: RequestContext
+        private var results: [PartitionResult?]
+        private var outstanding: Int
+        private let promise: EventLoopPromise<OutgoingResponse?>
+
+        init(_ request: RequestContext, partitions: Int) {
+            self.request = request
+            self.results = Array(repeating: nil, count: partitions)
+            self.outstanding = partitions
+            self.promise = request.eventLoop.makePromise()
+            if partitions == 0 { answer() }
+        }
+
+        var futureResult: EventLoopFuture<OutgoingResponse?> { promise.futureResult }
+
+        func record(_ result: PartitionResult, at slot: Int) {
+            request.eventLoop.preconditionInEventLoop()
+            precondition(results[slot] == nil, "partition \(slot) of a produce request answered twice")
+            results[slot] = result
+            outstanding -= 1
+            if outstanding == 0 { answer() }
+        }
+
+        private func answer() {
+            // Results sharing a topic name answer under one entry, in the order topics first appear.
+            var topics: [ProduceResponse.TopicProduceResponse] = []
+            let version = request.version
+            for case let result? in results {
+                let partition = ProduceResponse.PartitionProduceResponse(
                     index: result.index, errorCode: result.code.rawValue, baseOffset: result.baseOffset,
                     logAppendTimeMs: result.logAppendTimeMs, logStartOffset: result.logStartOffset,
-                    recordErrors: request.version >= 8 ? result.recordErrors.map { .init(batchIndex: $0.index, batchIndexErrorMessage: $0.message) } : [],
-                    errorMessage: result.code == .none || request.version < 8 ? nil : result.message))
+                    recordErrors: version >= 8 ? result.recordErrors.map { .init(batchIndex: $0.index, batchIndexErrorMessage: $0.message) } : [],
+                    errorMessage: result.code == .none || version < 8 ? nil : result.message)
+                if let entry = topics.lastIndex(where: { $0.name == result.topic }) {
+                    topics[entry].partitionResponses.append(partition)
+                } else {
+                    topics.append(.init(name: result.topic, partitionResponses: [partition]))
+                }
             }
-            let response = ProduceResponse(responses: order.map { .init(name: $0, partitionResponses: byTopic[$0]!) })
-            return request.respond(response)
+            do {
+                promise.succeed(try OutgoingResponse.encode(ProduceResponse(responses: topics), version: version,
+                                                            correlationId: request.correlationId))
+            } catch {
+                promise.fail(error)
+            }
         }
     }
 
@@ -109,9 +150,9 @@ enum ProduceHandler {
     /// loop, so an invalid batch for a partition short of in-sync replicas gets the record
     /// error where Kafka, checking the ISR first, gives NOT_ENOUGH_REPLICAS.
     static func append(_ bytes: ByteBuffer, to partition: Partition, acks: Int16, minInsyncReplicas: Int, timeoutMs: Int64,
-                       now: Int64, on eventLoop: any EventLoop) -> EventLoopFuture<PartitionResult> {
+                       now: Int64, on eventLoop: any EventLoop, completion: @escaping @Sendable (PartitionResult) -> Void) {
         let owner = (partition.owner as? EventLoopOwner)?.eventLoop ?? eventLoop
-        let promise = owner.makePromise(of: PartitionResult.self)
+        let promise = Answer(requestLoop: eventLoop, completion: completion)
         let topic = partition.topic
         let index = partition.index
         // On the partition's own loop already, append at once rather than after a queued task.
@@ -154,7 +195,21 @@ enum ProduceHandler {
                 promise.succeed(PartitionResult(topic: topic, index: index, code: StorageErrorMapping.code(for: error), message: "\(error)"))
             }
         }
-        return promise.futureResult
+    }
+
+    /// Hands a partition's answer to the request's event loop (at once when the partition is
+    /// owned there).
+    private struct Answer: Sendable {
+        let requestLoop: any EventLoop
+        let completion: @Sendable (PartitionResult) -> Void
+
+        func succeed(_ result: PartitionResult) {
+            if requestLoop.inEventLoop {
+                completion(result)
+            } else {
+                requestLoop.execute { completion(result) }
+            }
+        }
     }
 
     /// Every partition gets the same answer (request-level problems).
