@@ -10,6 +10,9 @@ import NIOCore
 struct LogLoader {
     static let logStartOffsetFile = "log-start-offset"
     static let recoveryPointFile = "recovery-point"
+    /// Every offset the cleaner may have rewritten is below it (written before a swap commits):
+    /// only segments below it may have gaps between batches.
+    static let cleanedThroughFile = "cleaned-through"
 
     let directory: String
     let config: LogConfig
@@ -35,6 +38,7 @@ struct LogLoader {
     }
 
     func load(cleanShutdown: Bool, nowMs: Int64) throws -> Loaded {
+        try completeInterruptedCleaning()
         let bases = try segmentBaseOffsets()
         let logStartOffset = readOffsetFile(Self.logStartOffsetFile) ?? bases.first ?? 0
         if bases.isEmpty {
@@ -46,11 +50,12 @@ struct LogLoader {
             try LogSegment.open(directory: directory, baseOffset: $0, files: files, indexIntervalBytes: config.indexIntervalBytes)
         }
         let recoveryPoint = cleanShutdown ? Int64.max : (readOffsetFile(Self.recoveryPointFile) ?? bases[0])
+        let cleanedThrough = readOffsetFile(Self.cleanedThroughFile) ?? Int64.min
         for (index, segment) in segments.enumerated() {
             let isLast = index == segments.count - 1
             let nextBase = isLast ? nil : segments[index + 1].baseOffset
             if !cleanShutdown && (segment.baseOffset >= recoveryPoint || (nextBase ?? Int64.max) > recoveryPoint) {
-                try recover(segment, isLast: isLast, nextBase: nextBase)
+                try recover(segment, isLast: isLast, nextBase: nextBase, gapsAllowed: segment.baseOffset < cleanedThrough)
             } else if isLast {
                 try segment.rebuildIndexes()
             } else {
@@ -67,10 +72,11 @@ struct LogLoader {
 
     /// Checks every batch of `segment`; truncates a bad tail of the last segment, refuses one
     /// anywhere else.
-    private func recover(_ segment: LogSegment, isLast: Bool, nextBase: Int64?) throws {
+    private func recover(_ segment: LogSegment, isLast: Bool, nextBase: Int64?, gapsAllowed: Bool) throws {
         let file = try segment.file()
         let fileSize = try file.size()
-        let outcome = try validate(file: file, fileSize: fileSize, baseOffset: segment.baseOffset, nextBase: nextBase)
+        let outcome = try validate(file: file, fileSize: fileSize, baseOffset: segment.baseOffset, nextBase: nextBase,
+                                   gapsAllowed: gapsAllowed)
         if outcome.validBytes < fileSize {
             let cut = fileSize - outcome.validBytes
             guard isLast else {
@@ -123,8 +129,9 @@ struct LogLoader {
     }
 
     /// Walks the file batch by batch, reading it in large chunks, and stops at the first batch
-    /// that is torn, fails its CRC, has an impossible size, or goes backwards in offsets.
-    func validate(file: SegmentFile, fileSize: Int64, baseOffset: Int64, nextBase: Int64?) throws -> Validation {
+    /// that is torn, fails its CRC, has an impossible size, or goes backwards in offsets (or
+    /// skips some, where the cleaner has not been: `gapsAllowed`).
+    func validate(file: SegmentFile, fileSize: Int64, baseOffset: Int64, nextBase: Int64?, gapsAllowed: Bool = false) throws -> Validation {
         var reader = ChunkedFileReader(file: file)
         func bytes(at position: Int64, count: Int) throws -> ByteBuffer {
             try reader.bytes(at: position, count: count)
@@ -146,10 +153,10 @@ struct LogLoader {
             guard position + total <= fileSize else {
                 return Validation(validBytes: position, reason: "torn batch: needs \(total) bytes, \(fileSize - position) left")
             }
-            // Offsets in a segment written by this log are contiguous (compaction, when it comes,
-            // marks its segments); the base offset is outside the CRC, so this is its check.
-            guard header.baseOffset == expectedOffset, header.lastOffsetDelta >= 0, header.recordCount >= 0,
-                  nextBase.map({ header.lastOffset < $0 }) ?? true else {
+            // Offsets are contiguous (only grow, in what the cleaner rewrote) and stay below the
+            // next segment's base: the base offset is outside the CRC, so this is its check.
+            let offsetFits = gapsAllowed ? header.baseOffset >= expectedOffset : header.baseOffset == expectedOffset
+            guard offsetFits, header.lastOffsetDelta >= 0, header.recordCount >= 0, nextBase.map({ header.lastOffset < $0 }) ?? true else {
                 return Validation(validBytes: position, reason: "offset \(header.baseOffset) where \(expectedOffset) was expected")
             }
             // So is the partition leader epoch: it never exceeds the partition's current epoch.

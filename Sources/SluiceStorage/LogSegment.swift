@@ -73,6 +73,21 @@ final class LogSegment {
         return segment
     }
 
+    /// A segment the cleaner wrote, swapped in under its first replaced segment's name: its
+    /// indexes come from the cleaner, its bytes were checked when they were read to be cleaned.
+    static func cleaned(directory: String, baseOffset: Int64, files: FileHandleCache, size: Int64, nextOffset: Int64,
+                        offsetIndex: OffsetIndex, timeIndex: TimeIndex, maxTimestamp: Int64, offsetOfMaxTimestamp: Int64,
+                        createdMs: Int64, indexIntervalBytes: Int) -> LogSegment {
+        let segment = LogSegment(directory: directory, baseOffset: baseOffset, files: files, size: size, nextOffset: nextOffset,
+                                 createdMs: createdMs, indexIntervalBytes: indexIntervalBytes)
+        segment.offsetIndex = offsetIndex
+        segment.timeIndex = timeIndex
+        segment.maxTimestamp = maxTimestamp
+        segment.offsetOfMaxTimestamp = offsetOfMaxTimestamp
+        segment.markVerified(0..<size)
+        return segment
+    }
+
     /// An existing segment whose contents are trusted as far as `size` (a clean shutdown, or
     /// recovery has checked it). `nextOffset` is known from the next segment or a scan.
     static func open(directory: String, baseOffset: Int64, files: FileHandleCache, indexIntervalBytes: Int) throws -> LogSegment {
@@ -212,31 +227,40 @@ final class LogSegment {
 
     /// Calls `body` with each batch header from `start` until `end` (or `body` returns false).
     /// Headers are read with one pread each; a batch that runs past `end` stops the scan.
-    func scanHeaders(from start: Int64, to end: Int64, _ body: (RecordBatchHeader, Int64) throws -> Bool) throws {
+    /// Returns where the scan stopped: `end` when it walked whole batches all the way.
+    @discardableResult
+    func scanHeaders(from start: Int64, to end: Int64, _ body: (RecordBatchHeader, Int64) throws -> Bool) throws -> Int64 {
         let file = try file()
         var position = start
         while position + Int64(RecordBatchHeader.size) <= end {
             let bytes = try file.read(at: position, count: RecordBatchHeader.size)
-            guard bytes.count == RecordBatchHeader.size else { return }
+            guard bytes.count == RecordBatchHeader.size else { return position }
             let header = try RecordBatchHeader(peekingAt: ByteBuffer(bytes: bytes))
-            guard position + Int64(header.totalSize) <= end else { return }
-            guard try body(header, position) else { return }
+            guard position + Int64(header.totalSize) <= end else { return position }
+            guard try body(header, position) else { return position }
             position += Int64(header.totalSize)
         }
+        return position
     }
 
-    /// The batch containing `offset` (or the first after it): its position and header.
+    /// The batch containing `offset` (or the first after it): its position and header; nil when
+    /// the batches up to `end` all end before it. A cleaned segment has gaps, a removed tail
+    /// included, so an offset below the next segment may be in none of its batches; a walk that
+    /// cannot reach `end` on whole batches is damage (`RecordBatchError.truncated`).
     func locate(offset: Int64, before end: Int64) throws -> (position: Int64, header: RecordBatchHeader)? {
         let index = try loadedOffsetIndex()
         let relative = UInt32(clamping: max(0, offset - baseOffset))
         let start = index.lookup(relativeOffset: relative).map { Int64($0.position) } ?? 0
         var found: (Int64, RecordBatchHeader)?
-        try scanHeaders(from: start, to: end) { header, position in
+        let stopped = try scanHeaders(from: start, to: end) { header, position in
             if header.lastOffset >= offset {
                 found = (position, header)
                 return false
             }
             return true
+        }
+        if found == nil && stopped != end {
+            throw RecordBatchError.truncated(needed: RecordBatchHeader.size, available: Int(end - stopped))
         }
         return found
     }

@@ -37,7 +37,7 @@ extension PartitionLog {
                 do {
                     located = try segment.locate(offset: offset, before: limit)
                 } catch let error as RecordBatchError {
-                    throw damagedOnRead(segment, reason: "unreadable batch header on the way to offset \(offset): \(error)")
+                    throw damagedOnRead(segment, reason: "unreadable or cut batch on the way to offset \(offset): \(error)")
                 }
                 if let (position, header) = located {
                     // A first batch that does not fit is left out whole rather than cut: Kafka answers
@@ -50,10 +50,8 @@ extension PartitionLog {
                         highWatermark: highWatermark, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
                     return result
                 }
-                if offset < segment.nextOffset {
-                    // The offset is in this segment, yet no batch holds it: a length on the way is wrong.
-                    throw damagedOnRead(segment, reason: "no batch holds offset \(offset) although the segment ends at \(segment.nextOffset)")
-                }
+                // No batch at or after the offset here (a cleaned segment may have lost its tail):
+                // the next segment holds it.
             }
             if segment.baseOffset >= location.segmentBase { break }
             index += 1

@@ -14,6 +14,7 @@ extension PartitionLog {
         precondition(inFlight.isEmpty, "truncate with appends in flight")
         guard offset < logEndOffset else { return }
         changedSinceOpen = true
+        segmentGeneration &+= 1
         let target = max(offset, logStartOffset)
         while segments.count > 1, let last = segments.last, last.baseOffset >= target {
             segments.removeLast()
@@ -53,6 +54,7 @@ extension PartitionLog {
         precondition(inFlight.isEmpty, "truncate with appends in flight")
         if let failure { throw failure }
         changedSinceOpen = true
+        segmentGeneration &+= 1
         let createdMs = segments.last!.createdMs
         for segment in segments { segment.deleteFiles() }
         segments = [try LogSegment.create(directory: directory, baseOffset: offset, files: files, nowMs: createdMs,
@@ -126,6 +128,7 @@ extension PartitionLog {
         var count = 0
         while segments.count > 1, shouldDelete(0, segments[0]) {
             changedSinceOpen = true
+            segmentGeneration &+= 1
             let segment = segments.removeFirst()
             segment.deleteFiles()
             count += 1

@@ -81,6 +81,10 @@ public final class PartitionLog: @unchecked Sendable {
         didSet { if !highWatermarkFollowsReplicas { advanceHighWatermark(to: stableEnd) } }
     }
 
+    /// Moves whenever closed segments change (truncation, retention, a cleaner's swap): a
+    /// cleaning planned before that is abandoned.
+    var segmentGeneration: UInt64 = 0
+
     /// Appends whose write has not completed, oldest first.
     var inFlight: [PendingAppend] = []
     /// Idempotent producers' recent batches (deduplication, sequence and epoch checks).
