@@ -21,6 +21,8 @@ public final class KafkaServer: Sendable {
     private let dataDirectory: DataDirectoryBox
     private let dataDirectoryPath: String
     private let writer: any LogWriter
+    /// Compacts topics with cleanup.policy=compact (nil under log.cleaner.enable=false).
+    private let cleaner: LogCleaner?
     private let logger: Logger
     private let groups: GroupCoordinator
     private let groupsLoop: any EventLoop
@@ -81,6 +83,9 @@ public final class KafkaServer: Sendable {
         let loops = Array(group.makeIterator())
         let waiters = FetchWaiters()
         let retentionInterval = config.long("log.retention.check.interval.ms")
+        let cleaner = config.bool("log.cleaner.enable") ? LogCleaner(dataDirectory: path, settings: Self.cleanerSettings(config),
+                                                                        clock: wallClockMilliseconds, logger: logger) : nil
+        self.cleaner = cleaner
         let health = StorageHealth()
         let diskSpace = DiskSpaceGuard(directory: path, health: health, logger: logger)
         var environment = TopicRegistry.Environment(
@@ -108,6 +113,7 @@ public final class KafkaServer: Sendable {
                         waiters.highWatermarkMoved(partition)
                     }
                     log.startBackgroundMaintenance(intervalMs: retentionInterval, clock: wallClockMilliseconds)
+                    cleaner?.register(log, topic: partition.topic, partition: partition.index)
                 }
             },
             health: health, localBroker: identity.nodeId)
@@ -120,6 +126,7 @@ public final class KafkaServer: Sendable {
                                                              proposeIsr: { partition, proposal in isrChanges.propose(partition, proposal) })
         }
         let registry = try TopicRegistry(dataDirectory: path, environment: environment)
+        cleaner?.start()
         let configManager = BrokerConfigManager(initial: config, nodeId: identity.nodeId, store: configFiles) { changed in
             registry.reconfigure(changed)
         }
@@ -140,7 +147,7 @@ public final class KafkaServer: Sendable {
         let maxPendingRequests = config.int("connection.max.pending.requests")
         let connections = Atomic<Int>(0)
         let contextBox = ContextBox()
-        let metrics = BrokerMetrics(storage: writer.statistics, health: health, diskSpace: diskSpace,
+        let metrics = BrokerMetrics(storage: writer.statistics, health: health, diskSpace: diskSpace, cleaner: cleaner,
                                     replication: cluster.isClustered ? replicationStatistics : nil)
         let dispatcher: KafkaConnectionHandler.Dispatcher
         // In a cluster, clients wait until this broker has caught up and been unfenced (Kafka's
@@ -344,6 +351,15 @@ public final class KafkaServer: Sendable {
                                     clock: wallClockMilliseconds, logger: environment.logger)
     }
 
+    static func cleanerSettings(_ config: BrokerConfig) -> LogCleaner.Settings {
+        var settings = LogCleaner.Settings()
+        settings.dedupeBufferBytes = Int(clamping: config.long("log.cleaner.dedupe.buffer.size"))
+        settings.loadFactor = Double(config.string("log.cleaner.io.buffer.load.factor")) ?? 0.9
+        settings.maxBytesPerSecond = Double(config.string("log.cleaner.io.max.bytes.per.second")) ?? .greatestFiniteMagnitude
+        settings.backoffMs = config.long("log.cleaner.backoff.ms")
+        return settings
+    }
+
     /// Stops accepting, lets in-flight requests finish briefly, flushes every log, writes the
     /// clean-shutdown marker, and stops the threads.
     public func shutdown() {
@@ -360,6 +376,8 @@ public final class KafkaServer: Sendable {
         try? channel.close().wait()
         try? controllerChannel?.close().wait()
         context.cluster?.quorum.shutdown()
+        // Before the logs close: a swap in progress finishes or never starts.
+        cleaner?.shutdown()
         context.cluster?.controller.close()
         metricsServer?.close()
         // Give connections a moment to finish what they were answering.

@@ -58,7 +58,8 @@ enum ProduceValidator {
     }
 
     static func validate(_ records: ByteBuffer?, produceVersion: Int16, maxMessageBytes: Int,
-                         timestamps: TimestampBounds? = nil) -> Result<RecordBatch, Rejection> {
+                         timestamps: TimestampBounds? = nil, requireKeys: Bool = false,
+                         partition: (topic: String, index: Int32) = ("", 0)) -> Result<RecordBatch, Rejection> {
         guard var records, records.readableBytes > 0 else {
             return .failure(Rejection(code: .invalidRecord, message: "no records"))
         }
@@ -103,12 +104,13 @@ enum ProduceValidator {
         let decompressionLimit = max(maxMessageBytes * 8, 64 << 20)
         // The common case in one pass over the raw bytes (in C, no Record built); only a batch
         // that fails it is read again record by record, to name the fault as Kafka does.
-        let walk = try? batch.walkRecords(decompressionLimit: decompressionLimit, timestamps: timestamps?.range)
-        if let walk, walk.status == .ok, walk.timestampViolations == 0 {
+        let walk = try? batch.walkRecords(decompressionLimit: decompressionLimit, timestamps: timestamps?.range, requireKeys: requireKeys)
+        if let walk, walk.status == .ok, walk.timestampViolations == 0, walk.missingKeys == 0 {
             return .success(batch)
         }
         var expectedDelta: Int32 = 0
         var timestampErrors: [(index: Int32, message: String)] = []
+        var keyErrors: [(index: Int32, message: String)] = []
         do {
             try batch.forEachRecord(decompressionLimit: decompressionLimit) { record in
                 guard record.offsetDelta == expectedDelta else {
@@ -118,6 +120,9 @@ enum ProduceValidator {
                 if let timestamps, let violation = timestamps.violation(timestamp: header.baseTimestamp + record.timestampDelta,
                                                                          offset: header.baseOffset + Int64(record.offsetDelta)) {
                     timestampErrors.append((expectedDelta, violation))
+                }
+                if requireKeys && record.key == nil {
+                    keyErrors.append((expectedDelta, "Compacted topic cannot accept message without key in topic partition \(partition.topic)-\(partition.index)."))
                 }
                 expectedDelta += 1
             }
@@ -130,6 +135,14 @@ enum ProduceValidator {
             // Kafka refuses the whole batch and lists every record at fault.
             var rejection = Rejection(code: .invalidTimestamp, message: "One or more records have been rejected due to invalid timestamp")
             rejection.recordErrors = timestampErrors
+            return .failure(rejection)
+        }
+        if !keyErrors.isEmpty {
+            // Kafka's LogValidator: a compacted topic refuses the batch, naming each keyless record.
+            let shown = keyErrors.prefix(3).map { "RecordError(batchIndex=\($0.index), message='\($0.message)')" }.joined(separator: ", ")
+            var rejection = Rejection(code: .invalidRecord, message: "One or more records have been rejected due to \(keyErrors.count) "
+                                      + "record errors in total, and only showing the first three errors at most: [\(shown)]")
+            rejection.recordErrors = keyErrors
             return .failure(rejection)
         }
         // The record reader found nothing the walk did: still refuse what the walk refused.

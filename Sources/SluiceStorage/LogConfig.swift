@@ -21,6 +21,16 @@ public struct LogConfig: Sendable, Hashable {
     /// `cleanup.policy` lists `delete`: time and size retention run. Without it (an empty
     /// policy) the log keeps everything, as Kafka's does.
     public var retentionEnabled = true
+    /// `cleanup.policy` lists `compact`: the log cleaner keeps each key's latest record.
+    public var compactionEnabled = false
+    /// `min.cleanable.dirty.ratio`: the share of a compacted log not yet cleaned before it is.
+    public var minCleanableDirtyRatio = 0.5
+    /// `min.compaction.lag.ms`: records younger than this are not cleaned.
+    public var minCompactionLagMs: Int64 = 0
+    /// `max.compaction.lag.ms`: a log with a record waiting longer is cleaned whatever its ratio.
+    public var maxCompactionLagMs: Int64 = Int64.max
+    /// `delete.retention.ms`: how long a tombstone stays readable once a cleaning has kept it.
+    public var deleteRetentionMs: Int64 = 86_400_000
     /// `flush.messages`: 1 (the default here) acknowledges only after fdatasync; larger values
     /// fsync in the background once that many messages are unflushed.
     public var flushMessages: Int64 = 1

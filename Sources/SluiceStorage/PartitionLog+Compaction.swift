@@ -24,8 +24,9 @@ extension PartitionLog {
     /// recovery never has to check a cleaned segment) and older than `min.compaction.lag.ms`;
     /// the active segment never is. `firstDirtyOffset` is the cleaner checkpoint (below the
     /// log start, it counts from the log start).
+    /// `evenIfClean` plans a pass over the clean part alone (tombstones whose horizon passed).
     public func cleaningPlan(firstDirtyOffset: Int64, nowMs: Int64, deleteRetentionMs: Int64,
-                             minCompactionLagMs: Int64) -> CleaningPlan? {
+                             minCompactionLagMs: Int64, evenIfClean: Bool = false) -> CleaningPlan? {
         precondition(owner.isCurrent, "a log is used on its owner only")
         guard failure == nil, segments.count > 1 else { return nil }
         let limit = min(highWatermark, durableOffset, segments[segments.count - 1].baseOffset)
@@ -43,11 +44,13 @@ extension PartitionLog {
         for (id, producer) in producerState.producers {
             if let last = producer.batches.last { lastOffsets[id] = last.lastOffset }
         }
-        let plan = CleaningPlan(directory: directory, segments: chosen, firstDirtyOffset: max(firstDirtyOffset, logStartOffset),
+        // A checkpoint past the end belongs to another log of this name: start from the beginning.
+        let firstDirty = firstDirtyOffset > logEndOffset ? logStartOffset : max(firstDirtyOffset, logStartOffset)
+        let plan = CleaningPlan(directory: directory, segments: chosen, firstDirtyOffset: firstDirty,
                                 producerLastOffsets: lastOffsets, segmentBytes: config.segmentBytes,
                                 indexIntervalBytes: config.indexIntervalBytes, deleteRetentionMs: deleteRetentionMs,
                                 nowMs: nowMs, generation: segmentGeneration)
-        return plan.isEmpty ? nil : plan
+        return plan.isEmpty && !evenIfClean ? nil : plan
     }
 
     /// Replaces the cleaned segments by their cleaned groups, each atomically on disk: a crash

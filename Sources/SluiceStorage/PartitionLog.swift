@@ -84,6 +84,8 @@ public final class PartitionLog: @unchecked Sendable {
     /// Moves whenever closed segments change (truncation, retention, a cleaner's swap): a
     /// cleaning planned before that is abandoned.
     var segmentGeneration: UInt64 = 0
+    /// The topic was deleted: the directory is gone, nothing is served.
+    public private(set) var isDetached = false
 
     /// Appends whose write has not completed, oldest first.
     var inFlight: [PendingAppend] = []
@@ -565,6 +567,7 @@ public final class PartitionLog: @unchecked Sendable {
     /// one. The renamed files are removed; fetches in flight keep their open files until done.
     public func detachForDeletion(renamingTo deletedDirectory: String) {
         stopBackgroundMaintenance()
+        isDetached = true
         failure = .offline(reason: "the topic was deleted")
         for segment in segments { segment.forgetCachedFile() }
         if rename(directory, deletedDirectory) == 0 {

@@ -53,7 +53,8 @@ struct TopicCommand: AsyncParsableCommand {
                       + "offsets \(starts[partition.index] ?? -1)..\(ends[partition.index] ?? -1)" + health)
             }
             // Brokers without DescribeConfigs (librdkafka's mock) still get the partitions shown.
-            for entry in (try? await admin.describeTopicConfigs(name)) ?? [] where !entry.isDefault {
+            // The cleanup policy always: whether a topic is compacted is what its readers assume.
+            for entry in (try? await admin.describeTopicConfigs(name)) ?? [] where !entry.isDefault || entry.name == "cleanup.policy" {
                 print("  config \(entry.name)=\(entry.isSensitive ? "(sensitive)" : entry.value ?? "null")")
             }
             await admin.close()

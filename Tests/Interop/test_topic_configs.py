@@ -175,10 +175,8 @@ def test_compaction_lags_must_be_ordered(bootstrap):
 
 
 def test_unhonourable_values_are_refused(bootstrap):
-    refused(create(bootstrap, C.unique("cfg-compact"), {"cleanup.policy": "compact"}), INVALID_CONFIG,
-            "compact is not supported yet", "cleanup.policy=compact")
-    refused(create(bootstrap, C.unique("cfg-compact"), {"cleanup.policy": "compact,delete"}), INVALID_CONFIG,
-            "compact is not supported yet", "cleanup.policy=compact,delete")
+    create(bootstrap, C.unique("cfg-compact"), {"cleanup.policy": "compact"}).result(timeout=20)
+    create(bootstrap, C.unique("cfg-compact"), {"cleanup.policy": "compact,delete"}).result(timeout=20)
     refused(create(bootstrap, C.unique("cfg-remote"), {"remote.storage.enable": "true"}), INVALID_CONFIG,
             "Tiered Storage functionality is disabled in the broker", "remote.storage.enable=true")
 
@@ -201,14 +199,14 @@ def test_cleanup_policy_append_and_subtract(bootstrap):
     C.expect_error_code(fut, [KafkaError.POLICY_VIOLATION], "DeleteRecords on a topic without the delete policy")
     assert C.watermarks(bootstrap, topic, 0) == (0, 10)
 
-    refused(incremental(bootstrap, topic, ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.APPEND)),
-            INVALID_CONFIG, "compact is not supported yet", "APPEND compact")
+    incremental(bootstrap, topic, ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.APPEND)).result(timeout=20)
+    assert policy() == ("compact", 1)
     refused(incremental(bootstrap, topic, ConfigEntry("retention.ms", "5", incremental_operation=AlterConfigOpType.APPEND)),
             INVALID_CONFIG, "Can't APPEND to key retention.ms because its type is not LIST.", "APPEND on a LONG")
     refused(incremental(bootstrap, topic, ConfigEntry("segment.ms", "5", incremental_operation=AlterConfigOpType.SUBTRACT)),
             INVALID_CONFIG, "Can't SUBTRACT to key segment.ms because its type is not LIST.", "SUBTRACT on a LONG")
     incremental(bootstrap, topic, ConfigEntry("cleanup.policy", "delete", incremental_operation=AlterConfigOpType.APPEND)).result(timeout=20)
-    assert policy() == ("delete", 1)
+    assert policy() == ("compact,delete", 1)
     res = list(C.admin(bootstrap).delete_records([TopicPartition(topic, 0, 5)], request_timeout=15).values())[0].result(timeout=20)
     assert res.low_watermark == 5
 

@@ -103,8 +103,6 @@ public struct BrokerConfig: Sendable {
             }
         case "remote.log.storage.system.enable":
             return value.lowercased() == "false" ? nil : "tiered storage is not supported by Sluice"
-        case "log.cleanup.policy":
-            return TopicConfigs.unsupportedCleanupPolicy(value)
         default:
             return nil
         }

@@ -60,17 +60,17 @@ public enum TopicConfigs {
         .init(key: ConfigKey("index.interval.bytes", .int, "4096", .atLeast(0)), brokerSynonyms: [.init("log.index.interval.bytes")],
               documentation: "Bytes between entries of the sparse offset and time indexes."),
         .init(key: ConfigKey("delete.retention.ms", .long, "86400000", .atLeast(0)), brokerSynonyms: [.init("log.cleaner.delete.retention.ms")],
-              documentation: "How long tombstones of a compacted topic are kept (no effect until compaction)."),
+              documentation: "How long a compacted topic's tombstones stay readable once the cleaner has kept them."),
         .init(key: ConfigKey("min.compaction.lag.ms", .long, "0", .atLeast(0)), brokerSynonyms: [.init("log.cleaner.min.compaction.lag.ms")],
-              documentation: "Youngest a record may be to be compacted (no effect until compaction)."),
+              documentation: "Records younger than this are not compacted."),
         .init(key: ConfigKey("max.compaction.lag.ms", .long, long, .atLeast(1)), brokerSynonyms: [.init("log.cleaner.max.compaction.lag.ms")],
-              documentation: "Longest a record may wait to be compacted (no effect until compaction)."),
+              documentation: "A compacted log whose oldest uncleaned record waited this long is cleaned whatever its dirty ratio."),
         .init(key: ConfigKey("file.delete.delay.ms", .long, "60000", .atLeast(0)), brokerSynonyms: [.init("log.segment.delete.delay.ms")],
               documentation: "Accepted: Sluice unlinks a deleted segment at once and closes it after its last reader."),
         .init(key: ConfigKey("min.cleanable.dirty.ratio", .double, "0.5", .fraction(0, 1)), brokerSynonyms: [.init("log.cleaner.min.cleanable.ratio")],
-              documentation: "Share of a compacted log that must be uncleaned before it is cleaned (no effect until compaction)."),
+              documentation: "Share of a compacted log that must be uncleaned before it is cleaned."),
         .init(key: ConfigKey("cleanup.policy", .list, "delete", .listOf(["compact", "delete"])), brokerSynonyms: [.init("log.cleanup.policy")],
-              documentation: "delete: retention removes old segments; an empty list keeps everything; compact is not supported yet."),
+              documentation: "delete: retention removes old segments; compact: the log cleaner keeps each key's latest record; both: both; an empty list keeps everything."),
         .init(key: ConfigKey("unclean.leader.election.enable", .boolean, "false"), brokerSynonyms: [.init("unclean.leader.election.enable")],
               documentation: "Let an out-of-sync replica become leader (no effect with one broker)."),
         .init(key: ConfigKey("min.insync.replicas", .int, "1", .atLeast(1)), brokerSynonyms: [.init("min.insync.replicas")],
@@ -189,6 +189,11 @@ public enum TopicConfigs {
         log.timestampType = text("message.timestamp.type") == "LogAppendTime" ? .logAppendTime : .createTime
         let policy = ConfigKey.listElements(text("cleanup.policy"))
         log.retentionEnabled = policy.contains("delete")
+        log.compactionEnabled = policy.contains("compact")
+        log.minCleanableDirtyRatio = Double(text("min.cleanable.dirty.ratio")) ?? 0.5
+        log.minCompactionLagMs = number("min.compaction.lag.ms")
+        log.maxCompactionLagMs = number("max.compaction.lag.ms")
+        log.deleteRetentionMs = number("delete.retention.ms")
 
         var required: CompressionCodec?
         var level: Int32?
@@ -246,16 +251,7 @@ public enum TopicConfigs {
         if effective("remote.storage.enable").lowercased() == "true" {
             return "Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage."
         }
-        if let policy = overrides["cleanup.policy"], let reason = unsupportedCleanupPolicy(policy) {
-            return "Invalid value \(policy) for configuration cleanup.policy: \(reason)"
-        }
         return nil
-    }
-
-    /// Why Sluice cannot honour a cleanup policy yet, or nil.
-    static func unsupportedCleanupPolicy(_ value: String) -> String? {
-        ConfigKey.listElements(value).contains("compact")
-            ? "compact is not supported yet (Sluice has no log cleaner); use delete, or an empty list to keep everything" : nil
     }
 
     /// The values as stored: each normalized as Kafka prints it.

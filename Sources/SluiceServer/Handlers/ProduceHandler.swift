@@ -39,7 +39,9 @@ enum ProduceHandler {
                 var batch: RecordBatch
                 let now = broker.nowMs()
                 switch ProduceValidator.validate(partitionData.records, produceVersion: request.version, maxMessageBytes: topic.maxMessageBytes,
-                                                 timestamps: ProduceValidator.TimestampBounds(topic, nowMs: now)) {
+                                                 timestamps: ProduceValidator.TimestampBounds(topic, nowMs: now),
+                                                 requireKeys: topic.resolved.log.compactionEnabled,
+                                                 partition: (topicData.name, partitionData.index)) {
                 case .failure(let rejection):
                     broker.logger.warning("rejected produce", metadata: [
                         "topic": "\(topicData.name)", "partition": "\(partitionData.index)", "error": "\(rejection.code.rawValue)",

@@ -30,7 +30,8 @@ public final class BrokerMetrics: Sendable {
     private let partitionGauges = NIOLockedValueBox<[String: (Prometheus.Gauge, Prometheus.Gauge)]>([:])
 
     public init(storage: LogWriterStatistics? = nil, health: StorageHealth? = nil, diskSpace: DiskSpaceGuard? = nil,
-                replication: ReplicationStatistics? = nil) {
+                cleaner: LogCleaner? = nil, replication: ReplicationStatistics? = nil) {
+        self.cleaner = cleaner
         self.diskSpace = diskSpace
         self.storage = storage
         self.health = health
@@ -85,6 +86,7 @@ public final class BrokerMetrics: Sendable {
     private let storage: LogWriterStatistics?
     /// Damage the logs found (read at scrape time).
     private let health: StorageHealth?
+    private let cleaner: LogCleaner?
     private let diskSpace: DiskSpaceGuard?
     /// ISR changes this broker's leaders made (read at scrape time).
     private let replication: ReplicationStatistics?
@@ -168,6 +170,23 @@ public final class BrokerMetrics: Sendable {
             storageText += "# TYPE sluice_recovery_truncated_bytes_total counter\nsluice_recovery_truncated_bytes_total \(health.recoveryTruncatedBytes)\n"
             storageText += "# HELP sluice_recovery_truncated_records_total Records in the batches recovery cut, as far as their headers could be read.\n"
             storageText += "# TYPE sluice_recovery_truncated_records_total counter\nsluice_recovery_truncated_records_total \(health.recoveryTruncatedRecords)\n"
+        }
+        if let cleaner {
+            let figures = cleaner.statistics
+            let secondsSinceRun = figures.lastRunEndMs > 0 ? Double(wallClockMilliseconds() - figures.lastRunEndMs) / 1000 : -1
+            for (name, type, help, value) in [
+                ("sluice_log_cleaner_runs_total", "counter", "Cleanings of a compacted log that completed.", "\(figures.runs)"),
+                ("sluice_log_cleaner_bytes_read_total", "counter", "Bytes the log cleaner read.", "\(figures.bytesRead)"),
+                ("sluice_log_cleaner_bytes_written_total", "counter", "Bytes the log cleaner wrote.", "\(figures.bytesWritten)"),
+                ("sluice_log_cleaner_records_removed_total", "counter", "Records compaction removed.", "\(figures.recordsRemoved)"),
+                ("sluice_log_cleaner_failures_total", "counter", "Cleanings that failed (logged with the reason).", "\(figures.failures)"),
+                ("sluice_log_cleaner_last_ratio", "gauge", "Bytes written over bytes read by the last cleaning.", "\(figures.lastRatio)"),
+                ("sluice_log_cleaner_last_run_seconds", "gauge", "How long the last cleaning took.", "\(Double(figures.lastRunMs) / 1000)"),
+                ("sluice_log_cleaner_seconds_since_last_run", "gauge", "Seconds since a cleaning last completed; -1 before the first.", "\(secondsSinceRun)"),
+                ("sluice_log_cleaner_max_dirty_ratio", "gauge", "The dirtiest compacted log's uncleaned share at the cleaner's last look.", "\(figures.maxDirtyRatio)"),
+            ] {
+                storageText += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name) \(value)\n"
+            }
         }
         if let replication {
             storageText += "# HELP sluice_isr_shrinks_total ISR shrinks this broker's leaders made.\n"

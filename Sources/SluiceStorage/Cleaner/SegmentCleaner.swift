@@ -70,6 +70,9 @@ public struct CleaningOutcome: Sendable {
     public let cleanedThrough: Int64
     public var bytesRead: Int64 = 0
     public var bytesWritten: Int64 = 0
+    /// The earliest delete horizon of the tombstones kept: from then on a cleaning removes
+    /// some even if nothing new was written (KIP-534).
+    public var earliestDeleteHorizonMs: Int64?
     public var recordsRead: Int64 = 0
     public var recordsRemoved: Int64 = 0
     /// Records without a key found in a compacted log (removed, as Kafka's cleaner does).
@@ -97,10 +100,10 @@ enum SegmentCleaner {
     /// Cleans what `plan` covers, as far as an offset map of `mapBytes` holds the dirty keys.
     /// `throttle` is called with the bytes read or written so far (I/O rate limit). Throws
     /// `StorageError` on I/O failure; the files written so far are then removed.
-    static func clean(_ plan: CleaningPlan, mapBytes: Int, decompressionLimit: Int = 256 << 20,
+    static func clean(_ plan: CleaningPlan, mapBytes: Int, loadFactor: Double = 0.9, decompressionLimit: Int = 256 << 20,
                       throttle: (Int64) -> Void = { _ in }) throws -> CleaningOutcome? {
-        guard !plan.isEmpty else { return nil }
-        var map = OffsetMap(memoryBytes: mapBytes)
+        guard !plan.segments.isEmpty else { return nil }
+        var map = OffsetMap(memoryBytes: mapBytes, loadFactor: loadFactor)
         // Which segments the map covers: whole dirty segments while their records fit.
         var covered = 0
         var bytesRead: Int64 = 0
@@ -129,9 +132,11 @@ enum SegmentCleaner {
             throttle(bytesRead)
             covered = index + 1
         }
+        // With nothing dirty this pass only removes tombstones whose horizon passed.
         let cleanable = Array(plan.segments.prefix(covered))
-        guard let last = cleanable.last, last.nextBase > plan.firstDirtyOffset else { return nil }
-        var outcome = CleaningOutcome(groups: [], cleanedThrough: last.nextBase, generation: plan.generation, directory: plan.directory)
+        guard let last = cleanable.last else { return nil }
+        var outcome = CleaningOutcome(groups: [], cleanedThrough: max(last.nextBase, plan.firstDirtyOffset), generation: plan.generation,
+                                      directory: plan.directory)
         outcome.bytesRead = bytesRead
         var written: [String] = []
         do {
@@ -187,6 +192,7 @@ enum SegmentCleaner {
                 var kept: [Record] = []
                 var removed = 0
                 var needsHorizon = false
+                var keptTombstone = false
                 try batch.forEachRecord(decompressionLimit: decompressionLimit) { record in
                     let offset = header.baseOffset + Int64(record.offsetDelta)
                     guard let key = record.key else {
@@ -209,10 +215,14 @@ enum SegmentCleaner {
                         } else {
                             needsHorizon = true
                         }
+                        keptTombstone = true
                     }
                     kept.append(record)
                 }
                 outcome.recordsRemoved += Int64(removed)
+                if keptTombstone, let horizon = header.deleteHorizonMs ?? (needsHorizon ? plan.nowMs &+ plan.deleteRetentionMs : nil) {
+                    outcome.earliestDeleteHorizonMs = min(outcome.earliestDeleteHorizonMs ?? horizon, horizon)
+                }
                 if removed == 0 && !needsHorizon {
                     try output.append(batch.bytes, header: header)
                     return

@@ -61,7 +61,13 @@ struct TopicConfigsTests {
             == "conflict topic config setting min.compaction.lag.ms (10) > max.compaction.lag.ms (5)")
         #expect(error("remote.storage.enable", "true")
             == "Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage.")
-        #expect(error("cleanup.policy", "compact")?.contains("compact is not supported yet") == true)
+        #expect(error("cleanup.policy", "compact") == nil)
+        #expect(error("cleanup.policy", "compact,delete") == nil)
+        #expect(error("cleanup.policy", "shred") != nil)
+        let compacted = TopicConfigs.resolve(overrides: ["cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1",
+                                                         "delete.retention.ms": "500", "min.compaction.lag.ms": "7"], broker: broker).log
+        #expect(compacted.compactionEnabled && !compacted.retentionEnabled)
+        #expect(compacted.minCleanableDirtyRatio == 0.1 && compacted.deleteRetentionMs == 500 && compacted.minCompactionLagMs == 7)
         #expect(error("cleanup.policy", "") == nil, "an empty policy keeps everything, as in Kafka 3.x")
         #expect(error("delete.retention.ms", "1000") == nil)
     }
