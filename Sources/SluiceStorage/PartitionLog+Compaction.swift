@@ -68,12 +68,7 @@ extension PartitionLog {
         changedSinceOpen = true
         segmentGeneration &+= 1
         // Recovery must know where gaps are legitimate before any swap can commit.
-        if let end = outcome.groups.map(\.endOffset).max(), end > (readCleanedThrough() ?? Int64.min) {
-            var bytes = [UInt8]()
-            bytes.appendBigEndian(UInt64(bitPattern: end))
-            try writeFileAtomically(path: directory + "/" + LogLoader.cleanedThroughFile, bytes: bytes, sync: true)
-            try syncDirectoryOrThrow()
-        }
+        if let end = outcome.groups.map(\.endOffset).max() { try allowGaps(below: end) }
         for group in outcome.groups {
             guard let first = placement(of: group) else { continue }
             try swapFiles(of: group, interruptAfter: interruptAfter)
@@ -122,6 +117,17 @@ extension PartitionLog {
         }
         try syncDirectoryOrThrow()
         if interruptAfter == .renamed { throw SwapInterrupted() }
+    }
+
+    /// Records, durably, that segments with a base below `offset` may skip offsets between
+    /// batches (what the cleaner wrote, or a follower copied from a cleaned leader), so that
+    /// recovery accepts them there and still insists on contiguity everywhere else.
+    func allowGaps(below offset: Int64) throws {
+        guard offset > (readCleanedThrough() ?? Int64.min) else { return }
+        var bytes = [UInt8]()
+        bytes.appendBigEndian(UInt64(bitPattern: offset))
+        try writeFileAtomically(path: directory + "/" + LogLoader.cleanedThroughFile, bytes: bytes, sync: true)
+        try syncDirectoryOrThrow()
     }
 
     private func readCleanedThrough() -> Int64? {

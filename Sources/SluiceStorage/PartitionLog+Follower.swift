@@ -7,7 +7,8 @@ import NIOCore
 /// rebuilt from them as they arrive, so this replica can lead with the same history.
 extension PartitionLog {
     /// Appends the whole batches at the front of `records` (a fetch response's records; a last
-    /// batch cut short is left for the next fetch). Each must start where the log ends, carry a
+    /// batch cut short is left for the next fetch). Each must start where the log ends (or later,
+    /// past whole batches the leader's cleaner removed), carry a
     /// good CRC and an epoch no older than the last; otherwise nothing is appended and the
     /// error says why. Returns the log end after them; `completion` runs on the owner when all
     /// of them are written and, under the durable default, fdatasync'd — a follower fetches
@@ -19,13 +20,16 @@ extension PartitionLog {
         var remaining = records
         var batches: [RecordBatch] = []
         var expected = logEndOffset
+        var gapsBelow: Int64?
         var latestEpoch = epochs.latestEpoch ?? -1
         while let batch = try RecordBatch.next(from: &remaining, allowPartialTail: true) {
             let header = batch.header
             guard header.magic == 2 else { throw StorageError.invalidBatch("magic \(header.magic) from the leader") }
-            guard header.baseOffset == expected, header.lastOffsetDelta >= 0 else {
+            // Later than the log end only where the leader's cleaner removed whole batches.
+            guard header.baseOffset >= expected, header.lastOffsetDelta >= 0 else {
                 throw StorageError.invalidBatch("the leader's batch starts at \(header.baseOffset) where this log ends at \(expected)")
             }
+            if header.baseOffset > expected { gapsBelow = header.lastOffset + 1 }
             guard header.partitionLeaderEpoch >= latestEpoch else {
                 throw StorageError.invalidBatch("the leader's batch at \(header.baseOffset) has epoch \(header.partitionLeaderEpoch) "
                                                 + "after epoch \(latestEpoch)")
@@ -42,6 +46,7 @@ extension PartitionLog {
             return logEndOffset
         }
         changedSinceOpen = true
+        if let gapsBelow { try allowGaps(below: gapsBelow) }
         // The epoch cache first, durably: recovery trusts a batch's epoch only up to the latest
         // epoch the cache names, and OffsetForLeaderEpoch must place these offsets.
         var epochsChanged = false

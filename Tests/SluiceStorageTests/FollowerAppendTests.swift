@@ -1,3 +1,4 @@
+import Glibc
 import KafkaProtocol
 import NIOCore
 import Testing
@@ -68,8 +69,6 @@ struct FollowerAppendTests {
         let follower = try LogHarness(directory: followerDirectory.path)
         for tag in 0..<3 { try leader.append(makeBatch(tag: tag, count: 2, timestamp: 1_000)) }
         let all = try fetched(leader, from: 0)
-        // A gap: the leader's batches from offset 2 onto an empty log.
-        #expect(throws: StorageError.self) { try appendAsFollower(follower, try fetched(leader, from: 2)) }
         // A flipped byte under the CRC.
         var damaged = all
         let last = damaged.readerIndex + damaged.readableBytes - 1
@@ -79,7 +78,31 @@ struct FollowerAppendTests {
         // The last batch cut short (a fetch's byte limit): the whole ones are stored.
         let cut = all.getSlice(at: all.readerIndex, length: all.readableBytes - 7)!
         #expect(try appendAsFollower(follower, cut) == 4)
+        // Batches the log already has (an overlap) are refused.
+        #expect(throws: StorageError.self) { try appendAsFollower(follower, try fetched(leader, from: 2)) }
         #expect(try appendAsFollower(follower, try fetched(leader, from: 4)) == 6)
+    }
+
+    /// A new replica of a compacted partition copies the leader's cleaned log: batches after a
+    /// gap are taken, the records read back are the leader's, and the follower's recovery after
+    /// a crash (checking from its first segment) accepts the gaps it copied.
+    @Test func aFollowerCopiesACleanedLeaderWithItsGaps() throws {
+        let leaderDirectory = TemporaryDirectory(), followerDirectory = TemporaryDirectory()
+        let leader = try LogCleanerTests.harnessWithOneBatchPerSegment(leaderDirectory)
+        let follower = try LogHarness(directory: followerDirectory.path, backend: .pwrite)
+        for round in 0..<4 {
+            try leader.append(LogCleanerTests.batch([("k", "\(round)")], timestamp: Int64(round)))
+            try leader.append(LogCleanerTests.batch([("other-\(round)", "x")], timestamp: Int64(round)))
+        }
+        _ = try #require(try LogCleanerTests.clean(leader, firstDirty: 0, mapBytes: 1 << 20))
+        #expect(try LogCleanerTests.readAll(leader).map(\.offset) == [1, 3, 5, 6, 7])
+        var end: Int64 = 0
+        while end < 8 { end = try appendAsFollower(follower, try fetched(leader, from: end)) }
+        #expect(try LogCleanerTests.readAll(follower) == LogCleanerTests.readAll(leader))
+        unlink(followerDirectory.path + "/" + LogLoader.recoveryPointFile)
+        try follower.reopen(clean: false)
+        #expect(try LogCleanerTests.readAll(follower) == LogCleanerTests.readAll(leader))
+        #expect(follower.onOwner { $0.logEndOffset } == 8)
     }
 
     @Test func consumersReadToTheHighWatermarkTheReplicasAllowFollowersToTheStableEnd() throws {
