@@ -63,7 +63,7 @@ def cluster(sluice_bin, tmp_path_factory):
         c.close()
 
 
-def create_topic(cluster, name, partitions, min_insync=2):
+def create_topic(cluster, name, partitions, min_insync=2, configs=None):
     # After a case that paused or killed brokers they may still be registering again (fenced):
     # INVALID_REPLICATION_FACTOR until all three are live.
     deadline = time.monotonic() + 60
@@ -71,7 +71,8 @@ def create_topic(cluster, name, partitions, min_insync=2):
         with kspec.Connection(cluster.bootstrap(1)) as k:
             r = k.call("CreateTopics", 7, {"Topics": [{
                 "Name": name, "NumPartitions": partitions, "ReplicationFactor": 3, "Assignments": [],
-                "Configs": [{"Name": "min.insync.replicas", "Value": str(min_insync)}]}], "timeoutMs": 30000, "validateOnly": False})
+                "Configs": [{"Name": "min.insync.replicas", "Value": str(min_insync)}]
+                + [{"Name": k, "Value": v} for k, v in (configs or {}).items()]}], "timeoutMs": 30000, "validateOnly": False})
         if r["Topics"][0]["ErrorCode"] != 38 or time.monotonic() > deadline:
             break
         time.sleep(0.5)
@@ -327,3 +328,55 @@ def test_controlled_shutdown_of_a_leader_moves_leadership_first(cluster, tmp_pat
     assert verdict["valid"], {k: v[:10] if isinstance(v, list) else v for k, v in verdict.items()}
     assert verdict["outcomes"] == {"ok": 4000}, verdict["outcomes"]
     wait_partitions(cluster, "rep-term", 3, lambda p: len(p["IsrNodes"]) == 3, timeout=60.0)
+
+
+def test_a_new_replica_of_a_compacted_partition_copies_the_cleaned_log(cluster):
+    """Each replica cleans its own log (Kafka's cleaner is local); a replica that starts empty
+    copies the leader's cleaned log, gaps and all, holds the latest value of every key, and a
+    kill -9 of it afterwards (recovery from its first segment) keeps every record it copied."""
+    import clients as C
+    import kwire
+    from test_compaction import TOPIC_CONFIG, latest_per_key_once, produce_history, roll
+    topic = "rep-compact"
+    parts = create_topic(cluster, topic, 1, configs=dict(TOPIC_CONFIG, **{"delete.retention.ms": "600000"}))
+    leader = parts[0]["LeaderId"]
+    late = [n for n in cluster.nodes if n != leader][0]
+    latest = produce_history(cluster.all_bootstraps, topic, 30_000, 100, {"key-7"}, seed=5)
+    roll(cluster.all_bootstraps, topic)
+    cluster.wait_for("the leader compacts", lambda: latest_per_key_once(
+        C.consume_confluent(cluster.all_bootstraps, topic, [0], timeout=60), latest, tombstones=True), timeout=90.0)
+
+    end = C.watermarks(cluster.all_bootstraps, topic, 0)[1]
+    cluster.nodes[late].kill9()
+    directory = Path(cluster.nodes[late].data_dir) / ("%s-0" % topic)
+    subprocess.run(["rm", "-rf", str(directory)], check=True)
+    cluster.nodes[late].start()
+
+    def stored():
+        records = []
+        for segment in sorted(directory.glob("*.log")):
+            batches, _ = kwire.parse_batches(segment.read_bytes())
+            for batch in batches:
+                records += [(r.offset, r.key, r.value) for r in batch]
+        return records
+
+    # The ISR may still name it from before the kill: wait for its copy to reach the log end.
+    cluster.wait_for("the new replica copies the log", lambda: (stored() or [(-1,)])[-1][0] == end - 1, timeout=60.0)
+    def holds_latest(records):
+        last = {}
+        for _, key, value in records:
+            last[key.decode()] = value
+        return [(k, last.get(k, b"missing"), v) for k, v in latest.items() if last.get(k, b"missing") != v]
+
+    copied = stored()
+    offsets = [o for o, _, _ in copied]
+    assert offsets == sorted(set(offsets)) and len(offsets) < 30_000, "the copy has the leader's gaps"
+    assert not holds_latest(copied), "the new replica (key, holds, latest): %r" % holds_latest(copied)[:3]
+    # Its recovery after kill -9 checks the copied segments from the first (no recovery point
+    # yet) and keeps them: the last offset is still there. Its own cleaner may have run since.
+    cluster.nodes[late].kill9()
+    cluster.nodes[late].start()
+    cluster.wait_for("the replica is back", lambda: cluster.nodes[late].alive() and (stored() or [(-1,)])[-1][0] == end - 1,
+                     timeout=60.0)
+    assert "recovery truncated" not in cluster.nodes[late].log_text()
+    assert not holds_latest(stored())
