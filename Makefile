@@ -8,7 +8,7 @@ APT_PACKAGES := pkg-config liblz4-dev libzstd-dev liburing-dev libsnappy-dev zli
 PY_PACKAGES := kafka-python==2.3.3 confluent-kafka==2.16.1 lz4 zstandard cramjam python-snappy
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps venv build release test chaos run cluster cluster-stop bench perftests simulate generate check-generated fuzz clean
+.PHONY: all deps venv build release test chaos run cluster cluster-stop bench bench-compaction perftests simulate generate check-generated fuzz clean
 
 all: build
 
@@ -52,6 +52,14 @@ chaos: deps venv
 	SLUICE_INTEROP_REQUIRE_BINARY=1 Tools/interop.sh -m chaos -s
 	$(SWIFT) build -c release --product sluice
 	Tools/chaos/matrix.sh .build/release/sluice
+
+## bench-compaction: issue #12's figures: the log cleaner's rate, and produce/consume throughput
+## on the same broker while it cleans next to it idle, in alternating rounds (about a minute).
+bench-compaction: deps venv
+	$(SWIFT) build -c release --product sluice
+	cc -O2 -Wall -o .build/rdkafka-bench Tools/loadgen/rdkafka-bench.c $$(pkg-config --cflags --libs rdkafka) -lpthread
+	$(VENV)/bin/python Tools/bench/compaction.py --sluice .build/release/sluice --loadgen .build/rdkafka-bench --rounds 3 \
+	  --out bench-results/compaction.json
 
 ## run: start a broker on localhost:9092 with its data in ./data (release build), and
 ## Prometheus metrics on http://localhost:9644/metrics.

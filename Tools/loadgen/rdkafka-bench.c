@@ -28,6 +28,8 @@
 
 static const char *bootstrap = "127.0.0.1:9092", *topic = NULL, *acks = "1", *compression = "none";
 static const char *profile = "tuned";
+/* --keys N: record i gets key "k<i mod N>" (compacted topics refuse keyless records); 0: none. */
+static long long keys = 0;
 static long long records = 0, linger_ms = 5, batch_size = 1000000;
 static int linger_given = 0, batch_size_given = 0;
 static double seconds = 0, rate = 0;
@@ -179,8 +181,11 @@ static int produce_loop(rd_kafka_t *rk, int64_t deadline) {
         if (deadline && (i & 255) == 0 && now_ns() >= deadline) break;
         fill(payload, i);
         if (record_size >= 8) memcpy(payload, &intended, sizeof intended);
+        char key[24];
+        int key_len = keys > 0 ? snprintf(key, sizeof key, "k%lld", i % keys) : 0;
         for (;;) {
             rd_kafka_resp_err_t e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(payload, record_size),
+                                                      RD_KAFKA_V_KEY(keys > 0 ? key : NULL, (size_t)key_len),
                                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                                       RD_KAFKA_V_OPAQUE((void *)(intptr_t)intended), RD_KAFKA_V_END);
             if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) { rd_kafka_poll(rk, 1); continue; }
@@ -227,6 +232,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--batch-size")) { batch_size = atoll(v); batch_size_given = 1; }
         else if (!strcmp(k, "--profile")) profile = v;
         else if (!strcmp(k, "--rate")) rate = atof(v);
+        else if (!strcmp(k, "--keys")) keys = atoll(v);
         else { fprintf(stderr, "unknown option %s\n", k); return 2; }
     }
     if (!topic) { fprintf(stderr, "--topic is required\n"); return 2; }

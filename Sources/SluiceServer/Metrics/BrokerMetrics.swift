@@ -176,12 +176,14 @@ public final class BrokerMetrics: Sendable {
             let secondsSinceRun = figures.lastRunEndMs > 0 ? Double(wallClockMilliseconds() - figures.lastRunEndMs) / 1000 : -1
             for (name, type, help, value) in [
                 ("sluice_log_cleaner_runs_total", "counter", "Cleanings of a compacted log that completed.", "\(figures.runs)"),
-                ("sluice_log_cleaner_bytes_read_total", "counter", "Bytes the log cleaner read.", "\(figures.bytesRead)"),
+                ("sluice_log_cleaner_bytes_read_total", "counter", "Bytes the log cleaner read (dirty segments twice).", "\(figures.bytesRead)"),
+                ("sluice_log_cleaner_bytes_cleaned_total", "counter", "Bytes of log the cleaner rewrote.", "\(figures.bytesCleaned)"),
                 ("sluice_log_cleaner_bytes_written_total", "counter", "Bytes the log cleaner wrote.", "\(figures.bytesWritten)"),
                 ("sluice_log_cleaner_records_removed_total", "counter", "Records compaction removed.", "\(figures.recordsRemoved)"),
                 ("sluice_log_cleaner_failures_total", "counter", "Cleanings that failed (logged with the reason).", "\(figures.failures)"),
                 ("sluice_log_cleaner_last_ratio", "gauge", "Bytes written over bytes read by the last cleaning.", "\(figures.lastRatio)"),
                 ("sluice_log_cleaner_last_run_seconds", "gauge", "How long the last cleaning took.", "\(Double(figures.lastRunMs) / 1000)"),
+                ("sluice_log_cleaner_seconds_total", "counter", "Time spent cleaning, over all runs.", "\(Double(figures.cleaningMs) / 1000)"),
                 ("sluice_log_cleaner_seconds_since_last_run", "gauge", "Seconds since a cleaning last completed; -1 before the first.", "\(secondsSinceRun)"),
                 ("sluice_log_cleaner_max_dirty_ratio", "gauge", "The dirtiest compacted log's uncleaned share at the cleaner's last look.", "\(figures.maxDirtyRatio)"),
             ] {

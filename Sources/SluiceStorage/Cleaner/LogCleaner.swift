@@ -27,12 +27,15 @@ public final class LogCleaner: @unchecked Sendable {
     public struct Statistics: Sendable {
         public var runs: Int64 = 0
         public var bytesRead: Int64 = 0
+        public var bytesCleaned: Int64 = 0
         public var bytesWritten: Int64 = 0
         public var recordsRemoved: Int64 = 0
         /// Bytes written over bytes read in the last run.
         public var lastRatio: Double = 0
         public var lastRunEndMs: Int64 = 0
         public var lastRunMs: Int64 = 0
+        /// Time spent cleaning, over all runs (bytes read over it: the cleaning rate).
+        public var cleaningMs: Int64 = 0
         /// The dirtiest log's dirty share at the last check.
         public var maxDirtyRatio: Double = 0
         public var failures: Int64 = 0
@@ -210,15 +213,17 @@ public final class LogCleaner: @unchecked Sendable {
             stats.withLock {
                 $0.runs += 1
                 $0.bytesRead += outcome.bytesRead
+                $0.bytesCleaned += outcome.bytesCleaned
                 $0.bytesWritten += outcome.bytesWritten
                 $0.recordsRemoved += outcome.recordsRemoved
                 $0.lastRatio = outcome.bytesRead > 0 ? Double(outcome.bytesWritten) / Double(outcome.bytesRead) : 0
                 $0.lastRunEndMs = ended
                 $0.lastRunMs = ended - started
+                $0.cleaningMs += ended - started
             }
             logger.info("cleaned", metadata: [
                 "partition": "\(name.topic)-\(name.partition)", "cleanedThrough": "\(outcome.cleanedThrough)",
-                "bytesRead": "\(outcome.bytesRead)", "bytesWritten": "\(outcome.bytesWritten)",
+                "bytesCleaned": "\(outcome.bytesCleaned)", "bytesRead": "\(outcome.bytesRead)", "bytesWritten": "\(outcome.bytesWritten)",
                 "recordsRemoved": "\(outcome.recordsRemoved)", "ms": "\(ended - started)"])
         } catch {
             stats.withLock { $0.failures += 1 }

@@ -68,7 +68,10 @@ public struct CleaningOutcome: Sendable {
     var groups: [CleanedGroup]
     /// Offsets below it are clean now: the next cleaner checkpoint.
     public let cleanedThrough: Int64
+    /// Bytes read from disk: the dirty segments twice (offset map, then rewrite), the rest once.
     public var bytesRead: Int64 = 0
+    /// Bytes of log the pass rewrote (the segments it replaced).
+    public var bytesCleaned: Int64 = 0
     public var bytesWritten: Int64 = 0
     /// The earliest delete horizon of the tombstones kept: from then on a cleaning removes
     /// some even if nothing new was written (KIP-534).
@@ -237,6 +240,7 @@ enum SegmentCleaner {
         }
         try output.finish()
         try file.sync()
+        outcome.bytesCleaned += group.reduce(Int64(0)) { $0 + $1.size }
         outcome.bytesWritten += output.position
         let indexes = output.indexes()
         for (suffix, bytes) in [(".index", indexes.offsets.serialized()), (".timeindex", indexes.times.serialized())] {
