@@ -58,6 +58,7 @@ chaos: deps venv
 bench-compaction: deps venv
 	$(SWIFT) build -c release --product sluice
 	cc -O2 -Wall -o .build/rdkafka-bench Tools/loadgen/rdkafka-bench.c $$(pkg-config --cflags --libs rdkafka) -lpthread
+	mkdir -p bench-results
 	$(VENV)/bin/python Tools/bench/compaction.py --sluice .build/release/sluice --loadgen .build/rdkafka-bench --rounds 3 \
 	  --out bench-results/compaction.json
 
