@@ -48,6 +48,12 @@ public struct LogConfig: Sendable, Hashable {
 
     public init() {}
 
+    /// How old the active segment may get (Kafka's maxSegmentMs): a compacted log also rolls by
+    /// `max.compaction.lag.ms`, or a record could wait in the never-cleaned active segment longer.
+    public var maxSegmentMs: Int64 {
+        compactionEnabled && maxCompactionLagMs > 0 ? min(maxCompactionLagMs, segmentMs) : segmentMs
+    }
+
     /// True when an append is acknowledged only after an fdatasync covering it.
     public var isDurableOnAppend: Bool { flushMessages <= 1 }
 

@@ -452,7 +452,7 @@ public final class PartitionLog: @unchecked Sendable {
         let active = segments.last!
         guard active.size > 0 else { return }
         let full = active.size + Int64(header.totalSize) > config.segmentBytes
-        let old = nowMs - active.createdMs >= config.segmentMs - rollJitterMs
+        let old = nowMs - active.createdMs >= config.maxSegmentMs - rollJitterMs
         let offsetsOverflow = header.lastOffset - active.baseOffset > Int64(Int32.max)
         guard full || old || offsetsOverflow else { return }
         do {

@@ -1,5 +1,6 @@
 import Glibc
 import KafkaProtocol
+import Logging
 import NIOCore
 import Testing
 @testable import SluiceStorage
@@ -298,6 +299,83 @@ extension LogCleanerTests {
         let outcome = try #require(try Self.clean(harness, firstDirty: 0, mapBytes: 1 << 20))
         #expect(outcome.recordsWithoutKey == 1)
         #expect(try Self.readAll(harness).map(\.key) == ["a", "b"])
+    }
+}
+
+/// The broker's cleaner thread's choices, driven one pass at a time: it cleans a compacted log
+/// that reached its dirty ratio, records where in `cleaner-offset-checkpoint`, leaves clean and
+/// uncompacted logs alone, and leaves a log whose cleaning failed alone for a while instead of
+/// failing on it in a loop.
+@Suite("Log cleaner thread")
+struct LogCleanerThreadTests {
+    static func compactedHarness(_ directory: TemporaryDirectory) throws -> LogHarness {
+        var config = LogConfig()
+        config.segmentBytes = 1
+        config.compactionEnabled = true
+        config.minCleanableDirtyRatio = 0.3
+        return try LogHarness(directory: directory.path + "/t-0", config: config, backend: .pwrite)
+    }
+
+    static func cleaner(_ directory: TemporaryDirectory, _ harness: LogHarness) -> LogCleaner {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let now = harness.nowMs
+        return LogCleaner(dataDirectory: directory.path, settings: LogCleaner.Settings(), clock: { now }, logger: logger)
+    }
+
+    @Test func aPassCleansTheDirtyCompactedLogAndCheckpointsIt() throws {
+        let directory = TemporaryDirectory()
+        let harness = try Self.compactedHarness(directory)
+        let cleaner = Self.cleaner(directory, harness)
+        cleaner.register(harness.log, topic: "t", partition: 0)
+        for round in 0..<4 { try harness.append(LogCleanerTests.batch([("k", "\(round)")], timestamp: Int64(round))) }
+        #expect(cleaner.cleanDirtiest())
+        #expect(try LogCleanerTests.readAll(harness).map(\.offset) == [2, 3])
+        #expect(String(decoding: readWholeFile(path: directory.path + "/cleaner-offset-checkpoint") ?? [], as: UTF8.self) == "0\n1\nt 0 3\n")
+        #expect(cleaner.statistics.runs == 1 && cleaner.statistics.recordsRemoved == 2)
+        // Nothing dirty since: the next pass has nothing to do.
+        #expect(!cleaner.cleanDirtiest())
+        // A new cleaner (a restart) starts from the checkpoint.
+        let restarted = Self.cleaner(directory, harness)
+        restarted.register(harness.log, topic: "t", partition: 0)
+        #expect(!restarted.cleanDirtiest())
+    }
+
+    @Test func aFailedCleaningIsNotRetriedAtOnce() throws {
+        let directory = TemporaryDirectory()
+        let harness = try Self.compactedHarness(directory)
+        let cleaner = Self.cleaner(directory, harness)
+        cleaner.register(harness.log, topic: "t", partition: 0)
+        for round in 0..<4 { try harness.append(LogCleanerTests.batch([("k", "\(round)")], timestamp: Int64(round))) }
+        // A flipped byte inside the first closed segment's records: the cleaner checks each CRC.
+        let path = harness.directory + "/" + LogSegment.fileName(baseOffset: 0, suffix: ".log")
+        var bytes = try #require(readWholeFile(path: path))
+        bytes[bytes.count - 2] ^= 0xFF
+        let fd = open(path, O_WRONLY)
+        _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        close(fd)
+        #expect(!cleaner.cleanDirtiest())
+        #expect(cleaner.statistics.failures == 1)
+        #expect(!cleaner.cleanDirtiest())
+        #expect(cleaner.statistics.failures == 1, "the failed log rests instead of failing again at once")
+        #expect(harness.onOwner { $0.segmentCount } == 4, "nothing was swapped")
+    }
+
+    /// Kafka's maxSegmentMs: a compacted log's active segment rolls by max.compaction.lag.ms
+    /// too, so no record waits longer than that to become cleanable.
+    @Test func aCompactedLogRollsByMaxCompactionLag() throws {
+        let directory = TemporaryDirectory()
+        var config = LogConfig()
+        config.compactionEnabled = true
+        config.maxCompactionLagMs = 1_000
+        let harness = try LogHarness(directory: directory.path, config: config, backend: .pwrite)
+        try harness.append(LogCleanerTests.batch([("k", "1")], timestamp: 1))
+        harness.nowMs += 999
+        try harness.append(LogCleanerTests.batch([("k", "2")], timestamp: 2))
+        #expect(harness.onOwner { $0.segmentCount } == 1)
+        harness.nowMs += 2
+        try harness.append(LogCleanerTests.batch([("k", "3")], timestamp: 3))
+        #expect(harness.onOwner { $0.segmentCount } == 2)
     }
 }
 

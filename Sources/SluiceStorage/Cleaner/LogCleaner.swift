@@ -56,6 +56,9 @@ public final class LogCleaner: @unchecked Sendable {
     private var checkpoints: [TopicPartitionName: Int64]
     /// Per log, when its earliest kept tombstone may go: the log is cleaned then, dirty or not.
     private var deleteHorizons: [TopicPartitionName: Int64] = [:]
+    /// Logs whose last cleaning failed, left alone until then (Kafka marks them uncleanable): a
+    /// damaged segment must not have the cleaner fail on it in a loop.
+    private var failedUntil: [TopicPartitionName: Int64] = [:]
     private var stopping = false
     private var thread: pthread_t?
     private let stats = Mutex(Statistics())
@@ -153,7 +156,8 @@ public final class LogCleaner: @unchecked Sendable {
         return stopping
     }
 
-    /// Cleans the log most in need; false when none is.
+    /// Cleans the log most in need; false when none is, or when the cleaning made no progress
+    /// (failed, or abandoned because the log changed): the thread then waits a backoff.
     @discardableResult
     public func cleanDirtiest() -> Bool {
         condition.lock()
@@ -161,11 +165,13 @@ public final class LogCleaner: @unchecked Sendable {
         let known = checkpoints
         let horizons = deleteHorizons
         logs = logs.filter { $0.value.log != nil }
-        condition.unlock()
         let now = clock()
+        let resting = failedUntil.filter { $0.value > now }
+        failedUntil = resting
+        condition.unlock()
         var best: (name: TopicPartitionName, log: PartitionLog, plan: CleaningPlan, score: Double)?
         var maxRatio = 0.0
-        for (name, log) in candidates {
+        for (name, log) in candidates where resting[name] == nil {
             let tombstonesDue = horizons[name].map { now >= $0 } ?? false
             guard let (plan, config) = onOwner(of: log, { () -> (CleaningPlan, LogConfig)? in
                 let config = log.config
@@ -184,11 +190,10 @@ public final class LogCleaner: @unchecked Sendable {
         }
         stats.withLock { $0.maxDirtyRatio = maxRatio }
         guard let best else { return false }
-        clean(best.log, name: best.name, plan: best.plan)
-        return true
+        return clean(best.log, name: best.name, plan: best.plan)
     }
 
-    private func clean(_ log: PartitionLog, name: TopicPartitionName, plan: CleaningPlan) {
+    private func clean(_ log: PartitionLog, name: TopicPartitionName, plan: CleaningPlan) -> Bool {
         let started = clock()
         let needed = plan.segments.filter { $0.nextBase > plan.firstDirtyOffset }.reduce(Int64(0)) { $0 + $1.size }
         // The map needs a slot per dirty record at most; no record is smaller than 7 bytes + the
@@ -197,11 +202,11 @@ public final class LogCleaner: @unchecked Sendable {
         var throttle = Throttle(maxBytesPerSecond: settings.maxBytesPerSecond)
         do {
             guard let outcome = try SegmentCleaner.clean(plan, mapBytes: mapBytes, loadFactor: settings.loadFactor,
-                                                         throttle: { throttle.account(totalBytes: $0) }) else { return }
+                                                         throttle: { throttle.account(totalBytes: $0) }) else { return false }
             let swapped = try onOwner(of: log) { try log.swapIn(outcome) } ?? false
             guard swapped else {
                 logger.info("cleaning abandoned: the log changed meanwhile", metadata: ["partition": "\(name.topic)-\(name.partition)"])
-                return
+                return false
             }
             condition.lock()
             checkpoints[name] = outcome.cleanedThrough
@@ -225,9 +230,16 @@ public final class LogCleaner: @unchecked Sendable {
                 "partition": "\(name.topic)-\(name.partition)", "cleanedThrough": "\(outcome.cleanedThrough)",
                 "bytesCleaned": "\(outcome.bytesCleaned)", "bytesRead": "\(outcome.bytesRead)", "bytesWritten": "\(outcome.bytesWritten)",
                 "recordsRemoved": "\(outcome.recordsRemoved)", "ms": "\(ended - started)"])
+            return true
         } catch {
+            let retryMs = max(60_000, 4 * settings.backoffMs)
+            condition.lock()
+            failedUntil[name] = clock() + retryMs
+            condition.unlock()
             stats.withLock { $0.failures += 1 }
-            logger.error("cleaning failed", metadata: ["partition": "\(name.topic)-\(name.partition)", "error": "\(error)"])
+            logger.error("cleaning failed; the log is left alone for a while", metadata: [
+                "partition": "\(name.topic)-\(name.partition)", "error": "\(error)", "retryInMs": "\(retryMs)"])
+            return false
         }
     }
 
