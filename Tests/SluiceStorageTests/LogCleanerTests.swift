@@ -302,6 +302,40 @@ extension LogCleanerTests {
     }
 }
 
+extension LogCleanerTests {
+    /// compact,delete: retention (or a follower's truncation) that changes the segments between a
+    /// plan and its swap voids the cleaning: nothing is swapped, the cleaned files go, and every
+    /// record left is still the one appended at its offset.
+    @Test(arguments: ["retention", "truncation"])
+    func aSwapAfterTheSegmentsChangedIsAbandoned(change: String) throws {
+        let directory = TemporaryDirectory()
+        var config = LogConfig()
+        config.segmentBytes = 1
+        config.compactionEnabled = true
+        config.retentionEnabled = true
+        config.retentionMs = 1_000
+        let harness = try LogHarness(directory: directory.path, config: config, backend: .pwrite)
+        for round in 0..<5 { try harness.append(Self.batch([("k", "\(round)"), ("o\(round)", "x")], timestamp: harness.nowMs)) }
+        let plan = try #require(harness.onOwner {
+            $0.cleaningPlan(firstDirtyOffset: 0, nowMs: harness.nowMs, deleteRetentionMs: Self.deleteRetentionMs, minCompactionLagMs: 0)
+        })
+        let outcome = try #require(try SegmentCleaner.clean(plan, mapBytes: 1 << 20))
+        let before = try Self.readAll(harness)
+        if change == "retention" {
+            harness.nowMs += 10_000
+            #expect(try harness.onOwner { try $0.applyRetention(nowMs: harness.nowMs) } > 0)
+        } else {
+            try harness.onOwner { try $0.truncate(to: 6) }
+        }
+        let left = try Self.readAll(harness)
+        #expect(try harness.onOwner { try $0.swapIn(outcome) } == false)
+        #expect(try Self.readAll(harness) == left)
+        #expect(left.allSatisfy { record in before.contains(record) })
+        let files = listDirectory(directory.path) ?? []
+        #expect(!files.contains { $0.hasSuffix(".cleaned") }, "\(files)")
+    }
+}
+
 /// The broker's cleaner thread's choices, driven one pass at a time: it cleans a compacted log
 /// that reached its dirty ratio, records where in `cleaner-offset-checkpoint`, leaves clean and
 /// uncompacted logs alone, and leaves a log whose cleaning failed alone for a while instead of
