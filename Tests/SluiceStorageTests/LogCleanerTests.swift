@@ -395,6 +395,23 @@ struct LogCleanerThreadTests {
         #expect(harness.onOwner { $0.segmentCount } == 4, "nothing was swapped")
     }
 
+    /// A shutdown stops a cleaning between segments: no failure counted, no file left, the log
+    /// as it was (the next start cleans it again).
+    @Test func aShutdownStopsACleaningBetweenSegments() throws {
+        let directory = TemporaryDirectory()
+        let harness = try Self.compactedHarness(directory)
+        let cleaner = Self.cleaner(directory, harness)
+        cleaner.register(harness.log, topic: "t", partition: 0)
+        for round in 0..<4 { try harness.append(LogCleanerTests.batch([("k", "\(round)")], timestamp: Int64(round))) }
+        let before = try LogCleanerTests.readAll(harness)
+        cleaner.shutdown()
+        #expect(!cleaner.cleanDirtiest())
+        #expect(cleaner.statistics.failures == 0 && cleaner.statistics.runs == 0)
+        #expect(try LogCleanerTests.readAll(harness) == before)
+        let files = listDirectory(harness.directory) ?? []
+        #expect(!files.contains { $0.contains(".cleaned") }, "\(files)")
+    }
+
     /// Kafka's maxSegmentMs: a compacted log's active segment rolls by max.compaction.lag.ms
     /// too, so no record waits longer than that to become cleanable.
     @Test func aCompactedLogRollsByMaxCompactionLag() throws {

@@ -60,6 +60,11 @@ public final class LogCleaner: @unchecked Sendable {
     /// damaged segment must not have the cleaner fail on it in a loop.
     private var failedUntil: [TopicPartitionName: Int64] = [:]
     private var stopping = false
+    /// `stopping`, readable without the lock: a pass checks it after every segment, so a
+    /// broker's shutdown waits for one segment's cleaning at most, not a whole log's.
+    private let stopRequested = Atomic<Bool>(false)
+
+    struct Stopped: Error {}
     private var thread: pthread_t?
     private let stats = Mutex(Statistics())
 
@@ -129,6 +134,7 @@ public final class LogCleaner: @unchecked Sendable {
     }
 
     public func shutdown() {
+        stopRequested.store(true, ordering: .relaxed)
         condition.lock()
         stopping = true
         condition.unlock(withValue: 1)
@@ -202,7 +208,10 @@ public final class LogCleaner: @unchecked Sendable {
         var throttle = Throttle(maxBytesPerSecond: settings.maxBytesPerSecond)
         do {
             guard let outcome = try SegmentCleaner.clean(plan, mapBytes: mapBytes, loadFactor: settings.loadFactor,
-                                                         throttle: { throttle.account(totalBytes: $0) }) else { return false }
+                                                         throttle: {
+                                                             if self.stopRequested.load(ordering: .relaxed) { throw Stopped() }
+                                                             throttle.account(totalBytes: $0)
+                                                         }) else { return false }
             let swapped = try onOwner(of: log) { try log.swapIn(outcome) } ?? false
             guard swapped else {
                 logger.info("cleaning abandoned: the log changed meanwhile", metadata: ["partition": "\(name.topic)-\(name.partition)"])
@@ -231,6 +240,9 @@ public final class LogCleaner: @unchecked Sendable {
                 "bytesCleaned": "\(outcome.bytesCleaned)", "bytesRead": "\(outcome.bytesRead)", "bytesWritten": "\(outcome.bytesWritten)",
                 "recordsRemoved": "\(outcome.recordsRemoved)", "ms": "\(ended - started)"])
             return true
+        } catch is Stopped {
+            logger.info("cleaning stopped by the shutdown; the next start cleans again", metadata: ["partition": "\(name.topic)-\(name.partition)"])
+            return false
         } catch {
             let retryMs = max(60_000, 4 * settings.backoffMs)
             condition.lock()

@@ -101,10 +101,11 @@ enum SegmentCleaner {
     }
 
     /// Cleans what `plan` covers, as far as an offset map of `mapBytes` holds the dirty keys.
-    /// `throttle` is called with the bytes read or written so far (I/O rate limit). Throws
+    /// `throttle` is called after each segment with the bytes read or written so far (I/O rate
+    /// limit); what it throws (a stop) ends the pass. Throws
     /// `StorageError` on I/O failure; the files written so far are then removed.
     static func clean(_ plan: CleaningPlan, mapBytes: Int, loadFactor: Double = 0.9, decompressionLimit: Int = 256 << 20,
-                      throttle: (Int64) -> Void = { _ in }) throws -> CleaningOutcome? {
+                      throttle: (Int64) throws -> Void = { _ in }) throws -> CleaningOutcome? {
         guard !plan.segments.isEmpty else { return nil }
         var map = OffsetMap(memoryBytes: mapBytes, loadFactor: loadFactor)
         // Which segments the map covers: whole dirty segments while their records fit.
@@ -132,7 +133,7 @@ enum SegmentCleaner {
                 }
             }
             bytesRead += segment.size
-            throttle(bytesRead)
+            try throttle(bytesRead)
             covered = index + 1
         }
         // With nothing dirty this pass only removes tombstones whose horizon passed.
@@ -177,7 +178,7 @@ enum SegmentCleaner {
 
     private static func cleanGroup(_ group: [CleaningPlan.Segment], plan: CleaningPlan, map: OffsetMap, decompressionLimit: Int,
                                    outcome: inout CleaningOutcome, written: inout [String],
-                                   throttle: (Int64) -> Void) throws -> CleanedGroup {
+                                   throttle: (Int64) throws -> Void) throws -> CleanedGroup {
         let base = group[0].baseOffset
         let end = group[group.count - 1].nextBase
         let path = plan.directory + "/" + cleanedName(baseOffset: base, endOffset: end, suffix: ".log")
@@ -236,7 +237,7 @@ enum SegmentCleaner {
                 try output.append(rebuilt, header: try RecordBatchHeader(peekingAt: rebuilt))
             }
             outcome.bytesRead += segment.size
-            throttle(outcome.bytesRead + outcome.bytesWritten)
+            try throttle(outcome.bytesRead + outcome.bytesWritten)
         }
         try output.finish()
         try file.sync()
