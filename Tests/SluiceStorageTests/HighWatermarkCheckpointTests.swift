@@ -7,12 +7,12 @@ import Testing
 struct HighWatermarkCheckpointTests {
     @Test func kafkasFormatRoundTripsAndDamageIsRefused() {
         let offsets: [HighWatermarkCheckpoint.Key: Int64] = [.init(topic: "orders", partition: 0): 42, .init(topic: "a.b-c", partition: 7): 0]
-        let bytes = HighWatermarkCheckpoint.serialize(offsets)
+        let bytes = OffsetCheckpointFile.serialize(offsets)
         #expect(String(decoding: bytes, as: UTF8.self) == "0\n2\na.b-c 7 0\norders 0 42\n")
-        #expect(HighWatermarkCheckpoint.parse(bytes) == offsets)
-        #expect(HighWatermarkCheckpoint.parse(Array("1\n0\n".utf8)) == nil, "another version")
-        #expect(HighWatermarkCheckpoint.parse(Array("0\n2\norders 0 42\n".utf8)) == nil, "count does not match")
-        #expect(HighWatermarkCheckpoint.parse(Array("0\n1\norders x 42\n".utf8)) == nil)
+        #expect(OffsetCheckpointFile.parse(bytes) == offsets)
+        #expect(OffsetCheckpointFile.parse(Array("1\n0\n".utf8)) == nil, "another version")
+        #expect(OffsetCheckpointFile.parse(Array("0\n2\norders 0 42\n".utf8)) == nil, "count does not match")
+        #expect(OffsetCheckpointFile.parse(Array("0\n1\norders x 42\n".utf8)) == nil)
     }
 
     @Test func aReopenedLogServesOnlyUpToTheCheckpointedHighWatermark() throws {

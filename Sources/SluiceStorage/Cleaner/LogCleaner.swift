@@ -13,7 +13,8 @@ import Synchronization
 /// and writing run here. Where each log's clean part ends is kept in the data directory's
 /// `cleaner-offset-checkpoint` (Kafka's file), so a restart goes on from there.
 public final class LogCleaner: @unchecked Sendable {
-    // @unchecked: `logs`, `checkpoints` and `stopping` are guarded by `condition`; the thread
+    // @unchecked: `logs`, `checkpoints`, `deleteHorizons` and `failedUntil` are guarded by
+    // `condition`; the thread
     // owns everything else it touches.
     public struct Settings: Sendable {
         public var dedupeBufferBytes: Int = 128 << 20
@@ -52,16 +53,15 @@ public final class LogCleaner: @unchecked Sendable {
     private let clock: @Sendable () -> Int64
     private let logger: Logger
     private let condition = ConditionLock(value: 0)
-    private var logs: [TopicPartitionName: Entry] = [:]
-    private var checkpoints: [TopicPartitionName: Int64]
+    private var logs: [OffsetCheckpointFile.Key: Entry] = [:]
+    private var checkpoints: [OffsetCheckpointFile.Key: Int64]
     /// Per log, when its earliest kept tombstone may go: the log is cleaned then, dirty or not.
-    private var deleteHorizons: [TopicPartitionName: Int64] = [:]
+    private var deleteHorizons: [OffsetCheckpointFile.Key: Int64] = [:]
     /// Logs whose last cleaning failed, left alone until then (Kafka marks them uncleanable): a
     /// damaged segment must not have the cleaner fail on it in a loop.
-    private var failedUntil: [TopicPartitionName: Int64] = [:]
-    private var stopping = false
-    /// `stopping`, readable without the lock: a pass checks it after every segment, so a
-    /// broker's shutdown waits for one segment's cleaning at most, not a whole log's.
+    private var failedUntil: [OffsetCheckpointFile.Key: Int64] = [:]
+    /// Set by `shutdown`; a pass checks it after every segment, so a broker's shutdown waits
+    /// for one segment's cleaning at most, not a whole log's.
     private let stopRequested = Atomic<Bool>(false)
 
     struct Stopped: Error {}
@@ -70,21 +70,12 @@ public final class LogCleaner: @unchecked Sendable {
 
     public var statistics: Statistics { stats.withLock { $0 } }
 
-    public struct TopicPartitionName: Hashable, Sendable {
-        public let topic: String
-        public let partition: Int32
-        public init(topic: String, partition: Int32) {
-            self.topic = topic
-            self.partition = partition
-        }
-    }
-
     public init(dataDirectory: String, settings: Settings, clock: @escaping @Sendable () -> Int64, logger: Logger) {
         self.directory = dataDirectory
         self.settings = settings
         self.clock = clock
         self.logger = logger
-        self.checkpoints = Self.readCheckpoints(dataDirectory + "/" + Self.checkpointFile)
+        self.checkpoints = OffsetCheckpointFile.load(path: dataDirectory + "/" + Self.checkpointFile)
     }
 
     /// Starts the thread.
@@ -106,7 +97,7 @@ public final class LogCleaner: @unchecked Sendable {
     /// its predecessor's checkpoint does not apply.
     public func register(_ log: PartitionLog, topic: String, partition: Int32) {
         condition.lock()
-        let name = TopicPartitionName(topic: topic, partition: partition)
+        let name = OffsetCheckpointFile.Key(topic: topic, partition: partition)
         if let previous = logs[name], previous.log !== log {
             checkpoints[name] = nil
             deleteHorizons[name] = nil
@@ -118,7 +109,7 @@ public final class LogCleaner: @unchecked Sendable {
     /// A deleted partition: its checkpoint goes too (a new topic of that name starts clean).
     public func unregister(topic: String, partition: Int32) {
         condition.lock()
-        let name = TopicPartitionName(topic: topic, partition: partition)
+        let name = OffsetCheckpointFile.Key(topic: topic, partition: partition)
         logs[name] = nil
         let had = checkpoints.removeValue(forKey: name) != nil
         deleteHorizons[name] = nil
@@ -136,7 +127,6 @@ public final class LogCleaner: @unchecked Sendable {
     public func shutdown() {
         stopRequested.store(true, ordering: .relaxed)
         condition.lock()
-        stopping = true
         condition.unlock(withValue: 1)
         if let thread {
             pthread_join(thread, nil)
@@ -149,17 +139,10 @@ public final class LogCleaner: @unchecked Sendable {
             // Woken early by wake() or shutdown(); otherwise one pass per backoff.
             // On a timeout the lock is not held: take it plainly.
             if !condition.lock(whenValue: 1, timeoutSeconds: Double(settings.backoffMs) / 1000) { condition.lock() }
-            let stop = stopping
             condition.unlock(withValue: 0)
-            if stop { return }
-            while !isStopping, cleanDirtiest() {}
+            if stopRequested.load(ordering: .relaxed) { return }
+            while !stopRequested.load(ordering: .relaxed), cleanDirtiest() {}
         }
-    }
-
-    private var isStopping: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return stopping
     }
 
     /// Cleans the log most in need; false when none is, or when the cleaning made no progress
@@ -175,7 +158,7 @@ public final class LogCleaner: @unchecked Sendable {
         let resting = failedUntil.filter { $0.value > now }
         failedUntil = resting
         condition.unlock()
-        var best: (name: TopicPartitionName, log: PartitionLog, plan: CleaningPlan, score: Double)?
+        var best: (name: OffsetCheckpointFile.Key, log: PartitionLog, plan: CleaningPlan, score: Double)?
         var maxRatio = 0.0
         for (name, log) in candidates where resting[name] == nil {
             let tombstonesDue = horizons[name].map { now >= $0 } ?? false
@@ -199,7 +182,7 @@ public final class LogCleaner: @unchecked Sendable {
         return clean(best.log, name: best.name, plan: best.plan)
     }
 
-    private func clean(_ log: PartitionLog, name: TopicPartitionName, plan: CleaningPlan) -> Bool {
+    private func clean(_ log: PartitionLog, name: OffsetCheckpointFile.Key, plan: CleaningPlan) -> Bool {
         let started = clock()
         let needed = plan.segments.filter { $0.nextBase > plan.firstDirtyOffset }.reduce(Int64(0)) { $0 + $1.size }
         // The map needs a slot per dirty record at most; no record is smaller than 7 bytes + the
@@ -279,29 +262,9 @@ public final class LogCleaner: @unchecked Sendable {
         return try result.withLock { $0 }.map { try $0.get() }
     }
 
-    // MARK: Checkpoint file
-
-    /// Kafka's CheckpointFile: `0`, a count, then `topic partition offset` lines.
-    static func readCheckpoints(_ path: String) -> [TopicPartitionName: Int64] {
-        guard let bytes = readWholeFile(path: path) else { return [:] }
-        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
-        guard lines.count >= 2, lines[0] == "0" else { return [:] }
-        var result: [TopicPartitionName: Int64] = [:]
-        for line in lines.dropFirst(2) {
-            let fields = line.split(separator: " ")
-            guard fields.count == 3, let partition = Int32(fields[1]), let offset = Int64(fields[2]) else { continue }
-            result[TopicPartitionName(topic: String(fields[0]), partition: partition)] = offset
-        }
-        return result
-    }
-
-    private func writeCheckpoints(_ checkpoints: [TopicPartitionName: Int64]) {
-        var text = "0\n\(checkpoints.count)\n"
-        for (name, offset) in checkpoints.sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
-            text += "\(name.topic) \(name.partition) \(offset)\n"
-        }
+    private func writeCheckpoints(_ checkpoints: [OffsetCheckpointFile.Key: Int64]) {
         do {
-            try writeFileAtomically(path: directory + "/" + Self.checkpointFile, bytes: Array(text.utf8), sync: true)
+            try OffsetCheckpointFile.save(checkpoints, path: directory + "/" + Self.checkpointFile)
         } catch {
             logger.warning("cannot write the cleaner checkpoint; a restart cleans again what was cleaned", metadata: ["error": "\(error)"])
         }
@@ -319,16 +282,10 @@ struct Throttle {
 
     mutating func account(totalBytes: Int64) {
         guard maxBytesPerSecond.isFinite, maxBytesPerSecond > 0 else { return }
-        let now = Self.monotonicNanoseconds()
+        let now = StorageThreadWriter.monotonicNanoseconds()
         if startedNanoseconds == 0 { startedNanoseconds = now }
         let due = Double(totalBytes) / maxBytesPerSecond
         let elapsed = Double(now - startedNanoseconds) / 1e9
         if due > elapsed { usleep(useconds_t(min((due - elapsed) * 1e6, 10e6))) }
-    }
-
-    private static func monotonicNanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 }

@@ -239,7 +239,7 @@ enum SegmentCleaner {
             outcome.bytesRead += segment.size
             try throttle(outcome.bytesRead + outcome.bytesWritten)
         }
-        try output.finish()
+        try output.flush()
         try file.sync()
         outcome.bytesCleaned += group.reduce(Int64(0)) { $0 + $1.size }
         outcome.bytesWritten += output.position
@@ -318,8 +318,7 @@ enum SegmentCleaner {
                 offsetOfMaxTimestamp = header.baseOffset
             }
             nextOffset = header.lastOffset + 1
-            var copy = bytes
-            pending.writeBuffer(&copy)
+            pending.writeImmutableBuffer(bytes)
             position += Int64(header.totalSize)
             if pending.readableBytes >= 1 << 20 { try flush() }
         }
@@ -335,10 +334,6 @@ enum SegmentCleaner {
             }
             flushed += Int64(count)
             pending.clear()
-        }
-
-        mutating func finish() throws {
-            try flush()
         }
 
         func indexes() -> (offsets: OffsetIndex, times: TimeIndex) {
