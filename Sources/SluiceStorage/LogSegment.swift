@@ -28,6 +28,10 @@ final class LogSegment {
     private(set) var offsetOfMaxTimestamp: Int64 = -1
     /// Wall-clock time of the first append, for `segment.ms`.
     private(set) var createdMs: Int64
+    /// What `retention.ms` ages the segment by (Kafka's largestTimestamp): its newest record
+    /// time, or, with no record time (a cleaned segment the cleaner left empty), when it was
+    /// created; so an empty segment does not expire at once and move the log start.
+    var retentionTimestamp: Int64 { maxTimestamp >= 0 ? maxTimestamp : createdMs }
 
     /// Byte ranges known to hold valid batches: appended (validated when produced), checked by
     /// recovery, or checked by `verify` before a fetch served them. Sorted, disjoint.

@@ -6,8 +6,8 @@ import Logging
 /// atomic swap of cleaned segments (`swapIn`). The cleaning itself (`SegmentCleaner`) runs off
 /// the owner, on files the plan holds open.
 extension PartitionLog {
-    /// The steps of a swap, for tests that stop one part-way (a crash there).
-    enum SwapStep: CaseIterable, Sendable {
+    /// The durable steps of a swap, for crash tests that stop the process after one.
+    public enum SwapStep: String, CaseIterable, Sendable {
         /// `<base>.log.<end>.cleaned` renamed to `.swap` and the directory synced: from here a
         /// restart finishes the swap.
         case committed
@@ -16,8 +16,6 @@ extension PartitionLog {
         /// The swap file renamed to `<base>.log`, indexes in place, directory synced.
         case renamed
     }
-
-    struct SwapInterrupted: Error {}
 
     /// What a cleaning of this log would cover now, or nil when nothing is cleanable. Cleanable
     /// are whole closed segments below the high watermark, below what is fdatasync'd (so
@@ -56,9 +54,10 @@ extension PartitionLog {
     /// Replaces the cleaned segments by their cleaned groups, each atomically on disk: a crash
     /// at any step leaves either the old segments or the new one (`LogLoader` finishes a
     /// committed swap). Returns false, removing the cleaned files, when the log's segments
-    /// changed since the plan (truncated, retention ran): that cleaning is void.
+    /// changed since the plan (truncated, retention ran): that cleaning is void. `afterStep`
+    /// runs after each durable step: crash tests kill the process there, or throw to stop.
     @discardableResult
-    func swapIn(_ outcome: CleaningOutcome, interruptAfter: SwapStep? = nil) throws -> Bool {
+    public func swapIn(_ outcome: CleaningOutcome, afterStep: (SwapStep) throws -> Void = { _ in }) throws -> Bool {
         precondition(owner.isCurrent, "a log is used on its owner only")
         if let failure { throw failure }
         guard outcome.generation == segmentGeneration, outcome.groups.allSatisfy({ placement(of: $0) != nil }) else {
@@ -71,7 +70,7 @@ extension PartitionLog {
         if let end = outcome.groups.map(\.endOffset).max() { try allowGaps(below: end) }
         for group in outcome.groups {
             guard let first = placement(of: group) else { continue }
-            try swapFiles(of: group, interruptAfter: interruptAfter)
+            try swapFiles(of: group, afterStep: afterStep)
             let replaced = segments[first..<(first + group.replaces.count)]
             let segment = LogSegment.cleaned(directory: directory, baseOffset: group.baseOffset, files: files, size: group.size,
                                              nextOffset: group.endOffset, offsetIndex: group.offsetIndex, timeIndex: group.timeIndex,
@@ -94,14 +93,14 @@ extension PartitionLog {
         return first
     }
 
-    private func swapFiles(of group: CleanedGroup, interruptAfter: SwapStep?) throws {
+    private func swapFiles(of group: CleanedGroup, afterStep: (SwapStep) throws -> Void) throws {
         let base = group.baseOffset
         func path(_ name: String) -> String { directory + "/" + name }
         let cleanedLog = path(SegmentCleaner.cleanedName(baseOffset: base, endOffset: group.endOffset, suffix: ".log"))
         let swap = path(SegmentCleaner.swapName(baseOffset: base, endOffset: group.endOffset))
         try renameOrThrow(cleanedLog, swap)
         try syncDirectoryOrThrow()
-        if interruptAfter == .committed { throw SwapInterrupted() }
+        try afterStep(.committed)
         for replaced in group.replaces {
             let name = LogSegment.fileName(baseOffset: replaced, suffix: ".log")
             files.forget(path: path(name))
@@ -109,14 +108,14 @@ extension PartitionLog {
             unlink(path(LogSegment.fileName(baseOffset: replaced, suffix: ".timeindex")))
             if replaced != base { unlink(path(name)) }
         }
-        if interruptAfter == .replacedRemoved { throw SwapInterrupted() }
+        try afterStep(.replacedRemoved)
         try renameOrThrow(swap, path(LogSegment.fileName(baseOffset: base, suffix: ".log")))
         for suffix in [".index", ".timeindex"] {
             try renameOrThrow(path(SegmentCleaner.cleanedName(baseOffset: base, endOffset: group.endOffset, suffix: suffix)),
                               path(LogSegment.fileName(baseOffset: base, suffix: suffix)))
         }
         try syncDirectoryOrThrow()
-        if interruptAfter == .renamed { throw SwapInterrupted() }
+        try afterStep(.renamed)
     }
 
     /// Records, durably, that segments with a base below `offset` may skip offsets between

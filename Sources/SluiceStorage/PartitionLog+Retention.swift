@@ -103,12 +103,12 @@ extension PartitionLog {
         guard config.retentionEnabled else { return 0 }
         if config.retentionMs >= 0 {
             let cutoff = nowMs - config.retentionMs
-            if let active = segments.last, segments.count == 1 || segments.allSatisfy({ $0.maxTimestamp < cutoff }),
+            if let active = segments.last, segments.count == 1 || segments.allSatisfy({ $0.retentionTimestamp < cutoff }),
                active.size > 0, active.maxTimestamp < cutoff, inFlight.isEmpty {
                 try roll(nowMs: nowMs)
             }
             deleted += deleteSegments { index, segment in
-                index + 1 < self.segments.count && segment.maxTimestamp < cutoff && segment.nextOffset <= self.highWatermark
+                index + 1 < self.segments.count && segment.retentionTimestamp < cutoff && segment.nextOffset <= self.highWatermark
             }
         }
         if config.retentionBytes >= 0 {

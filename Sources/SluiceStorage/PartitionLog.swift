@@ -2,6 +2,7 @@ import Glibc
 import KafkaProtocol
 import Logging
 import NIOCore
+import Synchronization
 
 /// Where completions of a log's writes run: the thread (event loop) that owns the log.
 public protocol LogOwnerExecutor: Sendable {
@@ -57,7 +58,13 @@ public struct LogReadResult: Sendable {
 public final class PartitionLog: @unchecked Sendable {
     // @unchecked: confined to the owner executor, which is the documented contract above.
     public let directory: String
-    public internal(set) var config: LogConfig
+    public internal(set) var config: LogConfig {
+        didSet { compactionFlag.store(config.compactionEnabled, ordering: .relaxed) }
+    }
+    /// `config.compactionEnabled`, readable off the owner: the cleaner thread skips logs that
+    /// are not compacted without a hop to each one's owner on every pass.
+    private let compactionFlag: Atomic<Bool>
+    public var isCompacted: Bool { compactionFlag.load(ordering: .relaxed) }
     let writer: any LogWriter
     let owner: any LogOwnerExecutor
     let files: FileHandleCache
@@ -135,6 +142,7 @@ public final class PartitionLog: @unchecked Sendable {
         self.leaderEpoch = leaderEpoch
         self.directory = directory
         self.config = config
+        self.compactionFlag = Atomic(config.compactionEnabled)
         self.rollJitterMs = Self.randomJitter(config)
         self.writer = writer
         self.owner = owner

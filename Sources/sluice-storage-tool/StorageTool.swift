@@ -8,8 +8,8 @@ import SluiceStorage
 struct StorageTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice-storage-tool",
-        abstract: "Storage engine helpers: benchmark, machine limits, and the crash-test child.",
-        subcommands: [StorageBench.self, DiskLimitsCommand.self, CrashChild.self])
+        abstract: "Storage engine helpers: benchmark, machine limits, and the crash-test children.",
+        subcommands: [StorageBench.self, DiskLimitsCommand.self, CrashChild.self, CleanCrashChild.self])
 }
 
 typealias QueueOwner = SerialQueueOwner

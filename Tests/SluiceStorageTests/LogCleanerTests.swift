@@ -45,6 +45,8 @@ struct LogCleanerTests {
         return records
     }
 
+    struct SwapInterrupted: Error {}
+
     /// Cleans as the broker's cleaner would: plan on the owner, clean off it, swap on it.
     static func clean(_ harness: LogHarness, firstDirty: Int64, mapBytes: Int,
                       interruptAfter: PartitionLog.SwapStep? = nil) throws -> CleaningOutcome? {
@@ -54,8 +56,8 @@ struct LogCleanerTests {
         guard let outcome = try SegmentCleaner.clean(plan, mapBytes: mapBytes) else { return nil }
         try harness.onOwner { log in
             do {
-                try log.swapIn(outcome, interruptAfter: interruptAfter)
-            } catch is PartitionLog.SwapInterrupted {}
+                try log.swapIn(outcome) { step in if step == interruptAfter { throw SwapInterrupted() } }
+            } catch is SwapInterrupted {}
         }
         return outcome
     }
@@ -373,6 +375,48 @@ struct LogCleanerThreadTests {
         let restarted = Self.cleaner(directory, harness)
         restarted.register(harness.log, topic: "t", partition: 0)
         #expect(!restarted.cleanDirtiest())
+    }
+
+    /// The cleaner skips logs that are not compacted without visiting their owner, and picks one
+    /// up as soon as a config change makes it compacted (cleanup.policy altered at run time).
+    @Test func aLogAlteredToCompactIsCleanedFromThen() throws {
+        let directory = TemporaryDirectory()
+        let harness = try Self.compactedHarness(directory)
+        var config = harness.onOwner { $0.config }
+        config.compactionEnabled = false
+        harness.onOwner { $0.updateConfig(config) }
+        let cleaner = Self.cleaner(directory, harness)
+        cleaner.register(harness.log, topic: "t", partition: 0)
+        for round in 0..<4 { try harness.append(LogCleanerTests.batch([("k", "\(round)")], timestamp: Int64(round))) }
+        #expect(!harness.log.isCompacted)
+        #expect(!cleaner.cleanDirtiest())
+        config.compactionEnabled = true
+        harness.onOwner { $0.updateConfig(config) }
+        #expect(harness.log.isCompacted)
+        #expect(cleaner.cleanDirtiest())
+        #expect(try LogCleanerTests.readAll(harness).map(\.offset) == [2, 3])
+    }
+
+    /// compact,delete: a segment the cleaner left empty has no record time; retention ages it
+    /// by when it was created, as Kafka's largestTimestamp does, instead of deleting it at once
+    /// (which would move the log start, and ListOffsets' earliest, with nothing expired).
+    @Test func anEmptyCleanedSegmentExpiresByItsAgeNotAtOnce() throws {
+        let directory = TemporaryDirectory()
+        let harness = try Self.compactedHarness(directory)
+        var config = harness.onOwner { $0.config }
+        config.retentionEnabled = true
+        config.retentionMs = 60_000
+        harness.onOwner { $0.updateConfig(config) }
+        let cleaner = Self.cleaner(directory, harness)
+        cleaner.register(harness.log, topic: "t", partition: 0)
+        for round in 0..<4 { try harness.append(LogCleanerTests.batch([("k", "\(round)")], timestamp: harness.nowMs)) }
+        #expect(cleaner.cleanDirtiest())
+        #expect(try LogCleanerTests.readAll(harness).map(\.offset) == [2, 3])
+        let now = harness.nowMs
+        #expect(try harness.onOwner { try $0.applyRetention(nowMs: now + 1_000) } == 0)
+        #expect(harness.onOwner { $0.logStartOffset } == 0)
+        #expect(try harness.onOwner { try $0.applyRetention(nowMs: now + 61_000) } >= 1)
+        #expect(harness.onOwner { $0.logStartOffset } > 0)
     }
 
     @Test func aFailedCleaningIsNotRetriedAtOnce() throws {

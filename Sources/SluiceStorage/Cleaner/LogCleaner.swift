@@ -11,7 +11,9 @@ import Synchronization
 /// share reaches `min.cleanable.dirty.ratio`, or when its oldest uncleaned record has waited
 /// `max.compaction.lag.ms`. Planning and the swap run on the log's owner; reading, the offset map
 /// and writing run here. Where each log's clean part ends is kept in the data directory's
-/// `cleaner-offset-checkpoint` (Kafka's file), so a restart goes on from there.
+/// `cleaner-offset-checkpoint` (Kafka's file), so a restart goes on from there; when each log's
+/// earliest kept tombstone may go is kept beside it (`cleaner-delete-horizon-checkpoint`), so a
+/// restart does not leave tombstones in a clean log until new writes make it dirty.
 public final class LogCleaner: @unchecked Sendable {
     // @unchecked: `logs`, `checkpoints`, `deleteHorizons` and `failedUntil` are guarded by
     // `condition`; the thread
@@ -47,6 +49,7 @@ public final class LogCleaner: @unchecked Sendable {
     }
 
     static let checkpointFile = "cleaner-offset-checkpoint"
+    static let horizonFile = "cleaner-delete-horizon-checkpoint"
 
     private let directory: String
     private let settings: Settings
@@ -76,6 +79,7 @@ public final class LogCleaner: @unchecked Sendable {
         self.clock = clock
         self.logger = logger
         self.checkpoints = OffsetCheckpointFile.load(path: dataDirectory + "/" + Self.checkpointFile)
+        self.deleteHorizons = OffsetCheckpointFile.load(path: dataDirectory + "/" + Self.horizonFile)
     }
 
     /// Starts the thread.
@@ -113,7 +117,7 @@ public final class LogCleaner: @unchecked Sendable {
         logs[name] = nil
         let had = checkpoints.removeValue(forKey: name) != nil
         deleteHorizons[name] = nil
-        let snapshot = checkpoints
+        let snapshot = (checkpoints, deleteHorizons)
         condition.unlock()
         if had { writeCheckpoints(snapshot) }
     }
@@ -160,7 +164,7 @@ public final class LogCleaner: @unchecked Sendable {
         condition.unlock()
         var best: (name: OffsetCheckpointFile.Key, log: PartitionLog, plan: CleaningPlan, score: Double)?
         var maxRatio = 0.0
-        for (name, log) in candidates where resting[name] == nil {
+        for (name, log) in candidates where resting[name] == nil && log.isCompacted {
             let tombstonesDue = horizons[name].map { now >= $0 } ?? false
             guard let (plan, config) = onOwner(of: log, { () -> (CleaningPlan, LogConfig)? in
                 let config = log.config
@@ -203,7 +207,7 @@ public final class LogCleaner: @unchecked Sendable {
             condition.lock()
             checkpoints[name] = outcome.cleanedThrough
             deleteHorizons[name] = outcome.earliestDeleteHorizonMs
-            let snapshot = checkpoints
+            let snapshot = (checkpoints, deleteHorizons)
             condition.unlock()
             writeCheckpoints(snapshot)
             let ended = clock()
@@ -262,9 +266,10 @@ public final class LogCleaner: @unchecked Sendable {
         return try result.withLock { $0 }.map { try $0.get() }
     }
 
-    private func writeCheckpoints(_ checkpoints: [OffsetCheckpointFile.Key: Int64]) {
+    private func writeCheckpoints(_ files: (checkpoints: [OffsetCheckpointFile.Key: Int64], horizons: [OffsetCheckpointFile.Key: Int64])) {
         do {
-            try OffsetCheckpointFile.save(checkpoints, path: directory + "/" + Self.checkpointFile)
+            try OffsetCheckpointFile.save(files.checkpoints, path: directory + "/" + Self.checkpointFile)
+            try OffsetCheckpointFile.save(files.horizons, path: directory + "/" + Self.horizonFile)
         } catch {
             logger.warning("cannot write the cleaner checkpoint; a restart cleans again what was cleaned", metadata: ["error": "\(error)"])
         }

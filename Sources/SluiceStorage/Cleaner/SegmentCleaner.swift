@@ -91,7 +91,7 @@ public struct CleaningOutcome: Sendable {
 /// segment has gaps) and are copied as they are when nothing in them goes; a batch that loses
 /// records is rebuilt with the same codec (`RecordBatch.retaining`). Transaction markers and
 /// aborted records are #13's.
-enum SegmentCleaner {
+public enum SegmentCleaner {
     static func cleanedName(baseOffset: Int64, endOffset: Int64, suffix: String) -> String {
         LogSegment.fileName(baseOffset: baseOffset, suffix: suffix) + ".\(endOffset).cleaned"
     }
@@ -104,8 +104,8 @@ enum SegmentCleaner {
     /// `throttle` is called after each segment with the bytes read or written so far (I/O rate
     /// limit); what it throws (a stop) ends the pass. Throws
     /// `StorageError` on I/O failure; the files written so far are then removed.
-    static func clean(_ plan: CleaningPlan, mapBytes: Int, loadFactor: Double = 0.9, decompressionLimit: Int = 256 << 20,
-                      throttle: (Int64) throws -> Void = { _ in }) throws -> CleaningOutcome? {
+    public static func clean(_ plan: CleaningPlan, mapBytes: Int, loadFactor: Double = 0.9, decompressionLimit: Int = 256 << 20,
+                             throttle: (Int64) throws -> Void = { _ in }) throws -> CleaningOutcome? {
         guard !plan.segments.isEmpty else { return nil }
         var map = OffsetMap(memoryBytes: mapBytes, loadFactor: loadFactor)
         // Which segments the map covers: whole dirty segments while their records fit.
