@@ -25,12 +25,20 @@ public struct Topic: Sendable {
         self.id = id
         self.partitions = []
         self.configs = configs
-        self.resolved = TopicConfigs.resolve(overrides: configs, broker: broker)
+        self.resolved = TopicConfigs.resolve(overrides: Self.inForce(name: name, configs), broker: broker)
     }
 
     mutating func setConfigs(_ configs: [String: String], broker: BrokerConfig) {
         self.configs = configs
-        resolved = TopicConfigs.resolve(overrides: configs, broker: broker)
+        resolved = TopicConfigs.resolve(overrides: Self.inForce(name: name, configs), broker: broker)
+    }
+
+    /// The group log is compacted whatever the broker's log.cleanup.policy, as Kafka creates
+    /// it: an __consumer_offsets made before the cleaner existed (retention off, no policy) is
+    /// compacted too rather than growing forever. An explicit policy still wins.
+    private static func inForce(name: String, _ configs: [String: String]) -> [String: String] {
+        guard name == OffsetsTopicStore.topic, configs["cleanup.policy"] == nil else { return configs }
+        return configs.merging(["cleanup.policy": "compact"]) { given, _ in given }
     }
 }
 

@@ -132,7 +132,7 @@ public final class KafkaServer: Sendable {
         }
         let groups = try Self.openGroupCoordinator(config: config, dataDirectory: path, environment: environment,
                                                    owner: EventLoopOwner(eventLoop: loops[0]),
-                                                   offsetsTopic: cluster.isClustered ? registry : nil)
+                                                   offsetsTopic: cluster.isClustered ? registry : nil, cleaner: cleaner)
         self.groups = groups
         self.groupsLoop = loops[0]
 
@@ -326,26 +326,26 @@ public final class KafkaServer: Sendable {
 
     /// The coordinator and its log (`__sluice_group_log` in the data directory), on one loop.
     private static func openGroupCoordinator(config: BrokerConfig, dataDirectory: String, environment: TopicRegistry.Environment,
-                                             owner: EventLoopOwner, offsetsTopic registry: TopicRegistry?) throws -> GroupCoordinator {
+                                             owner: EventLoopOwner, offsetsTopic registry: TopicRegistry?,
+                                             cleaner: LogCleaner?) throws -> GroupCoordinator {
         if let registry {
             // A cluster keeps groups on the replicated __consumer_offsets topic.
             let store = OffsetsTopicStore(registry: registry, owner: owner, clock: wallClockMilliseconds,
-                                          commitTimeoutMs: Int64(config.int("offsets.commit.timeout.ms")), logger: environment.logger)
+                                          commitTimeoutMs: Int64(config.int("offsets.commit.timeout.ms")))
             return try GroupCoordinator(config: GroupCoordinatorConfig(broker: config), store: store, owner: owner,
                                         clock: wallClockMilliseconds, logger: environment.logger)
         }
-        var logConfig = TopicConfigs.logConfig(overrides: [:], broker: config)
-        logConfig.segmentBytes = Int64(config.int("offsets.topic.segment.bytes"))
-        // Bounded by compaction (rewrite and truncate), never by time or size.
-        logConfig.retentionMs = -1
-        logConfig.retentionBytes = -1
+        // Compacted as __consumer_offsets is, never deleted by time or size.
+        let logConfig = TopicConfigs.logConfig(overrides: ["cleanup.policy": "compact",
+                                                           "segment.bytes": "\(config.int("offsets.topic.segment.bytes"))"], broker: config)
         let log = try PartitionLog(
             directory: dataDirectory + "/" + LogGroupStore.directoryName, config: logConfig, writer: environment.writer,
             owner: owner, files: environment.files, cleanShutdown: environment.cleanShutdown, nowMs: wallClockMilliseconds(),
             logger: environment.logger, health: environment.health)
-        // Only timed flushes run there (flush.ms under a Kafka-style flush policy): no retention.
+        // Timed flushes and segment.ms rolls run there (no retention: the policy is compact alone).
         let maintenanceInterval = config.long("log.retention.check.interval.ms")
         owner.execute { log.startBackgroundMaintenance(intervalMs: maintenanceInterval, clock: wallClockMilliseconds) }
+        cleaner?.register(log, topic: LogGroupStore.cleanerName.topic, partition: LogGroupStore.cleanerName.partition)
         let store = LogGroupStore(log: log, clock: wallClockMilliseconds, logger: environment.logger)
         return try GroupCoordinator(config: GroupCoordinatorConfig(broker: config), store: store, owner: owner,
                                     clock: wallClockMilliseconds, logger: environment.logger)

@@ -5,13 +5,16 @@ consumer from the beginning then reads the latest value of each key once, tombst
 delete.retention.ms after the cleaning that kept them and nothing of the deleted keys after that;
 a consumer positioned at a removed offset goes on at the next one; a restart, and kill -9 while
 the cleaner works, keep all of it. A record without a key is refused by a compacted topic with
-INVALID_RECORD (87), as Kafka's LogValidator refuses it."""
+INVALID_RECORD (87), as Kafka's LogValidator refuses it. The group log is compacted by the same
+cleaner: thousands of commits leave one record per key, and a kill -9 keeps every last commit."""
 import os
 import random
 import socket
 import subprocess
 import time
 import urllib.request
+
+import pytest
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
@@ -161,6 +164,31 @@ def test_a_compacted_topic_keeps_the_latest_value_of_each_key(broker_factory):
     assert "config cleanup.policy=compact" in described, described
 
 
+@pytest.mark.timeout(240)
+def test_compact_delete_compacts_and_still_deletes_by_time(broker_factory):
+    """cleanup.policy=compact,delete: the cleaner keeps each key's latest record, and retention.ms
+    still deletes old segments whole, latest values included, as Kafka does."""
+    port = free_port()
+    b = broker_factory(settings={"log.cleaner.backoff.ms": "100", "metrics.listener": "127.0.0.1:%d" % port,
+                                 "log.retention.check.interval.ms": "500"})
+    b.metrics_url = "http://127.0.0.1:%d/metrics" % port
+    topic = C.create_topic(b.bootstrap, 1, "compact-delete", config=dict(
+        TOPIC_CONFIG, **{"cleanup.policy": "compact,delete", "retention.ms": "15000", "delete.retention.ms": "600000"}))
+    latest = produce_history(b.bootstrap, topic, 20_000, 100, set(), seed=5)
+    produced_at = time.time()
+    roll(b.bootstrap, topic)
+    wait_until("the cleaner compacts the compact,delete topic", lambda: latest_per_key_once(read_all(b.bootstrap, topic), latest, False), 60)
+    assert C.watermarks(b.bootstrap, topic, 0)[0] == 0, "nothing is old enough for retention yet"
+    # Past retention.ms the old segments go, though they hold each key's latest value.
+    time.sleep(max(0, produced_at + 15 - time.time()))
+    roll(b.bootstrap, topic)
+
+    def old_keys_gone():
+        return not [r for r in read_all(b.bootstrap, topic) if r["key"].startswith(b"key-")]
+    wait_until("retention deletes the old segments of a compact,delete topic", old_keys_gone, 60)
+    assert C.watermarks(b.bootstrap, topic, 0)[0] > 0, "the log start moved"
+
+
 def test_kill_9_while_the_cleaner_works_loses_no_key(broker_factory):
     b = start_broker(broker_factory)
     topic = C.create_topic(b.bootstrap, 1, "compact-kill", config=dict(TOPIC_CONFIG, **{"delete.retention.ms": "600000"}))
@@ -201,3 +229,43 @@ def test_a_record_without_a_key_is_refused_by_a_compacted_topic(broker_factory):
     assert reports[1][0] == "keyless" and reports[1][1] is not None
     assert reports[1][1].code() == KafkaError.INVALID_RECORD, "compacted topic, keyless record: %s" % reports[1][1]
     assert [(r["key"], r["value"]) for r in read_all(b.bootstrap, topic)] == [(b"k", b"kept")]
+
+
+def group_log_bytes(b):
+    directory = os.path.join(b.data_dir, "__sluice_group_log")
+    return sum(os.path.getsize(os.path.join(directory, n)) for n in os.listdir(directory) if n.endswith(".log"))
+
+
+@pytest.mark.timeout(300)
+def test_the_group_log_is_compacted_by_the_cleaner(broker_factory):
+    port = free_port()
+    b = broker_factory(settings={"log.cleaner.backoff.ms": "100", "metrics.listener": "127.0.0.1:%d" % port,
+                                 "offsets.topic.segment.bytes": "16384"})
+    b.metrics_url = "http://127.0.0.1:%d/metrics" % port
+    topic = C.create_topic(b.bootstrap, 4, "compact-commits")
+    consumer = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "committer", "enable.auto.commit": False})
+    rounds = 1_000
+    started = time.time()
+    for i in range(rounds):
+        consumer.commit(offsets=[TopicPartition(topic, p, i * 10 + p) for p in range(4)], asynchronous=False)
+    # A second group, then deleted: its offsets become tombstones.
+    gone = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "deleted-group", "enable.auto.commit": False})
+    gone.commit(offsets=[TopicPartition(topic, p, 5) for p in range(4)], asynchronous=False)
+    gone.close()
+    [f.result(timeout=30) for f in C.admin(b.bootstrap).delete_consumer_groups(["deleted-group"]).values()]
+    committed_in = time.time() - started
+    # 4,000 commit records over 4 keys (~260 KiB): the cleaner leaves the latest of each and the
+    # active 16 KiB segment; it has been cleaning all along.
+    wait_until("the cleaner compacts the group log", lambda: metric(b, "sluice_log_cleaner_records_removed_total") >= 3_000, 60)
+    wait_until("the group log shrinks", lambda: group_log_bytes(b) < 64 * 1024, 60)
+    print("group log: %d commits in %.1f s, %d bytes on disk after cleaning, %d records removed"
+          % (rounds, committed_in, group_log_bytes(b), metric(b, "sluice_log_cleaner_records_removed_total")))
+    consumer.close()
+    b.kill9()
+    b.start()
+    again = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "committer", "enable.auto.commit": False})
+    got = again.committed([TopicPartition(topic, p) for p in range(4)], timeout=30)
+    assert [t.offset for t in got] == [(rounds - 1) * 10 + p for p in range(4)], got
+    again.close()
+    listed = C.admin(b.bootstrap).list_consumer_groups().result(timeout=30)
+    assert "deleted-group" not in [g.group_id for g in listed.valid], "a deleted group stays deleted after cleaning and a restart"

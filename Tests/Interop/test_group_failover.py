@@ -13,6 +13,7 @@ import time
 
 import pytest
 from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka.admin import ConfigResource
 
 import clients as C
 import kspec
@@ -121,6 +122,10 @@ def test_a_group_keeps_consuming_through_kill_9_of_its_coordinator(cluster):
     except AssertionError:
         raise AssertionError("committed offsets never added up to %d: last %r; commit errors %r" % (RECORDS, last, errors[-10:]))
     assert sum(max(0, o) for o in ends.values()) == RECORDS
+    # The group log is a compacted topic, as Kafka creates __consumer_offsets.
+    resource = ConfigResource(ConfigResource.Type.TOPIC, "__consumer_offsets")
+    configs = C.admin(cluster.nodes[moved_to].bootstrap).describe_configs([resource])[resource].result(timeout=30)
+    assert configs["cleanup.policy"].value == "compact", configs["cleanup.policy"]
 
 
 def test_the_swift_client_finds_the_new_coordinator_and_the_committed_offsets(cluster, sluice_bin):

@@ -434,8 +434,6 @@ final class MemoryGroupStore: GroupStore {
     var records: [GroupRecord] = []
     var holdCompletions = false
     private var held: [(Result<Void, any Error>) -> Void] = []
-    private(set) var recordsSinceRewrite = 0
-
     func loadRecords() throws -> [GroupRecord] { records }
 
     func append(_ records: [GroupRecord], completion: @escaping (Result<Void, any Error>) -> Void) {
@@ -447,7 +445,6 @@ final class MemoryGroupStore: GroupStore {
             return
         }
         self.records += records
-        recordsSinceRewrite += records.count
         completion(.success(()))
     }
 
@@ -455,12 +452,6 @@ final class MemoryGroupStore: GroupStore {
         let pending = held
         held.removeAll()
         pending.forEach { $0(result) }
-    }
-
-    func rewrite(_ live: [GroupRecord], completion: @escaping (Result<Void, any Error>) -> Void) {
-        records = live
-        recordsSinceRewrite = live.count
-        completion(.success(()))
     }
 
     func close() throws {}

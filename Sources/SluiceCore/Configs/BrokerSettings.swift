@@ -117,9 +117,9 @@ public enum BrokerSettings {
         .init(key: ConfigKey("offsets.topic.num.partitions", .int, "50", .atLeast(1)), help: "Partitions of __consumer_offsets (a cluster's group log), fixed once it is created.", dynamic: false),
         .init(key: ConfigKey("offsets.topic.replication.factor", .int, "3", .atLeast(1)), help: "Replicas of each __consumer_offsets partition (at most the live brokers when it is created).", dynamic: false),
         .init(key: ConfigKey("offsets.commit.timeout.ms", .int, "5000", .atLeast(1)), help: "How long a commit waits for the __consumer_offsets replicas before it fails.", dynamic: false),
-        .init(key: ConfigKey("offsets.topic.segment.bytes", .int, "104857600", .atLeast(1)), help: "Segment size of the group metadata log.", dynamic: false),
+        .init(key: ConfigKey("offsets.topic.segment.bytes", .int, "104857600", .atLeast(1)), help: "Segment size of the group log (__consumer_offsets, compacted: the cleaner takes closed segments only).", dynamic: false),
         .init(key: ConfigKey("offsets.compaction.min.records", .int, "100000", .atLeast(1)),
-              help: "Group-log records written before it is compacted (it is rewritten once it holds this many and twice the live records).", dynamic: false),
+              help: "Deprecated and ignored: the log cleaner compacts the group log (accepted so earlier configs still load).", dynamic: false),
     ]
 
     private static let byName: [String: BrokerSetting] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

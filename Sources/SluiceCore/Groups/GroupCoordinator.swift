@@ -26,15 +26,6 @@ public final class GroupCoordinator: @unchecked Sendable {
     var armedDeadline: (atMs: Int64, task: any LogScheduledTask)?
     var stopped = false
 
-    /// Store writes not yet completed; a compaction waits for none to be in flight (its copy
-    /// holds only completed values), and writes arriving meanwhile wait for it.
-    var writesInFlight = 0
-    var compaction: CompactionState = .idle
-    var queuedWrites: [([GroupRecord], (Result<Void, any Error>) -> Void)] = []
-    var compactionThreshold: Int
-
-    enum CompactionState { case idle, due, running }
-
     /// Loads every group and committed offset from `store`.
     public init(config: GroupCoordinatorConfig, store: any GroupStore, owner: any LogOwnerExecutor,
                 clock: @escaping @Sendable () -> Int64, logger: Logger,
@@ -45,7 +36,6 @@ public final class GroupCoordinator: @unchecked Sendable {
         self.clock = clock
         self.logger = logger
         self.newMemberId = newMemberId
-        self.compactionThreshold = config.compactionMinRecords
         try load()
     }
 
@@ -99,7 +89,6 @@ public final class GroupCoordinator: @unchecked Sendable {
                 scheduleExpiry(group)
             }
         }
-        compactionThreshold = max(config.compactionMinRecords, 2 * liveRecordCount())
         logger.info("group coordinator loaded", metadata: [
             "groups": "\(touched.filter { groups[$0] != nil }.count)",
             "offsets": "\(touched.compactMap { groups[$0] }.reduce(0) { $0 + $1.offsets.count })", "records": "\(records.count)"])
@@ -233,58 +222,11 @@ public final class GroupCoordinator: @unchecked Sendable {
 
     // MARK: Persistence
 
+    /// Writes `records` to the group log; the log cleaner, not the coordinator, keeps it to the
+    /// latest record of each key.
     func persist(_ records: [GroupRecord], completion: @escaping (Result<Void, any Error>) -> Void) {
         guard !records.isEmpty else { return completion(.success(())) }
-        if compaction != .idle {
-            queuedWrites.append((records, completion))
-            return
-        }
-        write(records, completion: completion)
-    }
-
-    func write(_ records: [GroupRecord], completion: @escaping (Result<Void, any Error>) -> Void) {
-        writesInFlight += 1
-        store.append(records) { [self] result in
-            writesInFlight -= 1
-            completion(result)
-            if compaction == .idle && store.recordsSinceRewrite >= compactionThreshold {
-                let live = liveRecordCount()
-                compactionThreshold = max(config.compactionMinRecords, 2 * live)
-                if store.recordsSinceRewrite >= compactionThreshold { compaction = .due }
-            }
-            startCompactionIfDue()
-        }
-    }
-
-    func startCompactionIfDue() {
-        guard compaction == .due, writesInFlight == 0 else { return }
-        compaction = .running
-        store.rewrite(liveRecords()) { [self] result in
-            if case .failure(let error) = result {
-                logger.error("group log compaction failed; will retry later", metadata: ["error": "\(error)"])
-            }
-            compaction = .idle
-            compactionThreshold = max(config.compactionMinRecords, 2 * liveRecordCount())
-            let queued = queuedWrites
-            queuedWrites.removeAll()
-            for (records, completion) in queued { write(records, completion: completion) }
-        }
-    }
-
-    func liveRecordCount() -> Int {
-        groups.values.reduce(0) { $0 + $1.offsets.count + ($1.protocolType == nil ? 0 : 1) }
-    }
-
-    /// The latest value of every key: what a compacted group log holds.
-    func liveRecords() -> [GroupRecord] {
-        var records: [GroupRecord] = []
-        for group in groups.values.sorted(by: { $0.groupId < $1.groupId }) {
-            if group.protocolType != nil { records.append(.group(group.groupId, group.snapshot())) }
-            for (partition, committed) in group.offsets.sorted(by: { $0.key < $1.key }) {
-                records.append(.offset(group: group.groupId, partition, committed))
-            }
-        }
-        return records
+        store.append(records, completion: completion)
     }
 }
 

@@ -15,9 +15,6 @@ public struct GroupCoordinatorConfig: Sendable {
     public var offsetsRetentionCheckIntervalMs: Int64 = 600_000
     /// offset.metadata.max.bytes
     public var offsetMetadataMaxBytes: Int = 4096
-    /// offsets.compaction.min.records: the group log is rewritten once it holds this many
-    /// records and twice as many as are live.
-    public var compactionMinRecords: Int = 100_000
 
     public init() {}
 
@@ -29,6 +26,5 @@ public struct GroupCoordinatorConfig: Sendable {
         offsetsRetentionMs = Int64(broker.int("offsets.retention.minutes")) * 60_000
         offsetsRetentionCheckIntervalMs = broker.long("offsets.retention.check.interval.ms")
         offsetMetadataMaxBytes = broker.int("offset.metadata.max.bytes")
-        compactionMinRecords = max(1, broker.int("offsets.compaction.min.records"))
     }
 }

@@ -11,11 +11,6 @@ public protocol GroupStore: AnyObject {
     /// Appends `records`; `completion` runs once they are durable (under the broker's flush
     /// policy) or have failed, in the order appends were made.
     func append(_ records: [GroupRecord], completion: @escaping (Result<Void, any Error>) -> Void)
-    /// Records appended since the store was loaded or last rewritten.
-    var recordsSinceRewrite: Int { get }
-    /// Writes `live` (the latest value of every key) as the new beginning of the store and
-    /// drops what came before it, so the store, and start-up, stay proportional to live state.
-    func rewrite(_ live: [GroupRecord], completion: @escaping (Result<Void, any Error>) -> Void)
     /// Flushes and closes the store at shutdown.
     func close() throws
 }
@@ -23,21 +18,22 @@ public protocol GroupStore: AnyObject {
 /// The group store on a partition log of the storage engine (like Kafka's __consumer_offsets,
 /// but one partition outside the topic namespace).
 ///
-/// Bounding it: instead of a key-based cleaner, the coordinator periodically appends its
-/// whole live state after a roll and then moves the log start offset to that point
-/// (DeleteRecords), which deletes every older segment. A crash in between is harmless: replay
-/// reads the old records and then the (partial) copy of the same values.
+/// Bounding it: the log is compacted (`cleanup.policy=compact`) and the broker's log cleaner
+/// keeps the latest record of each key, as Kafka's cleaner does for __consumer_offsets; a
+/// deleted group or offset is a tombstone, gone after `delete.retention.ms`. Start-up reads
+/// the cleaned part plus what was written since, not every commit ever made.
 public final class LogGroupStore: GroupStore {
     public let log: PartitionLog
     private let clock: @Sendable () -> Int64
     private let logger: Logger
-    public private(set) var recordsSinceRewrite = 0
     static let recordsPerBatch = 500
     static let readChunkBytes = 4 << 20
 
     /// The directory name in the data directory. Partition directories are always `<topic>-<n>`,
     /// so no topic can collide with it.
     public static let directoryName = "__sluice_group_log"
+    /// Its name in the cleaner's checkpoint (partition -1: no topic partition has it).
+    public static let cleanerName = (topic: directoryName, partition: Int32(-1))
 
     public init(log: PartitionLog, clock: @escaping @Sendable () -> Int64, logger: Logger) {
         self.log = log
@@ -46,9 +42,7 @@ public final class LogGroupStore: GroupStore {
     }
 
     public func loadRecords() throws -> [GroupRecord] {
-        let records = try Self.readRecords(of: log, limit: .highWatermark)
-        recordsSinceRewrite = records.count
-        return records
+        try Self.readRecords(of: log, limit: .highWatermark)
     }
 
     /// Every group record in `log` from its start to `limit`; on the log's owner.
@@ -81,31 +75,7 @@ public final class LogGroupStore: GroupStore {
         guard !records.isEmpty else { return completion(.success(())) }
         do {
             let batches = try encode(records)
-            recordsSinceRewrite += records.count
             appendAll(batches, completion: completion)
-        } catch {
-            completion(.failure(error))
-        }
-    }
-
-    public func rewrite(_ live: [GroupRecord], completion: @escaping (Result<Void, any Error>) -> Void) {
-        do {
-            try log.roll(nowMs: clock())
-            let start = log.logEndOffset
-            let batches = try encode(live)
-            let before = log.sizeInBytes
-            recordsSinceRewrite = live.count
-            appendAll(batches) { [self] result in
-                do {
-                    try result.get()
-                    try log.deleteRecords(before: start)
-                    logger.info("group log compacted", metadata: [
-                        "liveRecords": "\(live.count)", "bytesBefore": "\(before)", "bytesAfter": "\(log.sizeInBytes)"])
-                    completion(.success(()))
-                } catch {
-                    completion(.failure(error))
-                }
-            }
         } catch {
             completion(.failure(error))
         }

@@ -1,11 +1,11 @@
 import KafkaProtocol
-import Logging
 import NIOCore
 import SluiceStorage
 import Synchronization
 
-/// The group store of a cluster: Kafka's `__consumer_offsets`, a replicated topic whose
-/// partition `hash(group) % partitions` holds a group's metadata and committed offsets. The
+/// The group store of a cluster: Kafka's `__consumer_offsets`, a replicated, compacted topic
+/// whose partition `hash(group) % partitions` holds a group's metadata and committed offsets
+/// (the log cleaner keeps each key's latest record on every replica). The
 /// coordinator of a group is the leader of that partition; it loads the partition when it
 /// becomes the leader (`readPartition`) and forgets its groups when it stops. A write is done
 /// when the partition's high watermark passes it — on min.insync.replicas brokers' disks — as
@@ -14,24 +14,19 @@ import Synchronization
 ///
 /// Called on the coordinator's owner; every log operation hops to its partition's owner and
 /// the completion hops back.
-public final class OffsetsTopicStore: GroupStore, @unchecked Sendable {
-    // @unchecked: `recordsSinceRewrite` is touched on the coordinator's owner only.
+public final class OffsetsTopicStore: GroupStore, Sendable {
     public static let topic = "__consumer_offsets"
 
     private let registry: TopicRegistry
     private let owner: any LogOwnerExecutor
     private let clock: @Sendable () -> Int64
     private let commitTimeoutMs: Int64
-    private let logger: Logger
-    public private(set) var recordsSinceRewrite = 0
 
-    public init(registry: TopicRegistry, owner: any LogOwnerExecutor, clock: @escaping @Sendable () -> Int64, commitTimeoutMs: Int64,
-                logger: Logger) {
+    public init(registry: TopicRegistry, owner: any LogOwnerExecutor, clock: @escaping @Sendable () -> Int64, commitTimeoutMs: Int64) {
         self.registry = registry
         self.owner = owner
         self.clock = clock
         self.commitTimeoutMs = commitTimeoutMs
-        self.logger = logger
     }
 
     /// The partition of the offsets topic that holds `groupId` (Kafka's
@@ -54,24 +49,6 @@ public final class OffsetsTopicStore: GroupStore, @unchecked Sendable {
     }
 
     public func append(_ records: [GroupRecord], completion: @escaping (Result<Void, any Error>) -> Void) {
-        guard !records.isEmpty else { return completion(.success(())) }
-        recordsSinceRewrite += records.count
-        write(records, completion: completion) { _ in }
-    }
-
-    public func rewrite(_ live: [GroupRecord], completion: @escaping (Result<Void, any Error>) -> Void) {
-        recordsSinceRewrite = live.count
-        // Each partition: roll, append its live records, and once they are replicated move the
-        // log start there (followers follow it): older segments go, on every replica.
-        write(live, roll: true, completion: completion) { log in
-            self.logger.info("offsets topic partition compacted", metadata: ["directory": "\(log.directory)", "bytes": "\(log.sizeInBytes)"])
-        }
-    }
-
-    public func close() throws {}
-
-    private func write(_ records: [GroupRecord], roll: Bool = false, completion: @escaping (Result<Void, any Error>) -> Void,
-                       afterRewrite: @escaping @Sendable (PartitionLog) -> Void) {
         let count = registry.topic(named: Self.topic)?.partitions.count ?? 0
         guard count > 0 else {
             return completion(.failure(GroupLogError(description: "the offsets topic does not exist yet")))
@@ -95,17 +72,16 @@ public final class OffsetsTopicStore: GroupStore, @unchecked Sendable {
             }
             let timeoutMs = commitTimeoutMs
             partition.owner.execute {
-                Self.appendReplicated(batches, to: partition, roll: roll, nowMs: now, timeoutMs: timeoutMs, afterRewrite: afterRewrite) {
-                    pending.finish($0)
-                }
+                Self.appendReplicated(batches, to: partition, nowMs: now, timeoutMs: timeoutMs) { pending.finish($0) }
             }
         }
     }
 
+    public func close() throws {}
+
     /// On the partition's owner: appends as a leader with acks=all would, and reports once the
     /// high watermark has passed the last batch.
-    private static func appendReplicated(_ batches: [ByteBuffer], to partition: Partition, roll: Bool, nowMs: Int64, timeoutMs: Int64,
-                                         afterRewrite: @escaping @Sendable (PartitionLog) -> Void,
+    private static func appendReplicated(_ batches: [ByteBuffer], to partition: Partition, nowMs: Int64, timeoutMs: Int64,
                                          completion: @escaping (Result<Void, any Error>) -> Void) {
         let minInsync = partition.minInsyncReplicas
         let log: PartitionLog
@@ -114,13 +90,6 @@ public final class OffsetsTopicStore: GroupStore, @unchecked Sendable {
             return completion(.failure(refusal))
         case .success(let leaderLog):
             log = leaderLog
-        }
-        let start: Int64
-        do {
-            if roll { try log.roll(nowMs: nowMs) }
-            start = log.logEndOffset
-        } catch {
-            return completion(.failure(error))
         }
         LogGroupStore.append(batches, to: log, nowMs: nowMs) { result in
             switch result {
@@ -132,7 +101,6 @@ public final class OffsetsTopicStore: GroupStore, @unchecked Sendable {
                     guard code == .none else {
                         return completion(.failure(TopicError(code: code, message: "offsets topic write not replicated: \(code.name)")))
                     }
-                    if roll, (try? log.deleteRecords(before: start)) != nil { afterRewrite(log) }
                     completion(.success(()))
                 }
             }

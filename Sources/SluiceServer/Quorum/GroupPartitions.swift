@@ -126,10 +126,8 @@ final class GroupPartitions: Sendable {
         Task {
             let request = CreateTopicsRequest(topics: [
                 .init(name: OffsetsTopicStore.topic, numPartitions: Int32(partitions), replicationFactor: factor, assignments: [],
-                      // Never deleted by age or size: the coordinator's own rewrite bounds it
-                      // (until the log cleaner, #12, compacts it as Kafka does).
-                      configs: [.init(name: "retention.ms", value: "-1"), .init(name: "retention.bytes", value: "-1"),
-                                .init(name: "segment.bytes", value: "\(segmentBytes)")]),
+                      // Compacted, as Kafka creates it: the cleaner keeps each key's latest record.
+                      configs: [.init(name: "cleanup.policy", value: "compact"), .init(name: "segment.bytes", value: "\(segmentBytes)")]),
             ], timeoutMs: 30_000)
             do {
                 let response = try await cluster.controller.send(request, version: 7, within: .seconds(30)) {
