@@ -12,6 +12,8 @@ bytes read during each of those windows are scraped from /metrics. At the end of
 round the script waits for the cleaner to finish and reports its rate: bytes of log rewritten over
 time spent cleaning (sluice_log_cleaner_bytes_cleaned_total / sluice_log_cleaner_seconds_total);
 it reads the dirty part twice (offset map, then rewrite), so its disk reads are higher.
+With --cold (root), the page cache is dropped before the cleaner starts, so its first read of
+the log comes from the disk, as for a log written long ago.
 
     .venv/bin/python Tools/bench/compaction.py --sluice .build/release/sluice --loadgen .build/rdkafka-bench
 """
@@ -79,6 +81,10 @@ def one_round(args, cleaner):
         fill = loadgen(args, "produce", "--bootstrap", bootstrap, "--topic", "dirty", "--records", str(args.fill_records),
                        "--record-size", "1024", "--keys", str(args.keys), "--acks", "1")
         if cleaner:
+            if args.cold:
+                subprocess.run(["sync"], check=True)
+                with open("/proc/sys/vm/drop_caches", "w") as f:
+                    f.write("3\n")
             cli(args, bootstrap, "topic", "alter", "dirty", "--set", "cleanup.policy=compact")
         row = {"cleaner": cleaner, "fillMBps": fill["megabytesPerSecond"]}
         for mode in ("produce", "consume"):
@@ -132,6 +138,7 @@ def main():
     parser.add_argument("--records", type=int, default=3_000_000, help="100 B records produced and consumed meanwhile")
     parser.add_argument("--data-root", default=os.getcwd())
     parser.add_argument("--out", help="write the rows as JSON here")
+    parser.add_argument("--cold", action="store_true", help="drop the page cache before each cleaning (root)")
     args = parser.parse_args()
     rows = []
     for number in range(args.rounds):
