@@ -18,7 +18,7 @@ extension PartitionLog {
     }
 
     /// What a cleaning of this log would cover now, or nil when nothing is cleanable. Cleanable
-    /// are whole closed segments below the high watermark, below what is fdatasync'd (so
+    /// are whole closed segments below the last stable offset, below what is fdatasync'd (so
     /// recovery never has to check a cleaned segment) and older than `min.compaction.lag.ms`;
     /// the active segment never is. `firstDirtyOffset` is the cleaner checkpoint (below the
     /// log start, it counts from the log start).
@@ -27,7 +27,8 @@ extension PartitionLog {
                              minCompactionLagMs: Int64, evenIfClean: Bool = false) -> CleaningPlan? {
         precondition(owner.isCurrent, "a log is used on its owner only")
         guard failure == nil, segments.count > 1 else { return nil }
-        let limit = min(highWatermark, durableOffset, segments[segments.count - 1].baseOffset)
+        // Never past the last stable offset: an undecided transaction's records must stay.
+        let limit = min(lastStableOffset, durableOffset, segments[segments.count - 1].baseOffset)
         var chosen: [CleaningPlan.Segment] = []
         for index in 0..<(segments.count - 1) {
             let segment = segments[index]

@@ -70,6 +70,7 @@ extension PartitionLog {
         try saveEpochs(sync: true)
         unlink(directory + "/" + Self.producerStateFile)
         producerState = ProducerStateTable()
+        completedAboveHighWatermark.removeAll()
         saveRecoveryPoint()
     }
 

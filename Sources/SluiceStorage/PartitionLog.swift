@@ -96,8 +96,12 @@ public final class PartitionLog: @unchecked Sendable {
 
     /// Appends whose write has not completed, oldest first.
     var inFlight: [PendingAppend] = []
-    /// Idempotent producers' recent batches (deduplication, sequence and epoch checks).
+    /// Idempotent producers' recent batches (deduplication, sequence and epoch checks) and
+    /// transactional producers' open transactions.
     public internal(set) var producerState = ProducerStateTable()
+    /// Transactions whose marker is written but not yet below the high watermark: they still
+    /// hold the last stable offset back (Kafka's unreplicatedTxns), oldest first.
+    var completedAboveHighWatermark: [ProducerStateTable.CompletedTransaction] = []
     /// Retries of batches still in flight: answered when the original completes.
     var duplicateWaiters: [(endOffset: Int64, info: LogAppendInfo, completion: (Result<LogAppendInfo, StorageError>) -> Void)] = []
     var nextAppendID: UInt64 = 0
@@ -184,10 +188,16 @@ public final class PartitionLog: @unchecked Sendable {
     }
 
     func replayProducerState(from offset: Int64) throws {
+        completedAboveHighWatermark.removeAll()
         for segment in segments where segment.nextOffset > offset {
-            try segment.scanHeaders(from: 0, to: segment.size) { header, _ in
+            let file = try segment.file()
+            try segment.scanHeaders(from: 0, to: segment.size) { header, position in
                 if header.baseOffset >= offset && header.producerId >= 0 {
-                    producerState.record(header, firstOffset: header.baseOffset, timestamp: header.maxTimestamp)
+                    try replayProducerState(of: header, bytes: {
+                        var buffer = ByteBuffer()
+                        try file.read(at: position, count: header.totalSize, appendingTo: &buffer)
+                        return buffer
+                    }, timestamp: header.maxTimestamp)
                 }
                 return true
             }
@@ -240,7 +250,19 @@ public final class PartitionLog: @unchecked Sendable {
             throw StorageError.invalidBatch("batch length \(header.totalSize) does not match \(bytes.readableBytes) bytes")
         }
         var producerBefore: (id: Int64, entry: ProducerStateTable.Producer?)?
-        if header.producerId >= 0 {
+        let marker = try Self.transactionMarker(in: bytes, header: header)
+        if let marker {
+            switch producerState.markerVerdict(producerId: header.producerId, producerEpoch: header.producerEpoch,
+                                               coordinatorEpoch: marker.coordinatorEpoch) {
+            case .append:
+                producerBefore = (header.producerId, producerState.producer(header.producerId))
+            case .staleEpoch(let current):
+                throw StorageError.invalidProducerEpoch(producerId: header.producerId, current: current, received: header.producerEpoch)
+            case .coordinatorFenced(let current):
+                throw StorageError.transactionCoordinatorFenced(producerId: header.producerId, current: current,
+                                                                received: marker.coordinatorEpoch)
+            }
+        } else if header.producerId >= 0 {
             switch producerState.verdict(for: header) {
             case .append:
                 producerBefore = (header.producerId, producerState.producer(header.producerId))
@@ -250,6 +272,8 @@ public final class PartitionLog: @unchecked Sendable {
                 throw StorageError.outOfOrderSequence(producerId: header.producerId, expected: expected, received: header.baseSequence)
             case .staleEpoch(let current):
                 throw StorageError.invalidProducerEpoch(producerId: header.producerId, current: current, received: header.producerEpoch)
+            case .invalidTxnState:
+                throw StorageError.invalidTxnState(producerId: header.producerId)
             }
         }
         let baseOffset = logEndOffset
@@ -292,7 +316,9 @@ public final class PartitionLog: @unchecked Sendable {
         let segment = segments.last!
         let position = segment.size
         segment.recordAppend(header: header, position: position, nowMs: nowMs)
-        if header.producerId >= 0 {
+        if let marker {
+            recordMarker(marker, header: header, offset: baseOffset, timestamp: nowMs)
+        } else if header.producerId >= 0 {
             producerState.record(header, firstOffset: baseOffset, timestamp: nowMs)
         }
 
@@ -448,6 +474,7 @@ public final class PartitionLog: @unchecked Sendable {
         for append in failed.reversed() {
             if let before = append.producerBefore { producerState.restore(before.id, to: before.entry) }
         }
+        completedAboveHighWatermark.removeAll { $0.lastOffset >= first.info.firstOffset }
         let orphaned = duplicateWaiters.filter { $0.endOffset > first.info.firstOffset }
         duplicateWaiters.removeAll { $0.endOffset > first.info.firstOffset }
         for append in failed {

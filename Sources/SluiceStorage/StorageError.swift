@@ -23,6 +23,10 @@ public enum StorageError: Error, Hashable, Sendable {
     case outOfOrderSequence(producerId: Int64, expected: Int32, received: Int32)
     /// An idempotent producer wrote with an epoch older than its current one (INVALID_PRODUCER_EPOCH).
     case invalidProducerEpoch(producerId: Int64, current: Int16, received: Int16)
+    /// A non-transactional batch from a producer whose transaction is open (INVALID_TXN_STATE).
+    case invalidTxnState(producerId: Int64)
+    /// A transaction marker from an older coordinator than the last one (TRANSACTION_COORDINATOR_FENCED).
+    case transactionCoordinatorFenced(producerId: Int64, current: Int32, received: Int32)
 }
 
 extension StorageError: CustomStringConvertible {
@@ -40,6 +44,10 @@ extension StorageError: CustomStringConvertible {
             "producer \(id): sequence \(received) where \(expected) was expected"
         case .invalidProducerEpoch(let id, let current, let received):
             "producer \(id): epoch \(received) is older than its current epoch \(current)"
+        case .invalidTxnState(let id):
+            "producer \(id): a non-transactional write while its transaction is open"
+        case .transactionCoordinatorFenced(let id, let current, let received):
+            "producer \(id): a marker from coordinator epoch \(received), older than \(current)"
         }
     }
 }

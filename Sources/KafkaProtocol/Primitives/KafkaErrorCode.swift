@@ -33,6 +33,8 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let invalidRequest = KafkaErrorCode(rawValue: 42)
     public static let unsupportedForMessageFormat = KafkaErrorCode(rawValue: 43)
     public static let policyViolation = KafkaErrorCode(rawValue: 44)
+    public static let invalidTxnState = KafkaErrorCode(rawValue: 48)
+    public static let transactionCoordinatorFenced = KafkaErrorCode(rawValue: 52)
     public static let transactionalIdAuthorizationFailed = KafkaErrorCode(rawValue: 53)
     public static let kafkaStorageError = KafkaErrorCode(rawValue: 56)
     public static let unknownProducerId = KafkaErrorCode(rawValue: 59)

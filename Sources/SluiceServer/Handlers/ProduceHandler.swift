@@ -237,6 +237,8 @@ enum StorageErrorMapping {
         case .invalidBatch: return .corruptMessage
         case .outOfOrderSequence: return .outOfOrderSequenceNumber
         case .invalidProducerEpoch: return .invalidProducerEpoch
+        case .invalidTxnState: return .invalidTxnState
+        case .transactionCoordinatorFenced: return .transactionCoordinatorFenced
         }
     }
 }
