@@ -3,7 +3,8 @@ import KafkaProtocol
 import NIOCore
 
 /// One segment of a partition log: a `.log` file of record batches exactly as they arrived
-/// (base offset patched in), and its sparse `.index` and `.timeindex`.
+/// (base offset patched in), its sparse `.index` and `.timeindex`, and, once a transaction is
+/// aborted in it, its `.txnindex`.
 ///
 /// Files use Kafka's names — the 20-digit base offset plus `.log`, `.index`, `.timeindex` — so
 /// operators' habits and tools (and `kafka-dump-log` on a copied segment) keep working.
@@ -14,6 +15,7 @@ final class LogSegment {
     let logPath: String
     let indexPath: String
     let timeIndexPath: String
+    let transactionIndexPath: String
     /// Every segment's descriptor, the active one's included, comes from this shared LRU cache,
     /// so open descriptors stay bounded however many partitions there are (100,000 partitions
     /// each pinning its active segment once ran the process out of descriptors).
@@ -43,6 +45,7 @@ final class LogSegment {
 
     private var offsetIndex: OffsetIndex?
     private var timeIndex: TimeIndex?
+    private var loadedTransactionIndex: TransactionIndex?
     private var bytesSinceIndexEntry = 0
     private let indexIntervalBytes: Int
 
@@ -57,6 +60,7 @@ final class LogSegment {
         self.logPath = directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: ".log")
         self.indexPath = directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: ".index")
         self.timeIndexPath = directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: ".timeindex")
+        self.transactionIndexPath = directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: ".txnindex")
         self.files = files
         self.size = size
         self.nextOffset = nextOffset
@@ -71,6 +75,7 @@ final class LogSegment {
                                  nextOffset: baseOffset, createdMs: nowMs, indexIntervalBytes: indexIntervalBytes)
         let file = try SegmentFile.open(path: segment.logPath, create: true)
         try file.truncate(to: 0)
+        unlink(segment.transactionIndexPath)
         files.adopt(file, path: segment.logPath, replacing: true)
         segment.offsetIndex = OffsetIndex()
         segment.timeIndex = TimeIndex()
@@ -110,6 +115,20 @@ final class LogSegment {
     }
 
     // MARK: Indexes
+
+    /// The transactions aborted by markers in this segment, read from `.txnindex` when first
+    /// needed (most segments have none, and no file).
+    var transactionIndex: TransactionIndex {
+        if let loadedTransactionIndex { return loadedTransactionIndex }
+        let index = TransactionIndex(path: transactionIndexPath)
+        loadedTransactionIndex = index
+        return index
+    }
+
+    /// Syncs aborted transactions written since the last sync (none loaded: nothing to do).
+    func syncTransactionIndex() throws {
+        try loadedTransactionIndex?.syncIfNeeded()
+    }
 
     private func loadedOffsetIndex() throws -> OffsetIndex {
         if let offsetIndex { return offsetIndex }
@@ -381,6 +400,7 @@ final class LogSegment {
         verified = verified.compactMap { $0.lowerBound < position ? $0.lowerBound..<min($0.upperBound, position) : nil }
         damaged = damaged.filter { $0.range.lowerBound < position }
         try rebuildIndexes()
+        try transactionIndex.truncate(from: nextOffset)
     }
 
     /// Drops this segment's descriptor from the shared cache (its path is about to be reused).
@@ -393,5 +413,6 @@ final class LogSegment {
         unlink(logPath)
         unlink(indexPath)
         unlink(timeIndexPath)
+        unlink(transactionIndexPath)
     }
 }

@@ -71,8 +71,9 @@ extension PartitionLog {
         if let end = outcome.groups.map(\.endOffset).max() { try allowGaps(below: end) }
         for group in outcome.groups {
             guard let first = placement(of: group) else { continue }
-            try swapFiles(of: group, afterStep: afterStep)
             let replaced = segments[first..<(first + group.replaces.count)]
+            // Markers are kept, so the aborted transactions of the replaced segments stay too.
+            try swapFiles(of: group, abortedTransactions: replaced.flatMap { $0.transactionIndex.entries }, afterStep: afterStep)
             let segment = LogSegment.cleaned(directory: directory, baseOffset: group.baseOffset, files: files, size: group.size,
                                              nextOffset: group.endOffset, offsetIndex: group.offsetIndex, timeIndex: group.timeIndex,
                                              maxTimestamp: group.maxTimestamp, offsetOfMaxTimestamp: group.offsetOfMaxTimestamp,
@@ -94,11 +95,16 @@ extension PartitionLog {
         return first
     }
 
-    private func swapFiles(of group: CleanedGroup, afterStep: (SwapStep) throws -> Void) throws {
+    private func swapFiles(of group: CleanedGroup, abortedTransactions: [AbortedTransaction], afterStep: (SwapStep) throws -> Void) throws {
         let base = group.baseOffset
         func path(_ name: String) -> String { directory + "/" + name }
         let cleanedLog = path(SegmentCleaner.cleanedName(baseOffset: base, endOffset: group.endOffset, suffix: ".log"))
+        let cleanedTransactions = path(SegmentCleaner.cleanedName(baseOffset: base, endOffset: group.endOffset, suffix: ".txnindex"))
         let swap = path(SegmentCleaner.swapName(baseOffset: base, endOffset: group.endOffset))
+        // Written before the commit: a restart that finishes the swap renames it in place.
+        if !abortedTransactions.isEmpty {
+            try writeFileAtomically(path: cleanedTransactions, bytes: abortedTransactions.flatMap(\.bytes), sync: true)
+        }
         try renameOrThrow(cleanedLog, swap)
         try syncDirectoryOrThrow()
         try afterStep(.committed)
@@ -107,6 +113,7 @@ extension PartitionLog {
             files.forget(path: path(name))
             unlink(path(LogSegment.fileName(baseOffset: replaced, suffix: ".index")))
             unlink(path(LogSegment.fileName(baseOffset: replaced, suffix: ".timeindex")))
+            unlink(path(LogSegment.fileName(baseOffset: replaced, suffix: ".txnindex")))
             if replaced != base { unlink(path(name)) }
         }
         try afterStep(.replacedRemoved)
@@ -114,6 +121,9 @@ extension PartitionLog {
         for suffix in [".index", ".timeindex"] {
             try renameOrThrow(path(SegmentCleaner.cleanedName(baseOffset: base, endOffset: group.endOffset, suffix: suffix)),
                               path(LogSegment.fileName(baseOffset: base, suffix: suffix)))
+        }
+        if !abortedTransactions.isEmpty {
+            try renameOrThrow(cleanedTransactions, path(LogSegment.fileName(baseOffset: base, suffix: ".txnindex")))
         }
         try syncDirectoryOrThrow()
         try afterStep(.renamed)
@@ -144,7 +154,7 @@ extension PartitionLog {
     }
 
     static func removeCleanedFiles(of group: CleanedGroup, in directory: String) {
-        for suffix in [".log", ".index", ".timeindex"] {
+        for suffix in [".log", ".index", ".timeindex", ".txnindex"] {
             unlink(directory + "/" + SegmentCleaner.cleanedName(baseOffset: group.baseOffset, endOffset: group.endOffset, suffix: suffix))
         }
     }
@@ -171,13 +181,19 @@ extension LogLoader {
             for replaced in bases where replaced >= base && replaced < end {
                 // A descriptor cached by a log object of this directory still reads the old file.
                 files.forget(path: directory + "/" + LogSegment.fileName(baseOffset: replaced, suffix: ".log"))
-                for suffix in [".index", ".timeindex", ".log"] {
+                for suffix in [".index", ".timeindex", ".txnindex", ".log"] {
                     unlink(directory + "/" + LogSegment.fileName(baseOffset: replaced, suffix: suffix))
                 }
             }
             let target = directory + "/" + LogSegment.fileName(baseOffset: base, suffix: ".log")
             guard rename(directory + "/" + name, target) == 0 else {
                 throw StorageError.io(errno: errno, operation: "rename", path: directory + "/" + name)
+            }
+            // The aborted transactions of the replaced segments, written before the commit.
+            let transactions = directory + "/" + SegmentCleaner.cleanedName(baseOffset: base, endOffset: end, suffix: ".txnindex")
+            if access(transactions, F_OK) == 0,
+               rename(transactions, directory + "/" + LogSegment.fileName(baseOffset: base, suffix: ".txnindex")) != 0 {
+                throw StorageError.io(errno: errno, operation: "rename", path: transactions)
             }
             logger.info("finished a cleaner swap interrupted by a stop", metadata: ["segment": "\(target)", "replacedBelow": "\(end)"])
         }

@@ -77,7 +77,7 @@ extension PartitionLog {
             let position = segment.size
             segment.recordAppend(header: header, position: position, nowMs: nowMs)
             if header.producerId >= 0 {
-                replayProducerState(of: header, bytes: { batch.bytes }, timestamp: header.maxTimestamp)
+                replayProducerState(of: header, bytes: { batch.bytes }, timestamp: header.maxTimestamp, segment: segment)
             }
             unflushedMessages += Int64(header.recordCount)
             let end = header.lastOffset + 1

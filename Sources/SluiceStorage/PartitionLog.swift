@@ -170,6 +170,9 @@ public final class PartitionLog: @unchecked Sendable {
         self.stableEndLocation = (end.baseOffset, end.size)
         self.durableOffset = end.nextOffset
         _ = try end.file()  // fail here, not on the first append, when it cannot be opened
+        // An abort recorded for a marker a crash did not let reach the log (the replay below
+        // writes again those that did).
+        try end.transactionIndex.truncate(from: end.nextOffset)
         try loadProducerState()
         try loadEpochs()
     }
@@ -197,7 +200,7 @@ public final class PartitionLog: @unchecked Sendable {
                         var buffer = ByteBuffer()
                         try file.read(at: position, count: header.totalSize, appendingTo: &buffer)
                         return buffer
-                    }, timestamp: header.maxTimestamp)
+                    }, timestamp: header.maxTimestamp, segment: segment)
                 }
                 return true
             }
@@ -317,7 +320,7 @@ public final class PartitionLog: @unchecked Sendable {
         let position = segment.size
         segment.recordAppend(header: header, position: position, nowMs: nowMs)
         if let marker {
-            recordMarker(marker, header: header, offset: baseOffset, timestamp: nowMs)
+            recordMarker(marker, header: header, offset: baseOffset, timestamp: nowMs, segment: segment)
         } else if header.producerId >= 0 {
             producerState.record(header, firstOffset: baseOffset, timestamp: nowMs)
         }
@@ -622,7 +625,10 @@ public final class PartitionLog: @unchecked Sendable {
         if failure != nil { return }
         guard changedSinceOpen else { return }
         let active = segments.last!
-        if sync { try active.file().sync() }
+        if sync {
+            try active.file().sync()
+            for segment in segments { try segment.syncTransactionIndex() }
+        }
         try active.writeIndexes(sync: sync)
         try saveLogStartOffset(sync: sync)
         try writeFileAtomically(path: directory + "/" + Self.producerStateFile,
