@@ -22,6 +22,10 @@ final class FetchSessions: Sendable {
         var lastFetchedEpoch: Int32 = -1
         var sentHighWatermark: Int64 = -2
         var sentLogStartOffset: Int64 = -2
+        /// Kafka leaves this out, relying on the last stable offset moving only with the high
+        /// watermark or the log start; a read_committed consumer stuck behind a stale value
+        /// would wait for nothing, so a change is news here too.
+        var sentLastStableOffset: Int64 = -2
     }
 
     struct Session: Sendable {
@@ -114,9 +118,10 @@ final class FetchSessions: Sendable {
             for (read, key) in zip(reads, keys) {
                 guard var entry = session.entries[key] else { continue }
                 let changed = read.bytes > 0 || read.code != .none || read.divergingEpoch != nil || entry.sentHighWatermark != read.highWatermark
-                    || entry.sentLogStartOffset != read.logStartOffset
+                    || entry.sentLogStartOffset != read.logStartOffset || entry.sentLastStableOffset != read.lastStableOffset
                 entry.sentHighWatermark = read.highWatermark
                 entry.sentLogStartOffset = read.logStartOffset
+                entry.sentLastStableOffset = read.lastStableOffset
                 session.entries[key] = entry
                 if !plan.incremental || changed { kept.append(read) }
                 if read.bytes > 0 { served.append(key) }

@@ -11,6 +11,8 @@ extension PartitionLog {
     public enum ReadLimit: Sendable {
         case highWatermark
         case stableEnd
+        /// read_committed: up to the last stable offset (whole batches: it is a batch boundary).
+        case lastStable
     }
 
     /// Reads from `offset`: the batch containing it and what follows, up to `maxBytes` and never
@@ -21,7 +23,7 @@ extension PartitionLog {
     /// the end of a segment continues in the next.
     public func read(from offset: Int64, maxBytes: Int, minOneMessage: Bool = true, limit: ReadLimit = .highWatermark) throws -> LogReadResult {
         if let failure { throw failure }
-        let (end, location) = limit == .highWatermark ? (highWatermark, highWatermarkLocation) : (stableEnd, stableEndLocation)
+        let (end, location) = try bound(limit)
         guard offset >= logStartOffset, offset <= logEndOffset else {
             throw StorageError.offsetOutOfRange(requested: offset, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
         }
@@ -57,6 +59,29 @@ extension PartitionLog {
             index += 1
         }
         return result
+    }
+
+    /// Where a read with `limit` stops: the offset, and the segment and byte position of it.
+    func bound(_ limit: ReadLimit) throws -> (Int64, (segmentBase: Int64, position: Int64)) {
+        switch limit {
+        case .highWatermark:
+            return (highWatermark, highWatermarkLocation)
+        case .stableEnd:
+            return (stableEnd, stableEndLocation)
+        case .lastStable:
+            let stable = lastStableOffset
+            guard stable < highWatermark else { return (highWatermark, highWatermarkLocation) }
+            // The first batch of the earliest undecided transaction: the read stops before it.
+            let segment = segments[segmentIndex(containing: stable)]
+            let end = segment.baseOffset == highWatermarkLocation.segmentBase ? highWatermarkLocation.position : segment.size
+            let located: (position: Int64, header: RecordBatchHeader)?
+            do {
+                located = try segment.locate(offset: stable, before: end)
+            } catch let error as RecordBatchError {
+                throw damagedOnRead(segment, reason: "unreadable or cut batch on the way to offset \(stable): \(error)")
+            }
+            return (stable, (segment.baseOffset, located?.position ?? 0))
+        }
     }
 
     /// How much of `length` bytes from `position` may be served: every batch in it is checked

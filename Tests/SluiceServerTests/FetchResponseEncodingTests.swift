@@ -26,7 +26,9 @@ struct FetchResponseEncodingTests {
 
         var withData = FetchHandler.PartitionRead(topic: "orders", topicId: KafkaUUID(high: 1, low: 2), index: 3)
         withData.highWatermark = 42
+        withData.lastStableOffset = 40
         withData.logStartOffset = 7
+        withData.abortedTransactions = [(producerId: 5, firstOffset: 12), (producerId: 6, firstOffset: 30)]
         withData.slices = [FileRegionSlice(file: file, position: 10, length: bytes.count)]
         var empty = FetchHandler.PartitionRead(topic: "orders", topicId: KafkaUUID(high: 1, low: 2), index: 4)
         empty.highWatermark = 0
@@ -56,7 +58,10 @@ struct FetchResponseEncodingTests {
         if version >= 13 { #expect(orders.topicId == KafkaUUID(high: 1, low: 2)) } else { #expect(orders.topic == "orders") }
         #expect(orders.partitions.map(\.partitionIndex) == [3, 4])
         let first = orders.partitions[0]
-        #expect(first.highWatermark == 42 && first.lastStableOffset == 42)
+        #expect(first.highWatermark == 42 && first.lastStableOffset == 40)
+        #expect(first.abortedTransactions?.map { [$0.producerId, $0.firstOffset] } == [[5, 12], [6, 30]])
+        // Not read_committed: the list is null.
+        #expect(orders.partitions[1].abortedTransactions == nil)
         if version >= 5 { #expect(first.logStartOffset == 7) }
         #expect(first.records.map { Array($0.readableBytesView) } == bytes)
         // An empty partition carries an empty record set, never null.

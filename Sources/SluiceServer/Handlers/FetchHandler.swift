@@ -5,7 +5,9 @@ import SluiceStorage
 
 /// Fetch v4–16. Record bytes go from segment files to the socket with sendfile (NIO
 /// FileRegion), never through a Swift copy. Long polls wait for MaxWaitMs unless MinBytes
-/// arrive first. Incremental fetch sessions (KIP-227) live in `FetchSessions`.
+/// arrive first. Incremental fetch sessions (KIP-227) live in `FetchSessions`. A consumer with
+/// isolation level 1 (read_committed) reads up to the last stable offset and is told the
+/// aborted transactions its data overlaps; every answer carries the last stable offset.
 enum FetchHandler {
     struct PartitionRead {
         var topic: String
@@ -13,7 +15,10 @@ enum FetchHandler {
         var index: Int32
         var code: KafkaErrorCode = .none
         var highWatermark: Int64 = -1
+        var lastStableOffset: Int64 = -1
         var logStartOffset: Int64 = -1
+        /// read_committed only (nil, written as null, otherwise): producer id and first offset.
+        var abortedTransactions: [(producerId: Int64, firstOffset: Int64)]?
         var slices: [FileRegionSlice] = []
         /// Where the fetcher's log diverged from this one (v12+: it must truncate there).
         var divergingEpoch: (epoch: Int32, endOffset: Int64)?
@@ -43,8 +48,9 @@ enum FetchHandler {
         let replicaId: Int32? = replica >= 0 ? replica : nil
         let replicaEpoch: Int64 = request.version >= 15 ? body.replicaState.replicaEpoch : -1
         let rack: String? = request.version >= 11 && !body.rackId.isEmpty && request.broker.cluster != nil ? body.rackId : nil
+        let readCommitted = replicaId == nil && body.isolationLevel == 1
         @Sendable func attempt() {
-            readAll(plan, maxBytes: body.maxBytes, replicaId: replicaId, replicaEpoch: replicaEpoch, rack: rack,
+            readAll(plan, maxBytes: body.maxBytes, replicaId: replicaId, replicaEpoch: replicaEpoch, rack: rack, readCommitted: readCommitted,
                     request: request).whenComplete { result in
                 switch result {
                 case .failure(let error):
@@ -100,7 +106,8 @@ enum FetchHandler {
     /// does not fit is cut short or left out, so the response stays within MaxBytes but for that
     /// one first batch.
     private static func readAll(_ plan: FetchSessions.Plan, maxBytes requestMaxBytes: Int32, replicaId: Int32?,
-                                replicaEpoch: Int64, rack: String?, request: RequestContext) -> EventLoopFuture<[PartitionRead]> {
+                                replicaEpoch: Int64, rack: String?, readCommitted: Bool,
+                                request: RequestContext) -> EventLoopFuture<[PartitionRead]> {
         let registry = request.broker.registry
         let byId = request.version >= 13
         var wanted: [(topic: String, id: KafkaUUID, partition: FetchRequest.FetchPartition, resolved: Partition?, code: KafkaErrorCode)] = []
@@ -138,6 +145,7 @@ enum FetchHandler {
                         read.preferredReadReplica = preferred
                         if let log = partition.log {
                             read.highWatermark = log.highWatermark
+                            read.lastStableOffset = log.lastStableOffset
                             read.logStartOffset = log.logStartOffset
                         }
                         return reads + [read]
@@ -153,6 +161,7 @@ enum FetchHandler {
                     }
                     do {
                         read.highWatermark = log.highWatermark
+                        read.lastStableOffset = log.lastStableOffset
                         read.logStartOffset = log.logStartOffset
                         if request.version >= 12, entry.partition.lastFetchedEpoch >= 0,
                            let diverging = try log.divergence(lastFetchedEpoch: entry.partition.lastFetchedEpoch,
@@ -168,9 +177,15 @@ enum FetchHandler {
                             }
                             read.highWatermark = log.highWatermark
                         }
+                        let limit: PartitionLog.ReadLimit = follower != nil ? .stableEnd : (readCommitted ? .lastStable : .highWatermark)
                         let result = try log.read(from: entry.partition.fetchOffset, maxBytes: budget, minOneMessage: minOneMessage,
-                                                  limit: follower == nil ? .highWatermark : .stableEnd)
+                                                  limit: limit)
                         read.slices = result.slices
+                        if readCommitted {
+                            // What the data read can overlap lies below the last stable offset.
+                            read.abortedTransactions = log.abortedTransactions(from: entry.partition.fetchOffset, upTo: read.lastStableOffset)
+                                .map { ($0.producerId, $0.firstOffset) }
+                        }
                     } catch {
                         read.code = StorageErrorMapping.code(for: error)
                     }
@@ -245,10 +260,21 @@ enum FetchHandler {
                 buffer.writeInteger(read.code.rawValue)
                 let failed = read.code != .none
                 buffer.writeInteger(failed ? -1 : read.highWatermark)
-                buffer.writeInteger(failed ? -1 : read.highWatermark)  // last stable offset: no transactions yet
+                buffer.writeInteger(failed ? -1 : read.lastStableOffset)
                 if version >= 5 { buffer.writeInteger(failed ? -1 : read.logStartOffset) }
-                // Aborted transactions: null (none can exist yet).
-                if flexible { buffer.writeUnsignedVarint(0) } else { buffer.writeInteger(Int32(-1)) }
+                // Aborted transactions: null unless read_committed.
+                if let aborted = read.abortedTransactions, !failed {
+                    writeCount(aborted.count)
+                    for transaction in aborted {
+                        buffer.writeInteger(transaction.producerId)
+                        buffer.writeInteger(transaction.firstOffset)
+                        if flexible { buffer.writeUnsignedVarint(0) }
+                    }
+                } else if flexible {
+                    buffer.writeUnsignedVarint(0)
+                } else {
+                    buffer.writeInteger(Int32(-1))
+                }
                 if version >= 11 { buffer.writeInteger(read.preferredReadReplica) }
                 // Records: length, then the file regions. Never null in flexible versions
                 // (librdkafka rejects a null record set there).

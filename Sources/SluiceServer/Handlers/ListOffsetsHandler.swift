@@ -5,8 +5,10 @@ import SluiceStorage
 
 /// ListOffsets v1–8: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4: the log
 /// start, without tiered storage), and the first offset whose record timestamp is at or after a
-/// given time. Nothing past the high watermark is visible. Answers that found an offset carry
-/// the leader epoch (v4+); those that found none carry -1 everywhere, as Kafka's do.
+/// given time. Nothing past the high watermark is visible, nor, under read_committed (v2+,
+/// isolation level 1), past the last stable offset: latest is then the last stable offset and
+/// a lookup that lands at or beyond it finds nothing, as in Kafka. Answers that found an offset
+/// carry the leader epoch (v4+); those that found none carry -1 everywhere, as Kafka's do.
 enum ListOffsetsHandler {
     static let latest: Int64 = -1
     static let earliest: Int64 = -2
@@ -29,12 +31,13 @@ enum ListOffsetsHandler {
                 let owner = (partition.owner as? EventLoopOwner)?.eventLoop ?? eventLoop
                 let name = topic.name
                 let version = request.version
+                let readCommitted = version >= 2 && body.isolationLevel == 1
                 lookups.append(owner.submit {
                     switch partition.leaderLog(currentLeaderEpoch: version >= 4 ? wanted.currentLeaderEpoch : -1) {
                     case .failure(let code):
                         return (name, .init(partitionIndex: wanted.partitionIndex, errorCode: code.rawValue, timestamp: -1, offset: -1))
                     case .success(let log):
-                        return (name, lookup(wanted, in: log, version: version))
+                        return (name, lookup(wanted, in: log, version: version, readCommitted: readCommitted))
                     }
                 }.hop(to: eventLoop))
             }
@@ -51,14 +54,14 @@ enum ListOffsetsHandler {
     }
 
     /// Runs on the partition's owner.
-    static func lookup(_ wanted: ListOffsetsRequest.ListOffsetsPartition, in log: PartitionLog,
-                       version: Int16) -> ListOffsetsResponse.ListOffsetsPartitionResponse {
+    static func lookup(_ wanted: ListOffsetsRequest.ListOffsetsPartition, in log: PartitionLog, version: Int16,
+                       readCommitted: Bool = false) -> ListOffsetsResponse.ListOffsetsPartitionResponse {
         var response = ListOffsetsResponse.ListOffsetsPartitionResponse(
             partitionIndex: wanted.partitionIndex, errorCode: 0, timestamp: -1, offset: -1, leaderEpoch: -1)
         do {
             switch wanted.timestamp {
             case latest:
-                response.offset = log.highWatermark
+                response.offset = readCommitted ? log.lastStableOffset : log.highWatermark
             case earliest, earliestLocal:
                 response.offset = log.logStartOffset
             case maxTimestamp:
@@ -89,6 +92,11 @@ enum ListOffsetsHandler {
             }
         } catch {
             response.errorCode = StorageErrorMapping.code(for: error).rawValue
+        }
+        if readCommitted, wanted.timestamp != latest, wanted.timestamp != earliest, wanted.timestamp != earliestLocal,
+           response.offset >= log.lastStableOffset {
+            response.offset = -1
+            response.timestamp = -1
         }
         // The epoch (v4+) of the offset found, from the leader-epoch cache; the latest offset
         // carries the latest epoch.
