@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """Generates Sluice's Kafka protocol types from Apache Kafka's JSON message specs.
 
-Reads ../shared/kafka-protocol/message/*.json and metadata/*.json (never copied into this repo)
+Reads ../shared/kafka-protocol/message/*.json, metadata/*.json and the coordinator records it
+has users for (coordinator/TransactionLog*.json) (never copied into this repo)
 and writes:
   Sources/KafkaProtocol/Generated/Messages/<Name>.swift   one file per message
   Sources/KafkaProtocol/Generated/Metadata/<Name>.swift   one file per KRaft metadata record
+  Sources/KafkaProtocol/Generated/Coordinator/<Name>.swift  one file per coordinator record generated
   Sources/KafkaProtocol/Generated/ApiKey+Generated.swift  the API registry
   Sources/KafkaProtocol/Generated/MetadataRecordType+Generated.swift  the metadata record registry
   Tests/KafkaProtocolTests/Generated/<Name>+Arbitrary.swift  random values for round-trip tests
   Tests/KafkaProtocolTests/Generated/AllMessages.swift     the list the round-trip test walks
 
-Usage: protocolgen.py [--spec DIR] [--metadata-spec DIR] [--root DIR] [--check]
+Usage: protocolgen.py [--spec DIR] [--metadata-spec DIR] [--coordinator-spec DIR] [--root DIR] [--check]
   --check  writes nothing; exits 1 and lists the files that differ from what would be generated.
 
 The emitted Swift is deliberately plain (one statement per field, no long expressions) because
@@ -144,7 +146,8 @@ class Field:
         self.name = spec["name"]
         self.prop = lower_camel(self.name)
         self.type = spec["type"]
-        self.versions = Versions(spec.get("versions"))
+        # As Kafka's FieldSpec: a field that gives only taggedVersions exists in those versions.
+        self.versions = Versions(spec.get("versions", spec.get("taggedVersions")))
         self.nullable = Versions(spec.get("nullableVersions"))
         self.tagged = Versions(spec.get("taggedVersions"))
         self.tag = int(spec["tag"]) if spec.get("tag") is not None else None  # some specs quote it
@@ -896,9 +899,14 @@ def emit_metadata_registry(records):
     return w.text()
 
 
-def outputs(spec_dir, metadata_dir=None):
+# The coordinator records generated so far (the rest of coordinator/ waits for its users).
+COORDINATOR_RECORDS = ("TransactionLogKey", "TransactionLogValue")
+
+
+def outputs(spec_dir, metadata_dir=None, coordinator_dir=None):
     messages = load_messages(spec_dir)
     records = load_messages(metadata_dir) if metadata_dir else []
+    coordinator = [c for c in load_messages(coordinator_dir) if c.name in COORDINATOR_RECORDS] if coordinator_dir else []
     for r in records:
         if r.kind != "metadata" or r.api_key is None:
             raise ValueError(f"{r.source}: expected a metadata record with an apiKey")
@@ -909,10 +917,14 @@ def outputs(spec_dir, metadata_dir=None):
     for r in records:
         files[f"Sources/KafkaProtocol/Generated/Metadata/{r.name}.swift"] = emit_message_file(r)
         files[f"Tests/KafkaProtocolTests/Generated/{r.name}+Arbitrary.swift"] = emit_arbitrary_file(r)
+    for c in coordinator:
+        files[f"Sources/KafkaProtocol/Generated/Coordinator/{c.name}.swift"] = emit_message_file(c)
+        files[f"Tests/KafkaProtocolTests/Generated/{c.name}+Arbitrary.swift"] = emit_arbitrary_file(c)
     files["Sources/KafkaProtocol/Generated/ApiKey+Generated.swift"] = emit_registry(messages)
     if records:
         files["Sources/KafkaProtocol/Generated/MetadataRecordType+Generated.swift"] = emit_metadata_registry(records)
-    files["Tests/KafkaProtocolTests/Generated/AllMessages.swift"] = emit_all_messages(sorted(messages + records, key=lambda m: m.name))
+    files["Tests/KafkaProtocolTests/Generated/AllMessages.swift"] = emit_all_messages(
+        sorted(messages + records + coordinator, key=lambda m: m.name))
     return files
 
 
@@ -923,6 +935,7 @@ def main():
     ap.add_argument("--root", default=root_default)
     ap.add_argument("--spec", default=os.path.join(root_default, "..", "shared", "kafka-protocol", "message"))
     ap.add_argument("--metadata-spec", default=os.path.join(root_default, "..", "shared", "kafka-protocol", "metadata"))
+    ap.add_argument("--coordinator-spec", default=os.path.join(root_default, "..", "shared", "kafka-protocol", "coordinator"))
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args()
     if not os.path.isdir(args.spec):
@@ -931,9 +944,9 @@ def main():
     if not os.path.isdir(args.metadata_spec):
         print(f"protocolgen: metadata spec folder not found: {args.metadata_spec}", file=sys.stderr)
         return 2
-    files = outputs(args.spec, args.metadata_spec)
+    files = outputs(args.spec, args.metadata_spec, args.coordinator_spec if os.path.isdir(args.coordinator_spec) else None)
     generated_dirs = ["Sources/KafkaProtocol/Generated/Messages", "Sources/KafkaProtocol/Generated/Metadata",
-                      "Tests/KafkaProtocolTests/Generated"]
+                      "Sources/KafkaProtocol/Generated/Coordinator", "Tests/KafkaProtocolTests/Generated"]
     existing = set()
     for d in generated_dirs:
         for p in glob.glob(os.path.join(args.root, d, "*.swift")):

@@ -193,6 +193,8 @@ let allGeneratedMessages: [GeneratedMessageCase] = [
     GeneratedMessageCase(name: "SyncGroupRequest", apiKey: 14, type: SyncGroupRequest.self) { version, rng in SyncGroupRequest.arbitrary(version: version, using: &rng) },
     GeneratedMessageCase(name: "SyncGroupResponse", apiKey: 14, type: SyncGroupResponse.self) { version, rng in SyncGroupResponse.arbitrary(version: version, using: &rng) },
     GeneratedMessageCase(name: "TopicRecord", apiKey: nil, type: TopicRecord.self) { version, rng in TopicRecord.arbitrary(version: version, using: &rng) },
+    GeneratedMessageCase(name: "TransactionLogKey", apiKey: nil, type: TransactionLogKey.self) { version, rng in TransactionLogKey.arbitrary(version: version, using: &rng) },
+    GeneratedMessageCase(name: "TransactionLogValue", apiKey: nil, type: TransactionLogValue.self) { version, rng in TransactionLogValue.arbitrary(version: version, using: &rng) },
     GeneratedMessageCase(name: "TxnOffsetCommitRequest", apiKey: 28, type: TxnOffsetCommitRequest.self) { version, rng in TxnOffsetCommitRequest.arbitrary(version: version, using: &rng) },
     GeneratedMessageCase(name: "TxnOffsetCommitResponse", apiKey: 28, type: TxnOffsetCommitResponse.self) { version, rng in TxnOffsetCommitResponse.arbitrary(version: version, using: &rng) },
     GeneratedMessageCase(name: "UnfenceBrokerRecord", apiKey: nil, type: UnfenceBrokerRecord.self) { version, rng in UnfenceBrokerRecord.arbitrary(version: version, using: &rng) },
