@@ -19,6 +19,9 @@ public final class BrokerContext: Sendable {
     let producerIds: ProducerIdAllocator
     /// The group coordinator; confined to its own event loop (`groups.owner`).
     public let groups: GroupCoordinator
+    /// The transaction coordinator of a broker of its own, confined to its event loop
+    /// (`transactions.owner`); nil in a cluster until it lives on `__transaction_state`.
+    public let transactions: TransactionCoordinator?
     public let metrics: BrokerMetrics
     let writer: any LogWriter
     /// Set when this node is part of a cluster (controller.quorum.voters); nil for the embedded
@@ -34,8 +37,10 @@ public final class BrokerContext: Sendable {
 
     init(configs: BrokerConfigManager, identity: ClusterIdentity, registry: TopicRegistry, advertisedHost: String,
          advertisedPort: Int32, logger: Logger, fetchWaiters: FetchWaiters, producerIds: ProducerIdAllocator,
-         groups: GroupCoordinator, metrics: BrokerMetrics, writer: any LogWriter, cluster: ClusterNode? = nil) {
+         groups: GroupCoordinator, transactions: TransactionCoordinator? = nil, metrics: BrokerMetrics, writer: any LogWriter,
+         cluster: ClusterNode? = nil) {
         self.cluster = cluster
+        self.transactions = transactions
         self.metrics = metrics
         self.writer = writer
         self.producerIds = producerIds

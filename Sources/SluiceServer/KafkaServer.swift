@@ -26,6 +26,8 @@ public final class KafkaServer: Sendable {
     private let logger: Logger
     private let groups: GroupCoordinator
     private let groupsLoop: any EventLoop
+    /// A broker of its own coordinates transactions on its own loop, with its log.
+    private let transactions: (coordinator: TransactionCoordinator, log: PartitionLog, loop: any EventLoop)?
     private let metricsServer: MetricsServer?
     private let requestGate: RequestGate
     /// The controller listener, when this node is a controller and a broker (a controller alone
@@ -135,6 +137,11 @@ public final class KafkaServer: Sendable {
                                                    offsetsTopic: cluster.isClustered ? registry : nil, cleaner: cleaner)
         self.groups = groups
         self.groupsLoop = loops[0]
+        let producerIds = try ProducerIdAllocator(dataDirectory: path)
+        let transactions = cluster.isClustered ? nil : try Self.openTransactionCoordinator(
+            config: config, dataDirectory: path, environment: environment, loop: loops[1 % loops.count], registry: registry,
+            producerIds: producerIds, cleaner: cleaner)
+        self.transactions = transactions
 
         let servesClients = !cluster.isClustered || cluster.roles.contains(.broker)
         guard let clientListener = servesClients ? cluster.clientListener : cluster.controllerListener else {
@@ -239,7 +246,7 @@ public final class KafkaServer: Sendable {
         }
         self.context = BrokerContext(configs: configManager, identity: identity, registry: registry, advertisedHost: advertisedHost,
                                      advertisedPort: advertisedPort, logger: logger, fetchWaiters: waiters,
-                                     producerIds: try ProducerIdAllocator(dataDirectory: path), groups: groups, metrics: metrics,
+                                     producerIds: producerIds, groups: groups, transactions: transactions?.coordinator, metrics: metrics,
                                      writer: writer, cluster: clusterNode)
         contextBox.context = self.context
         if let quorum, let clusterNode {
@@ -280,6 +287,7 @@ public final class KafkaServer: Sendable {
             metricsServer = try MetricsServer.start(host: metricsHost, port: metricsPort, group: group, broker: self.context, logger: logger)
         }
         try loops[0].submit { groups.start() }.wait()
+        if let transactions { try transactions.loop.submit { transactions.coordinator.start() }.wait() }
         logger.info("sluice broker started", metadata: [
             "listener": "\(host):\(boundPort)", "advertised": "\(advertisedHost):\(advertisedPort)", "dataDir": "\(path)",
             "ioBackend": "\(writer.backendName)", "topics": "\(registry.allTopics.count)", "cluster": "\(identity.clusterId)",
@@ -351,6 +359,33 @@ public final class KafkaServer: Sendable {
                                     clock: wallClockMilliseconds, logger: environment.logger)
     }
 
+    /// A broker of its own: the transaction coordinator and its log (`__sluice_transaction_log`
+    /// in the data directory, compacted like `__transaction_state`), on one loop; markers go
+    /// to this broker's partitions.
+    private static func openTransactionCoordinator(
+        config: BrokerConfig, dataDirectory: String, environment: TopicRegistry.Environment, loop: any EventLoop, registry: TopicRegistry,
+        producerIds: ProducerIdAllocator, cleaner: LogCleaner?
+    ) throws -> (coordinator: TransactionCoordinator, log: PartitionLog, loop: any EventLoop) {
+        let owner = EventLoopOwner(eventLoop: loop)
+        let logConfig = TopicConfigs.logConfig(overrides: ["cleanup.policy": "compact",
+                                                           "segment.bytes": "\(config.int("transaction.state.log.segment.bytes"))"], broker: config)
+        let log = try PartitionLog(
+            directory: dataDirectory + "/" + LogTransactionStore.directoryName, config: logConfig, writer: environment.writer,
+            owner: owner, files: environment.files, cleanShutdown: environment.cleanShutdown, nowMs: wallClockMilliseconds(),
+            logger: environment.logger, health: environment.health)
+        let maintenanceInterval = config.long("log.retention.check.interval.ms")
+        let coordinator = try loop.submit {
+            log.startBackgroundMaintenance(intervalMs: maintenanceInterval, clock: wallClockMilliseconds)
+            return try TransactionCoordinator(
+                config: TransactionCoordinatorConfig(broker: config), store: LogTransactionStore(log: log, clock: wallClockMilliseconds),
+                markers: LocalMarkerWriter(registry: registry, coordinatorOwner: owner, clock: wallClockMilliseconds),
+                newProducerId: { $0(Result { try producerIds.allocate() }) }, owner: owner, clock: wallClockMilliseconds,
+                logger: environment.logger)
+        }.wait()
+        cleaner?.register(log, topic: LogTransactionStore.cleanerName.topic, partition: LogTransactionStore.cleanerName.partition)
+        return (coordinator, log, loop)
+    }
+
     static func cleanerSettings(_ config: BrokerConfig) -> LogCleaner.Settings {
         var settings = LogCleaner.Settings()
         settings.dedupeBufferBytes = Int(clamping: config.long("log.cleaner.dedupe.buffer.size"))
@@ -419,6 +454,17 @@ public final class KafkaServer: Sendable {
         } catch {
             clean = false
             logger.error("could not close the group log cleanly", metadata: ["error": "\(error)"])
+        }
+        if let transactions {
+            do {
+                try transactions.loop.submit {
+                    transactions.coordinator.stop()
+                    try transactions.log.closeCleanly()
+                }.wait()
+            } catch {
+                clean = false
+                logger.error("could not close the transaction log cleanly", metadata: ["error": "\(error)"])
+            }
         }
         writer.shutdown()
         if clean { try? dataDirectory.value.markCleanShutdown() }

@@ -57,8 +57,10 @@ enum ProduceValidator {
         }
     }
 
+    /// `transactional`: the request names a transactional id, so transactional batches are
+    /// allowed (without one they get TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as from Kafka).
     static func validate(_ records: ByteBuffer?, produceVersion: Int16, maxMessageBytes: Int,
-                         timestamps: TimestampBounds? = nil, requireKeys: Bool = false,
+                         timestamps: TimestampBounds? = nil, requireKeys: Bool = false, transactional: Bool = false,
                          partition: (topic: String, index: Int32) = ("", 0)) -> Result<RecordBatch, Rejection> {
         guard var records, records.readableBytes > 0 else {
             return .failure(Rejection(code: .invalidRecord, message: "no records"))
@@ -94,8 +96,12 @@ enum ProduceValidator {
         if header.attributes.isControl {
             return .failure(Rejection(code: .invalidRecord, message: "clients may not send control batches"))
         }
-        if header.attributes.isTransactional {
-            return .failure(Rejection(code: .invalidRecord, message: "transactions are not supported yet"))
+        if header.attributes.isTransactional && !transactional {
+            return .failure(Rejection(code: .transactionalIdAuthorizationFailed,
+                                      message: "a transactional batch in a produce request without a transactional id"))
+        }
+        if header.attributes.isTransactional && (header.producerId < 0 || header.baseSequence < 0) {
+            return .failure(Rejection(code: .invalidRecord, message: "a transactional batch without a producer id and sequence"))
         }
         guard header.recordCount > 0, header.lastOffsetDelta == header.recordCount - 1 else {
             return .failure(Rejection(code: .invalidRecord,

@@ -40,7 +40,13 @@ enum SupportedApis {
         (.describeQuorum, 0...1), (.electLeaders, 0...2), (.alterPartitionReassignments, 0...0), (.listPartitionReassignments, 0...0),
     ]
 
-    static func ranges(clustered: Bool) -> [(ApiKey, ClosedRange<Int16>)] { clustered ? clusterRanges : ranges }
+    /// What a broker of its own serves besides: transactions, its coordinator being local
+    /// (a cluster's waits for `__transaction_state`).
+    static let singleBrokerRanges: [(ApiKey, ClosedRange<Int16>)] = ranges + [
+        (.addPartitionsToTxn, 0...3), (.endTxn, 0...4),
+    ]
+
+    static func ranges(clustered: Bool) -> [(ApiKey, ClosedRange<Int16>)] { clustered ? clusterRanges : singleBrokerRanges }
 
     static func range(for key: ApiKey, clustered: Bool = false) -> ClosedRange<Int16>? {
         ranges(clustered: clustered).first { $0.0 == key }?.1
@@ -82,6 +88,8 @@ enum RequestDispatcher {
         case .describeCluster: return try DescribeClusterHandler.handle(request)
         case .offsetForLeaderEpoch: return try OffsetForLeaderEpochHandler.handle(request)
         case .initProducerId: return try InitProducerIdHandler.handle(request)
+        case .addPartitionsToTxn: return try TransactionHandlers.addPartitions(request)
+        case .endTxn: return try TransactionHandlers.endTransaction(request)
         case .joinGroup: return try JoinGroupHandler.handle(request)
         case .syncGroup: return try SyncGroupHandler.handle(request)
         case .heartbeat: return try HeartbeatHandler.handle(request)

@@ -120,6 +120,9 @@ public enum BrokerSettings {
         .init(key: ConfigKey("offsets.topic.segment.bytes", .int, "104857600", .atLeast(1)), help: "Segment size of the group log (__consumer_offsets, compacted: the cleaner takes closed segments only).", dynamic: false),
         .init(key: ConfigKey("offsets.compaction.min.records", .int, "100000", .atLeast(1)),
               help: "Deprecated and ignored: the log cleaner compacts the group log (accepted so earlier configs still load).", dynamic: false),
+        .init(key: ConfigKey("transaction.max.timeout.ms", .int, "900000", .atLeast(1)), help: "The longest transaction.timeout.ms a transactional producer may ask for (INVALID_TRANSACTION_TIMEOUT beyond).", dynamic: false),
+        .init(key: ConfigKey("transaction.abort.timed.out.transaction.cleanup.interval.ms", .int, "10000", .atLeast(1)), help: "How often transactions open past their timeout are aborted (their producers fenced).", dynamic: false),
+        .init(key: ConfigKey("transaction.state.log.segment.bytes", .int, "104857600", .atLeast(1)), help: "Segment size of the transaction log (compacted: the cleaner takes closed segments only).", dynamic: false),
     ]
 
     private static let byName: [String: BrokerSetting] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

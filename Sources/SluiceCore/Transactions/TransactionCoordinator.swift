@@ -349,6 +349,12 @@ public final class TransactionCoordinator: @unchecked Sendable {
 
     // MARK: Describing
 
+    /// The id's transaction when one is open (Ongoing): what a transactional write must belong to.
+    public func openTransaction(_ id: String) -> TransactionMetadata? {
+        precondition(owner.isCurrent, "the transaction coordinator is used on its owner only")
+        return transactions[id].flatMap { $0.state == .ongoing ? $0 : nil }
+    }
+
     /// DescribeTransactions: each id's metadata, nil for an unknown one.
     public func describe(_ ids: [String]) -> [(String, TransactionMetadata?)] {
         ids.map { ($0, transactions[$0]) }

@@ -28,4 +28,9 @@ public struct TransactionCoordinatorConfig: Sendable {
     public var markerRetryBackoffMs: Int64 = 100
 
     public init() {}
+
+    public init(broker: BrokerConfig) {
+        maxTimeoutMs = Int32(clamping: broker.int("transaction.max.timeout.ms"))
+        abortTimedOutIntervalMs = Int64(broker.int("transaction.abort.timed.out.transaction.cleanup.interval.ms"))
+    }
 }

@@ -4,14 +4,13 @@ import SluiceCore
 
 /// InitProducerId v0–4 for idempotent producers: a fresh producer id at epoch 0 each time,
 /// unless a v3+ request names its current id and epoch (KIP-360), which bumps the epoch (a new
-/// id once the epoch is exhausted). Transactions are not supported yet: a transactional.id gets
-/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, never a silent accept.
+/// id once the epoch is exhausted). With a transactional.id the transaction coordinator
+/// answers (`TransactionHandlers.initProducerId`).
 enum InitProducerIdHandler {
     static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(InitProducerIdRequest.self)
-        if body.transactionalId != nil {
-            return request.respond(InitProducerIdResponse(errorCode: KafkaErrorCode.transactionalIdAuthorizationFailed.rawValue,
-                                                          producerId: -1, producerEpoch: -1))
+        if let transactionalId = body.transactionalId {
+            return TransactionHandlers.initProducerId(request, body, transactionalId: transactionalId)
         }
         do {
             if request.version >= 3, body.producerId >= 0, body.producerEpoch >= 0, body.producerEpoch < Int16.max - 1 {

@@ -15,13 +15,33 @@ enum ProduceHandler {
         guard body.acks == 0 || body.acks == 1 || body.acks == -1 else {
             return respond(request, body: body, code: .invalidRequiredAcks, message: "acks must be 0, 1 or -1")
         }
-        if body.transactionalId != nil {
-            return respond(request, body: body, code: .transactionalIdAuthorizationFailed, message: "transactions are not supported yet")
-        }
         if request.version < 3 {
             return respond(request, body: body, code: .unsupportedVersion,
                            message: "Produce v0-2 (message format v0/v1) is not supported; use v3 or later")
         }
+        if let transactionalId = body.transactionalId {
+            guard let coordinator = broker.transactions else {
+                return respond(request, body: body, code: .transactionalIdAuthorizationFailed,
+                               message: "transactions are not supported on a cluster yet")
+            }
+            // KIP-890 part 1: a transactional write must belong to its producer's open
+            // transaction; what that is, the coordinator says (one hop per request).
+            let promise = eventLoop.makePromise(of: OutgoingResponse?.self)
+            coordinator.owner.execute {
+                let open = coordinator.openTransaction(transactionalId)
+                eventLoop.execute { promise.completeWith(produce(request, body, openTransaction: open)) }
+            }
+            return promise.futureResult
+        }
+        return produce(request, body, openTransaction: nil)
+    }
+
+    /// The partitions' appends. `openTransaction`: the request's transactional id's open
+    /// transaction, which its transactional batches must belong to.
+    private static func produce(_ request: RequestContext, _ body: ProduceRequest,
+                                openTransaction: TransactionMetadata?) -> EventLoopFuture<OutgoingResponse?> {
+        let broker = request.broker
+        let eventLoop = request.eventLoop
         // acks=0 answers nothing: its appends report only failures, in the broker's log.
         let answers = body.acks == 0 ? nil : ProduceAnswers(request, partitions: body.topicData.reduce(0) { $0 + $1.partitionData.count })
         var slot = 0
@@ -40,7 +60,7 @@ enum ProduceHandler {
                 let now = broker.nowMs()
                 switch ProduceValidator.validate(partitionData.records, produceVersion: request.version, maxMessageBytes: topic.maxMessageBytes,
                                                  timestamps: ProduceValidator.TimestampBounds(topic, nowMs: now),
-                                                 requireKeys: topic.resolved.log.compactionEnabled,
+                                                 requireKeys: topic.resolved.log.compactionEnabled, transactional: body.transactionalId != nil,
                                                  partition: (topicData.name, partitionData.index)) {
                 case .failure(let rejection):
                     broker.logger.warning("rejected produce", metadata: [
@@ -51,6 +71,13 @@ enum ProduceHandler {
                     continue
                 case .success(let valid):
                     batch = valid
+                }
+                if batch.header.attributes.isTransactional,
+                   let refusal = Self.transactionRefusal(batch.header, openTransaction,
+                                                         TopicPartitionKey(topic: topicData.name, partition: partitionData.index)) {
+                    answers?.record(PartitionResult(topic: topicData.name, index: partitionData.index, code: refusal.code,
+                                                    message: refusal.message), at: mySlot)
+                    continue
                 }
                 if let target = topic.requiredCompression {
                     if batch.header.attributes.compression != target {
@@ -76,6 +103,23 @@ enum ProduceHandler {
             return eventLoop.makeSucceededFuture(nil)
         }
         return answers.futureResult
+    }
+
+    /// Why a transactional batch may not be written (Kafka's verification errors): its
+    /// transaction is not open or does not hold the partition (INVALID_TXN_STATE), or a newer
+    /// producer of the transactional id fenced it (INVALID_PRODUCER_EPOCH).
+    static func transactionRefusal(_ header: RecordBatchHeader, _ open: TransactionMetadata?,
+                                   _ partition: TopicPartitionKey) -> (code: KafkaErrorCode, message: String)? {
+        guard let open, open.producerId == header.producerId else {
+            return (.invalidTxnState, "Record was not part of an ongoing transaction")
+        }
+        guard open.producerEpoch == header.producerEpoch else {
+            return (.invalidProducerEpoch, "producer epoch \(header.producerEpoch) is not the transaction's epoch \(open.producerEpoch)")
+        }
+        guard open.partitions.contains(partition) else {
+            return (.invalidTxnState, "Record was not part of an ongoing transaction")
+        }
+        return nil
     }
 
     /// The partitions' answers of one request, gathered on the request's event loop in the

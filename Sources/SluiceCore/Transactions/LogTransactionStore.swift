@@ -1,0 +1,55 @@
+import KafkaProtocol
+import Logging
+import NIOCore
+import SluiceStorage
+
+/// The transaction log of a single broker: a compacted partition log of the storage engine,
+/// `__sluice_transaction_log/` in the data directory (beside the group log, a name no topic's
+/// partition directory can take), one record per transactional id in `__transaction_state`'s
+/// layout. The log cleaner keeps each id's latest record. Used on the log's owner, which is
+/// the coordinator's.
+public final class LogTransactionStore: TransactionStore {
+    public let log: PartitionLog
+    private let clock: @Sendable () -> Int64
+
+    public static let directoryName = "__sluice_transaction_log"
+    /// Its name in the cleaner's checkpoint (partition -1: no topic partition has it).
+    public static let cleanerName = (topic: directoryName, partition: Int32(-1))
+
+    public init(log: PartitionLog, clock: @escaping @Sendable () -> Int64) {
+        self.log = log
+        self.clock = clock
+    }
+
+    public func loadRecords() throws -> [(String, TransactionMetadata?)] {
+        var records: [(String, TransactionMetadata?)] = []
+        var offset = log.logStartOffset
+        while offset < log.highWatermark {
+            let result = try log.read(from: offset, maxBytes: 4 << 20)
+            guard let slice = result.slices.first else { break }
+            var bytes = ByteBuffer(bytes: try slice.readBytes())
+            let before = offset
+            while let batch = try RecordBatch.next(from: &bytes, allowPartialTail: true) {
+                guard batch.header.lastOffset >= offset else { continue }
+                let base = batch.header.baseOffset
+                try batch.forEachRecord(decompressionLimit: 256 << 20) { record in
+                    guard base + Int64(record.offsetDelta) >= offset, let key = record.key else { return }
+                    records.append(try TransactionMetadata.decode(key: key, value: record.value))
+                }
+                offset = batch.header.lastOffset + 1
+            }
+            guard offset > before else { throw TransactionLogError(description: "transaction log does not advance at offset \(offset)") }
+        }
+        return records
+    }
+
+    public func write(_ transactionalId: String, _ metadata: TransactionMetadata?, completion: @escaping (Result<Void, any Error>) -> Void) {
+        do {
+            var builder = RecordBatchBuilder()
+            builder.append(key: try TransactionMetadata.recordKey(transactionalId), value: try metadata?.recordValue(), timestamp: clock())
+            try log.append(try builder.build(), nowMs: clock()) { result in completion(result.map { _ in () }.mapError { $0 }) }
+        } catch {
+            completion(.failure(error))
+        }
+    }
+}

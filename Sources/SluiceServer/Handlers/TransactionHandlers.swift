@@ -1,0 +1,104 @@
+import KafkaProtocol
+import NIOCore
+import SluiceCore
+
+/// The transactional producer's requests to its transaction coordinator: AddPartitionsToTxn
+/// v0–3 (v4+ is the brokers' batched form) and EndTxn v0–4 (v5 is KIP-890's part 2); each
+/// runs on the coordinator's event loop. A broker of its own coordinates every transactional
+/// id; a cluster refuses transactional ids (TRANSACTIONAL_ID_AUTHORIZATION_FAILED) until the
+/// coordinator moves onto `__transaction_state`.
+enum TransactionHandlers {
+    /// Versions before PRODUCER_FENCED existed hear INVALID_PRODUCER_EPOCH, as Kafka answers them.
+    static func compatible(_ code: KafkaErrorCode, version: Int16, fencedSince: Int16) -> KafkaErrorCode {
+        code == .producerFenced && version < fencedSince ? .invalidProducerEpoch : code
+    }
+
+    static func addPartitions(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
+        let body = try request.decode(AddPartitionsToTxnRequest.self)
+        let version = request.version
+        @Sendable func answer(_ code: (String, Int32) -> KafkaErrorCode) -> AddPartitionsToTxnResponse {
+            AddPartitionsToTxnResponse(resultsByTopicV3AndBelow: body.v3AndBelowTopics.map { topic in
+                .init(name: topic.name, resultsByPartition: topic.partitions.map {
+                    .init(partitionIndex: $0, partitionErrorCode: code(topic.name, $0).rawValue)
+                })
+            })
+        }
+        guard let coordinator = request.broker.transactions else {
+            return request.respond(answer { _, _ in .coordinatorNotAvailable })
+        }
+        // Partitions of unknown topics are refused, and then none is added (Kafka's rule).
+        let registry = request.broker.registry
+        let unknown = Set(body.v3AndBelowTopics.flatMap { topic in
+            topic.partitions.filter { registry.partition(topic: topic.name, index: $0) == nil }.map { TopicPartitionKey(topic: topic.name, partition: $0) }
+        })
+        if !unknown.isEmpty {
+            return request.respond(answer { unknown.contains(TopicPartitionKey(topic: $0, partition: $1)) ? .unknownTopicOrPartition : .operationNotAttempted })
+        }
+        let partitions = body.v3AndBelowTopics.flatMap { topic in topic.partitions.map { TopicPartitionKey(topic: topic.name, partition: $0) } }
+        return request.withTransactions(coordinator) { (coordinator, respond: @escaping @Sendable (AddPartitionsToTxnResponse) -> Void) in
+            coordinator.addPartitions(transactionalId: body.v3AndBelowTransactionalId, producerId: body.v3AndBelowProducerId,
+                                      producerEpoch: body.v3AndBelowProducerEpoch, partitions: partitions) { code in
+                respond(answer { _, _ in compatible(code, version: version, fencedSince: 2) })
+            }
+        }
+    }
+
+    static func endTransaction(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
+        let body = try request.decode(EndTxnRequest.self)
+        let version = request.version
+        guard let coordinator = request.broker.transactions else {
+            return request.respond(EndTxnResponse(errorCode: KafkaErrorCode.coordinatorNotAvailable.rawValue))
+        }
+        return request.withTransactions(coordinator) { (coordinator, respond: @escaping @Sendable (EndTxnResponse) -> Void) in
+            coordinator.endTransaction(transactionalId: body.transactionalId, producerId: body.producerId, producerEpoch: body.producerEpoch,
+                                       commit: body.committed) { code in
+                respond(EndTxnResponse(errorCode: compatible(code, version: version, fencedSince: 2).rawValue))
+            }
+        }
+    }
+
+    /// InitProducerId with a transactional id (the idempotent case stays in InitProducerIdHandler).
+    static func initProducerId(_ request: RequestContext, _ body: InitProducerIdRequest, transactionalId: String) -> EventLoopFuture<OutgoingResponse?> {
+        let version = request.version
+        guard let coordinator = request.broker.transactions else {
+            // A cluster: refused outright (a retriable error would have clients retry forever).
+            return request.respond(InitProducerIdResponse(errorCode: KafkaErrorCode.transactionalIdAuthorizationFailed.rawValue,
+                                                          producerId: -1, producerEpoch: -1))
+        }
+        let expected = version >= 3 && body.producerId >= 0 ? (producerId: body.producerId, epoch: body.producerEpoch) : nil
+        return request.withTransactions(coordinator) { (coordinator, respond: @escaping @Sendable (InitProducerIdResponse) -> Void) in
+            coordinator.initProducerId(transactionalId: transactionalId, timeoutMs: body.transactionTimeoutMs, expected: expected) { result in
+                switch result {
+                case .success(let (producerId, epoch)):
+                    respond(InitProducerIdResponse(errorCode: 0, producerId: producerId, producerEpoch: epoch))
+                case .failure(let code):
+                    respond(InitProducerIdResponse(errorCode: compatible(code, version: version, fencedSince: 4).rawValue,
+                                                   producerId: -1, producerEpoch: -1))
+                }
+            }
+        }
+    }
+}
+
+extension RequestContext {
+    /// Runs `body` on the transaction coordinator's event loop; `body` answers once, through
+    /// `respond`, when the coordinator is done.
+    func withTransactions<R: KafkaResponse>(
+        _ coordinator: TransactionCoordinator,
+        _ body: @escaping @Sendable (TransactionCoordinator, _ respond: @escaping @Sendable (R) -> Void) -> Void
+    ) -> EventLoopFuture<OutgoingResponse?> {
+        let promise = eventLoop.makePromise(of: OutgoingResponse?.self)
+        let version = self.version
+        let correlationId = self.correlationId
+        coordinator.owner.execute {
+            body(coordinator) { response in
+                do {
+                    promise.succeed(try OutgoingResponse.encode(response, version: version, correlationId: correlationId))
+                } catch {
+                    promise.fail(error)
+                }
+            }
+        }
+        return promise.futureResult
+    }
+}

@@ -1,0 +1,126 @@
+"""Transactions with librdkafka's transactional producer (confluent-kafka) against a broker of
+its own: commit, abort, commit, with read_committed consumers seeing exactly the committed
+records and read_uncommitted all of them; a second producer with the same transactional.id
+fencing the first (whose commit then fails, its records never visible); kill -9 of the broker
+inside a transaction (after the restart the transaction is aborted by the next producer of the
+id, never partly visible); a transaction left open past transaction.timeout.ms aborted by the
+broker, so read_committed consumers are not held up."""
+import time
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+import clients as C
+
+
+def txn_producer(bootstrap, transactional_id, **conf):
+    base = {"bootstrap.servers": bootstrap, "transactional.id": transactional_id, "linger.ms": 5}
+    base.update(conf)
+    p = Producer(base)
+    p.init_transactions(30)
+    return p
+
+
+def transaction(p, topic, values, partitions=2, commit=True):
+    p.begin_transaction()
+    for i, value in enumerate(values):
+        p.produce(topic, value=value, partition=i % partitions)
+    if commit:
+        p.commit_transaction(30)
+    else:
+        p.flush(30)  # abort_transaction purges what is still queued: have it written first
+        p.abort_transaction(30)
+
+
+def read(bootstrap, topic, isolation, partitions=2, idle=3.0, timeout=60):
+    """Every record a consumer with `isolation` gets from the start until nothing comes for `idle` s."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": C.unique("g"), "enable.auto.commit": False,
+                  "isolation.level": isolation, "fetch.wait.max.ms": 100})
+    c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    out, last, deadline = [], time.time(), time.time() + timeout
+    try:
+        while time.time() - last < idle and time.time() < deadline:
+            m = c.poll(0.2)
+            if m is None:
+                continue
+            if m.error():
+                raise AssertionError("consumer error: %s" % m.error())
+            out.append(m.value())
+            last = time.time()
+    finally:
+        c.close()
+    return sorted(out)
+
+
+def values(prefix, n):
+    return [b"%s-%d" % (prefix.encode(), i) for i in range(n)]
+
+
+def test_commit_abort_commit(broker):
+    topic = C.create_topic(broker.bootstrap, 2, "txn")
+    p = txn_producer(broker.bootstrap, C.unique("tx"))
+    transaction(p, topic, values("c1", 50))
+    transaction(p, topic, values("a", 50), commit=False)
+    transaction(p, topic, values("c2", 50))
+    assert read(broker.bootstrap, topic, "read_committed") == sorted(values("c1", 50) + values("c2", 50))
+    assert read(broker.bootstrap, topic, "read_uncommitted") == sorted(values("c1", 50) + values("a", 50) + values("c2", 50))
+
+
+def test_a_second_producer_fences_the_first(broker):
+    topic = C.create_topic(broker.bootstrap, 2, "txn-fence")
+    tid = C.unique("tx")
+    first = txn_producer(broker.bootstrap, tid)
+    first.begin_transaction()
+    for value in values("zombie", 20):
+        first.produce(topic, value=value, partition=0)
+    first.flush(30)
+    second = txn_producer(broker.bootstrap, tid)  # aborts the first's transaction and bumps the epoch
+    with pytest.raises(KafkaException) as raised:
+        first.commit_transaction(30)
+    error = raised.value.args[0]
+    assert error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH), error
+    transaction(second, topic, values("live", 20))
+    assert read(broker.bootstrap, topic, "read_committed") == sorted(values("live", 20))
+
+
+@pytest.mark.timeout(180)
+def test_kill_9_inside_a_transaction_leaves_none_of_it_visible(broker):
+    topic = C.create_topic(broker.bootstrap, 2, "txn-kill")
+    tid = C.unique("tx")
+    p = txn_producer(broker.bootstrap, tid)
+    transaction(p, topic, values("before", 20))
+    p.begin_transaction()
+    for value in values("open", 20):
+        p.produce(topic, value=value, partition=1)
+    p.flush(30)
+    broker.kill9()
+    broker.start()
+    # The next producer of the id aborts what the dead broker left open.
+    q = txn_producer(broker.bootstrap, tid)
+    transaction(q, topic, values("after", 20))
+    assert read(broker.bootstrap, topic, "read_committed") == sorted(values("before", 20) + values("after", 20))
+    assert len(read(broker.bootstrap, topic, "read_uncommitted")) == 60
+
+
+@pytest.mark.timeout(120)
+def test_a_transaction_past_its_timeout_is_aborted(broker_factory):
+    b = broker_factory(settings={"transaction.abort.timed.out.transaction.cleanup.interval.ms": "200"})
+    topic = C.create_topic(b.bootstrap, 1, "txn-timeout")
+    p = txn_producer(b.bootstrap, C.unique("tx"), **{"transaction.timeout.ms": 2000})
+    p.begin_transaction()
+    for value in values("stuck", 10):
+        p.produce(topic, value=value, partition=0)
+    p.flush(30)
+    plain = Producer({"bootstrap.servers": b.bootstrap})
+    plain.produce(topic, value=b"later", partition=0)
+    plain.flush(30)
+    # Until the abort, read_committed stops at the open transaction; then it reads past it.
+    deadline = time.time() + 30
+    seen = []
+    while time.time() < deadline:
+        seen = read(b.bootstrap, topic, "read_committed", partitions=1, idle=1.0)
+        if seen:
+            break
+    assert seen == [b"later"], "the stuck transaction was aborted, the plain record after it visible"
+    with pytest.raises(KafkaException):
+        p.commit_transaction(10)
