@@ -45,6 +45,8 @@ ADVERTISED = {
     "DeleteTopics": (1, 6),
     "DeleteRecords": (0, 2),
     "InitProducerId": (0, 4),
+    "AddPartitionsToTxn": (0, 3),
+    "EndTxn": (0, 4),
     "OffsetForLeaderEpoch": (2, 4),
     "DescribeConfigs": (1, 4),
     "AlterConfigs": (0, 2),
@@ -64,6 +66,8 @@ UNSUPPORTED_VERSION, TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS, INVALID_CONFIG = 
 NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND, UNKNOWN_LEADER_EPOCH = 68, 69, 75
 MEMBER_ID_REQUIRED, GROUP_SUBSCRIBED_TO_TOPIC, UNKNOWN_TOPIC_ID = 79, 86, 100
 MISMATCHED_ENDPOINT_TYPE, UNSUPPORTED_ENDPOINT_TYPE = 114, 115
+INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE, INVALID_PRODUCER_ID_MAPPING = 47, 48, 49
+INVALID_TRANSACTION_TIMEOUT, CONCURRENT_TRANSACTIONS, OPERATION_NOT_ATTEMPTED, PRODUCER_FENCED = 50, 51, 55, 90
 EARLIEST, LATEST, MAX_TIMESTAMP, EARLIEST_LOCAL = -2, -1, -3, -4
 TOPIC_RESOURCE, BROKER_RESOURCE = 2, 4
 DYNAMIC_TOPIC_CONFIG, DEFAULT_CONFIG = 1, 5
@@ -95,10 +99,10 @@ def by(items, key, value, what):
 
 
 # ---------------------------------------------------------------------------- record batches
-def batch(values, base_ts=None, timestamps=None, producer_id=-1, producer_epoch=-1, base_sequence=-1):
+def batch(values, base_ts=None, timestamps=None, producer_id=-1, producer_epoch=-1, base_sequence=-1, transactional=False):
     """One magic-2 batch built by kafka-python: keys k0.., the given values, one header each."""
     from kafka.record.default_records import DefaultRecordBatchBuilder
-    b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False,
+    b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=transactional,
                                   producer_id=producer_id, producer_epoch=producer_epoch,
                                   base_sequence=base_sequence, batch_size=1 << 30)
     ts = int(time.time() * 1000) if base_ts is None else base_ts
@@ -968,6 +972,74 @@ def check_offset_delete(k, v):
     eq(delete(uniq("never"))[0], GROUP_ID_NOT_FOUND, "OffsetDelete v%d of an unknown group" % v)
 
 
+def init_transactional(k, tid, timeout_ms=60000):
+    r = k.call("InitProducerId", top("InitProducerId"), {"TransactionalId": tid, "TransactionTimeoutMs": timeout_ms,
+                                                          "ProducerId": -1, "ProducerEpoch": -1})
+    eq(r["ErrorCode"], NONE, "InitProducerId with transactional id %s" % tid)
+    return r["ProducerId"], r["ProducerEpoch"]
+
+
+def add_partitions(k, v, tid, pid, epoch, topics):
+    r = k.call("AddPartitionsToTxn", v, {"V3AndBelowTransactionalId": tid, "V3AndBelowProducerId": pid,
+                                         "V3AndBelowProducerEpoch": epoch,
+                                         "V3AndBelowTopics": [{"Name": t, "Partitions": ps} for t, ps in topics]})
+    return {(t["Name"], p["PartitionIndex"]): p["PartitionErrorCode"]
+            for t in r["ResultsByTopicV3AndBelow"] for p in t["ResultsByPartition"]}
+
+
+def end_txn(k, v, tid, pid, epoch, committed):
+    return k.call("EndTxn", v, {"TransactionalId": tid, "ProducerId": pid, "ProducerEpoch": epoch, "Committed": committed})["ErrorCode"]
+
+
+def check_add_partitions_to_txn(k, v):
+    topic, _ = k.create_topic(partitions=2, prefix="txn")
+    tid = uniq("tx")
+    pid, epoch = init_transactional(k, tid)
+    eq(add_partitions(k, v, tid, pid, epoch, [(topic, [0, 1])]), {(topic, 0): NONE, (topic, 1): NONE},
+       "AddPartitionsToTxn v%d of two partitions" % v)
+    missing = uniq("absent")
+    eq(add_partitions(k, v, tid, pid, epoch, [(topic, [0]), (missing, [0])]),
+       {(topic, 0): OPERATION_NOT_ATTEMPTED, (missing, 0): UNKNOWN_TOPIC_OR_PARTITION},
+       "AddPartitionsToTxn v%d with an unknown topic: nothing added" % v)
+    fenced = PRODUCER_FENCED if v >= 2 else INVALID_PRODUCER_EPOCH
+    eq(add_partitions(k, v, tid, pid, epoch + 1, [(topic, [0])]), {(topic, 0): fenced}, "AddPartitionsToTxn v%d, another epoch" % v)
+    eq(add_partitions(k, v, tid, pid + 1, epoch, [(topic, [0])]), {(topic, 0): INVALID_PRODUCER_ID_MAPPING},
+       "AddPartitionsToTxn v%d, another producer id" % v)
+    eq(add_partitions(k, v, uniq("never"), pid, epoch, [(topic, [0])]), {(topic, 0): INVALID_PRODUCER_ID_MAPPING},
+       "AddPartitionsToTxn v%d, an unknown transactional id" % v)
+    # A transactional write to an added partition is taken; to one not added, INVALID_TXN_STATE.
+    def produce(partition, seq):
+        r = k.call("Produce", top("Produce"), {"TransactionalId": tid, "Acks": -1, "TimeoutMs": 10000, "TopicData": [
+            {"Name": topic, "PartitionData": [{"Index": partition, "Records": batch(
+                [b"t"], producer_id=pid, producer_epoch=epoch, base_sequence=seq, transactional=True)}]}]})
+        return only(only(r["Responses"], "Produce topics")["PartitionResponses"], "Produce partitions")["ErrorCode"]
+    eq(produce(0, 0), NONE, "transactional produce to a partition of the transaction")
+    eq(end_txn(k, top("EndTxn"), tid, pid, epoch, False), NONE, "EndTxn abort")
+    eq(produce(1, 0), INVALID_TXN_STATE, "transactional produce after the transaction ended")
+
+
+def check_end_txn(k, v):
+    topic, _ = k.create_topic(prefix="txn")
+    tid = uniq("tx")
+    pid, epoch = init_transactional(k, tid)
+    eq(end_txn(k, v, tid, pid, epoch, True), INVALID_TXN_STATE, "EndTxn v%d with no transaction open" % v)
+    eq(add_partitions(k, top("AddPartitionsToTxn"), tid, pid, epoch, [(topic, [0])]), {(topic, 0): NONE}, "setup AddPartitionsToTxn")
+    fenced = PRODUCER_FENCED if v >= 2 else INVALID_PRODUCER_EPOCH
+    eq(end_txn(k, v, tid, pid, epoch + 1, True), fenced, "EndTxn v%d, another epoch" % v)
+    eq(end_txn(k, v, tid, pid + 1, epoch, True), INVALID_PRODUCER_ID_MAPPING, "EndTxn v%d, another producer id" % v)
+    eq(end_txn(k, v, tid, pid, epoch, True), NONE, "EndTxn v%d commit" % v)
+    deadline = time.time() + 10
+    while True:   # the markers are written after the answer: a retry meanwhile is CONCURRENT_TRANSACTIONS
+        code = end_txn(k, v, tid, pid, epoch, True)
+        if code != CONCURRENT_TRANSACTIONS or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    eq(code, NONE, "EndTxn v%d commit retried" % v)
+    eq(end_txn(k, v, tid, pid, epoch, False), INVALID_TXN_STATE, "EndTxn v%d abort of a committed transaction" % v)
+    # The marker is in the log: the log end moved past it.
+    eq(k.offset(topic, 0, LATEST), 1, "the commit marker's offset")
+
+
 CHECKS = {
     "ApiVersions": check_api_versions, "Produce": check_produce, "Fetch": check_fetch,
     "ListOffsets": check_list_offsets, "Metadata": check_metadata, "CreateTopics": check_create_topics,
@@ -976,6 +1048,7 @@ CHECKS = {
     "IncrementalAlterConfigs": check_incremental_alter_configs, "DeleteRecords": check_delete_records,
     "DescribeCluster": check_describe_cluster, "OffsetForLeaderEpoch": check_offset_for_leader_epoch,
     "InitProducerId": check_init_producer_id, "FindCoordinator": check_find_coordinator,
+    "AddPartitionsToTxn": check_add_partitions_to_txn, "EndTxn": check_end_txn,
     "JoinGroup": check_join_group, "SyncGroup": check_sync_group, "Heartbeat": check_heartbeat,
     "OffsetCommit": check_offset_commit, "OffsetFetch": check_offset_fetch, "LeaveGroup": check_leave_group,
     "DescribeGroups": check_describe_groups, "ListGroups": check_list_groups, "DeleteGroups": check_delete_groups,
