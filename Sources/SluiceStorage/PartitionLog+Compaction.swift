@@ -45,10 +45,11 @@ extension PartitionLog {
         }
         // A checkpoint past the end belongs to another log of this name: start from the beginning.
         let firstDirty = firstDirtyOffset > logEndOffset ? logStartOffset : max(firstDirtyOffset, logStartOffset)
-        let plan = CleaningPlan(directory: directory, segments: chosen, firstDirtyOffset: firstDirty,
+        var plan = CleaningPlan(directory: directory, segments: chosen, firstDirtyOffset: firstDirty,
                                 producerLastOffsets: lastOffsets, segmentBytes: config.segmentBytes,
                                 indexIntervalBytes: config.indexIntervalBytes, deleteRetentionMs: deleteRetentionMs,
                                 nowMs: nowMs, generation: segmentGeneration)
+        plan.abortedTransactions = abortedTransactions(from: logStartOffset, upTo: chosen[chosen.count - 1].nextBase)
         return plan.isEmpty && !evenIfClean ? nil : plan
     }
 

@@ -114,4 +114,51 @@ struct TransactionIndexTests {
         let names = listDirectory(directory.path) ?? []
         #expect(!names.contains { $0.hasSuffix(".txnindex") }, "\(names)")
     }
+
+    /// The cleaner and transactions, as Kafka's: an aborted transaction's records never stand
+    /// for a key's latest value and are removed; a committed one's are data like any other;
+    /// markers stay. Here "k" is written plainly, then by an aborted transaction, then by a
+    /// committed one, then "j" only by the aborted one.
+    @Test func cleaningRemovesAbortedRecordsAndKeepsCommittedOnes() throws {
+        let directory = TemporaryDirectory()
+        var config = LogConfig()
+        config.segmentBytes = 1
+        config.compactionEnabled = true
+        let harness = try LogHarness(directory: directory.path, config: config)
+        func transactional(_ producer: Int64, _ sequence: Int32, _ records: [(String, String)]) -> ByteBuffer {
+            var builder = RecordBatchBuilder(producerId: producer, producerEpoch: 0, baseSequence: sequence, isTransactional: true)
+            for (key, value) in records { builder.append(key: ByteBuffer(string: key), value: ByteBuffer(string: value), timestamp: 1_000) }
+            return try! builder.build()
+        }
+        try harness.append(LogCleanerTests.batch([("k", "plain")], timestamp: 1_000))        // 0
+        try harness.append(transactional(1, 0, [("k", "aborted"), ("j", "aborted")]))       // 1–2
+        try T.marker(harness, .abort, producer: 1)                                          // 3
+        try harness.append(transactional(1, 2, [("k", "aborted-again")]))                   // 4
+        try T.marker(harness, .abort, producer: 1)                                          // 5
+        try harness.append(LogCleanerTests.batch([("m", "plain")], timestamp: 1_000))        // 6
+        try harness.append(transactional(2, 0, [("m", "committed")]))                       // 7
+        try T.marker(harness, .commit, producer: 2)                                         // 8
+        try harness.append(LogCleanerTests.batch([("tail", "x")], timestamp: 1_000))         // 9: active
+        let plan = try #require(harness.onOwner {
+            $0.cleaningPlan(firstDirtyOffset: 0, nowMs: harness.nowMs, deleteRetentionMs: 1_000_000, minCompactionLagMs: 0)
+        })
+        let outcome = try #require(try SegmentCleaner.clean(plan, mapBytes: 1 << 20))
+        #expect(try harness.onOwner { try $0.swapIn(outcome) })
+        var batches: [RecordBatch] = []
+        var offset: Int64 = 0
+        while offset < 10, let next = try harness.read(from: offset, maxBytes: 1 << 20).last {
+            batches += try harness.read(from: offset, maxBytes: 1 << 20)
+            offset = next.header.lastOffset + 1
+        }
+        let data = try batches.filter { !$0.header.attributes.isControl }.flatMap { batch in
+            try batch.records(decompressionLimit: 1 << 20).map {
+                "\(batch.header.baseOffset + Int64($0.offsetDelta)):" + String(buffer: $0.key!) + "=" + String(buffer: $0.value!)
+            }
+        }
+        #expect(data == ["0:k=plain", "7:m=committed", "9:tail=x"])
+        // The markers are still there (read_committed consumers need them to move past).
+        #expect(batches.filter { $0.header.attributes.isControl }.map(\.header.baseOffset) == [3, 5, 8])
+        // Producer 1's last batch stays as an empty header, so its sequence survives.
+        #expect(batches.contains { $0.header.producerId == 1 && $0.header.baseOffset == 4 && $0.header.recordCount == 0 })
+    }
 }

@@ -29,6 +29,9 @@ public struct CleaningPlan: Sendable {
     /// `delete.retention.ms`: how long a tombstone stays once a cleaning has seen it.
     let deleteRetentionMs: Int64
     let nowMs: Int64
+    /// The aborted transactions whose data may lie in the plan: their batches are removed, and
+    /// their records never stand for a key's latest value (Kafka's CleanedTransactionMetadata).
+    var abortedTransactions: [AbortedTransaction] = []
     /// The log's segment generation when planned: a swap after anything else changed them
     /// (retention, truncation, another swap) is abandoned.
     let generation: UInt64
@@ -45,6 +48,17 @@ public struct CleaningPlan: Sendable {
     }
 
     public var isEmpty: Bool { segments.isEmpty || dirtyBytes == 0 }
+}
+
+extension CleaningPlan {
+    /// Whether a batch belongs to an aborted transaction: transactional, of the aborted
+    /// producer, between its first offset and its ABORT marker.
+    func isAborted(_ header: RecordBatchHeader) -> Bool {
+        guard header.attributes.isTransactional, !header.attributes.isControl else { return false }
+        return abortedTransactions.contains {
+            $0.producerId == header.producerId && $0.firstOffset <= header.baseOffset && header.lastOffset < $0.lastOffset
+        }
+    }
 }
 
 /// A cleaned group of segments, written to `<base>.log.<end>.cleaned` and not yet swapped in.
@@ -89,8 +103,8 @@ public struct CleaningOutcome: Sendable {
 /// `segment.bytes`, keeping of each key its latest record, tombstones until their delete
 /// horizon, and each producer's last batch. Surviving batches keep their offsets (a cleaned
 /// segment has gaps) and are copied as they are when nothing in them goes; a batch that loses
-/// records is rebuilt with the same codec (`RecordBatch.retaining`). Transaction markers and
-/// aborted records are #13's.
+/// records is rebuilt with the same codec (`RecordBatch.retaining`). An aborted transaction's
+/// batches are removed; transaction markers are kept.
 public enum SegmentCleaner {
     static func cleanedName(baseOffset: Int64, endOffset: Int64, suffix: String) -> String {
         LogSegment.fileName(baseOffset: baseOffset, suffix: suffix) + ".\(endOffset).cleaned"
@@ -122,7 +136,7 @@ public enum SegmentCleaner {
                 break  // this one may not fit: clean what the map already covers
             }
             try forEachBatch(segment, decompressionLimit: decompressionLimit) { header, batch in
-                guard !header.attributes.isControl else { return }
+                guard !header.attributes.isControl, !plan.isAborted(header) else { return }
                 try batch.forEachRecord(decompressionLimit: decompressionLimit) { record in
                     let offset = header.baseOffset + Int64(record.offsetDelta)
                     guard offset >= plan.firstDirtyOffset, let key = record.key else { return }
@@ -191,6 +205,15 @@ public enum SegmentCleaner {
                 outcome.recordsRead += Int64(max(0, header.recordCount))
                 guard !header.attributes.isControl else {
                     try output.append(batch.bytes, header: header)
+                    return
+                }
+                if plan.isAborted(header) {
+                    // An aborted transaction's records go whole; the producer's last batch stays
+                    // as a header, so its sequence and epoch survive a restart.
+                    outcome.recordsRemoved += Int64(max(0, header.recordCount))
+                    guard header.producerId >= 0 && plan.producerLastOffsets[header.producerId] == header.lastOffset else { return }
+                    let emptied = try batch.retaining([], deleteHorizonMs: nil)
+                    try output.append(emptied, header: try RecordBatchHeader(peekingAt: emptied))
                     return
                 }
                 var kept: [Record] = []
