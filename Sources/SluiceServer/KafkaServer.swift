@@ -140,7 +140,7 @@ public final class KafkaServer: Sendable {
         let producerIds = try ProducerIdAllocator(dataDirectory: path)
         let transactions = cluster.isClustered ? nil : try Self.openTransactionCoordinator(
             config: config, dataDirectory: path, environment: environment, loop: loops[1 % loops.count], registry: registry,
-            producerIds: producerIds, cleaner: cleaner)
+            groups: groups, producerIds: producerIds, cleaner: cleaner)
         self.transactions = transactions
 
         let servesClients = !cluster.isClustered || cluster.roles.contains(.broker)
@@ -364,7 +364,7 @@ public final class KafkaServer: Sendable {
     /// to this broker's partitions.
     private static func openTransactionCoordinator(
         config: BrokerConfig, dataDirectory: String, environment: TopicRegistry.Environment, loop: any EventLoop, registry: TopicRegistry,
-        producerIds: ProducerIdAllocator, cleaner: LogCleaner?
+        groups: GroupCoordinator, producerIds: ProducerIdAllocator, cleaner: LogCleaner?
     ) throws -> (coordinator: TransactionCoordinator, log: PartitionLog, loop: any EventLoop) {
         let owner = EventLoopOwner(eventLoop: loop)
         let logConfig = TopicConfigs.logConfig(overrides: ["cleanup.policy": "compact",
@@ -378,7 +378,7 @@ public final class KafkaServer: Sendable {
             log.startBackgroundMaintenance(intervalMs: maintenanceInterval, clock: wallClockMilliseconds)
             return try TransactionCoordinator(
                 config: TransactionCoordinatorConfig(broker: config), store: LogTransactionStore(log: log, clock: wallClockMilliseconds),
-                markers: LocalMarkerWriter(registry: registry, coordinatorOwner: owner, clock: wallClockMilliseconds),
+                markers: LocalMarkerWriter(registry: registry, groups: groups, coordinatorOwner: owner, clock: wallClockMilliseconds),
                 newProducerId: { $0(Result { try producerIds.allocate() }) }, owner: owner, clock: wallClockMilliseconds,
                 logger: environment.logger)
         }.wait()

@@ -43,7 +43,7 @@ enum SupportedApis {
     /// What a broker of its own serves besides: transactions, its coordinator being local
     /// (a cluster's waits for `__transaction_state`).
     static let singleBrokerRanges: [(ApiKey, ClosedRange<Int16>)] = ranges + [
-        (.addPartitionsToTxn, 0...3), (.endTxn, 0...4),
+        (.addPartitionsToTxn, 0...3), (.addOffsetsToTxn, 0...4), (.endTxn, 0...4), (.txnOffsetCommit, 0...4),
     ]
 
     static func ranges(clustered: Bool) -> [(ApiKey, ClosedRange<Int16>)] { clustered ? clusterRanges : singleBrokerRanges }
@@ -90,6 +90,8 @@ enum RequestDispatcher {
         case .initProducerId: return try InitProducerIdHandler.handle(request)
         case .addPartitionsToTxn: return try TransactionHandlers.addPartitions(request)
         case .endTxn: return try TransactionHandlers.endTransaction(request)
+        case .addOffsetsToTxn: return try TransactionHandlers.addOffsets(request)
+        case .txnOffsetCommit: return try TransactionHandlers.commitOffsets(request)
         case .joinGroup: return try JoinGroupHandler.handle(request)
         case .syncGroup: return try SyncGroupHandler.handle(request)
         case .heartbeat: return try HeartbeatHandler.handle(request)

@@ -242,8 +242,12 @@ public final class PartitionLog: @unchecked Sendable {
     /// Returns the assigned offsets at once. `completion` runs on the owner when the batch is
     /// written (and, under the durable default, fdatasync'd); on failure the log is rolled back
     /// to before this append, so later appends in flight fail too.
+    ///
+    /// `fromCoordinator`: a group coordinator's transactional offset commit (Kafka's origin
+    /// COORDINATOR): its batches carry the producer's id and epoch but no sequence of their
+    /// own, so only the epoch is checked.
     @discardableResult
-    public func append(_ batch: ByteBuffer, nowMs: Int64,
+    public func append(_ batch: ByteBuffer, nowMs: Int64, fromCoordinator: Bool = false,
                        completion: @escaping (Result<LogAppendInfo, StorageError>) -> Void) throws -> LogAppendInfo {
         if let failure { throw failure }
         changedSinceOpen = true
@@ -265,6 +269,11 @@ public final class PartitionLog: @unchecked Sendable {
                 throw StorageError.transactionCoordinatorFenced(producerId: header.producerId, current: current,
                                                                 received: marker.coordinatorEpoch)
             }
+        } else if header.producerId >= 0, fromCoordinator {
+            if let current = producerState.producer(header.producerId)?.epoch, header.producerEpoch < current {
+                throw StorageError.invalidProducerEpoch(producerId: header.producerId, current: current, received: header.producerEpoch)
+            }
+            producerBefore = (header.producerId, producerState.producer(header.producerId))
         } else if header.producerId >= 0 {
             switch producerState.verdict(for: header) {
             case .append:

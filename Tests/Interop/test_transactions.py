@@ -124,3 +124,59 @@ def test_a_transaction_past_its_timeout_is_aborted(broker_factory):
     assert seen == [b"later"], "the stuck transaction was aborted, the plain record after it visible"
     with pytest.raises(KafkaException):
         p.commit_transaction(10)
+
+
+@pytest.mark.timeout(240)
+def test_consume_transform_produce_copies_a_topic_exactly_once(broker):
+    """The exactly-once loop: read with read_committed, write the transformed records and the
+    consumed offsets in one transaction (send_offsets_to_transaction), abort every third one and
+    rewind to the committed offsets. The copy holds each record once; the group's committed
+    offsets end where the input ends, also after a restart (kill -9)."""
+    src = C.create_topic(broker.bootstrap, 2, "eos-in")
+    dst = C.create_topic(broker.bootstrap, 2, "eos-out")
+    total = 300
+    C.produce_confluent(broker.bootstrap, src, [{"value": b"m-%d" % i, "partition": i % 2} for i in range(total)])
+    group = C.unique("eos")
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "enable.auto.commit": False,
+                         "isolation.level": "read_committed", "auto.offset.reset": "earliest"})
+    consumer.subscribe([src])
+    p = txn_producer(broker.bootstrap, C.unique("eos-tx"))
+    committed_values, rounds, aborted = set(), 0, 0
+    deadline = time.time() + 150
+    try:
+        while len(committed_values) < total and time.time() < deadline:
+            batch = [m for m in consumer.consume(40, 1.0) if not m.error()]
+            if not batch:
+                continue
+            rounds += 1
+            p.begin_transaction()
+            for m in batch:
+                p.produce(dst, value=m.value().upper(), partition=m.partition())
+            p.send_offsets_to_transaction(consumer.position(consumer.assignment()), consumer.consumer_group_metadata(), 30)
+            if rounds % 3 == 0:
+                p.flush(30)
+                p.abort_transaction(30)
+                aborted += 1
+                # Read the aborted records again: back to the committed offsets.
+                for tp in consumer.committed(consumer.assignment(), timeout=30):
+                    consumer.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else 0))
+            else:
+                p.commit_transaction(30)
+                committed_values.update(m.value().upper() for m in batch)
+    finally:
+        consumer.close()
+    assert aborted >= 1, "the loop aborted some transactions"
+    expected = sorted(b"M-%d" % i for i in range(total))
+    assert read(broker.bootstrap, dst, "read_committed") == expected, "each record copied exactly once"
+
+    def committed_offsets():
+        c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "enable.auto.commit": False})
+        try:
+            return sorted(tp.offset for tp in c.committed([TopicPartition(src, 0), TopicPartition(src, 1)], timeout=30))
+        finally:
+            c.close()
+    assert committed_offsets() == [total // 2, total // 2]
+    broker.kill9()
+    broker.start()
+    assert committed_offsets() == [total // 2, total // 2], "the transactional offsets survive a restart"
+    assert read(broker.bootstrap, dst, "read_committed") == expected

@@ -46,7 +46,9 @@ ADVERTISED = {
     "DeleteRecords": (0, 2),
     "InitProducerId": (0, 4),
     "AddPartitionsToTxn": (0, 3),
+    "AddOffsetsToTxn": (0, 4),
     "EndTxn": (0, 4),
+    "TxnOffsetCommit": (0, 4),
     "OffsetForLeaderEpoch": (2, 4),
     "DescribeConfigs": (1, 4),
     "AlterConfigs": (0, 2),
@@ -1040,6 +1042,47 @@ def check_end_txn(k, v):
     eq(k.offset(topic, 0, LATEST), 1, "the commit marker's offset")
 
 
+def check_add_offsets_to_txn(k, v):
+    tid = uniq("tx")
+    pid, epoch = init_transactional(k, tid)
+    def add(p, e, group="g"):
+        return k.call("AddOffsetsToTxn", v, {"TransactionalId": tid, "ProducerId": p, "ProducerEpoch": e, "GroupId": group})["ErrorCode"]
+    eq(add(pid, epoch), NONE, "AddOffsetsToTxn v%d" % v)
+    eq(add(pid, epoch + 1), PRODUCER_FENCED if v >= 2 else INVALID_PRODUCER_EPOCH, "AddOffsetsToTxn v%d, another epoch" % v)
+    eq(add(pid + 1, epoch), INVALID_PRODUCER_ID_MAPPING, "AddOffsetsToTxn v%d, another producer id" % v)
+    eq(end_txn(k, top("EndTxn"), tid, pid, epoch, False), NONE, "EndTxn abort after AddOffsetsToTxn")
+
+
+def check_txn_offset_commit(k, v):
+    topic, _ = k.create_topic(prefix="txn")
+    tid, group = uniq("tx"), uniq("g")
+    pid, epoch = init_transactional(k, tid)
+
+    def commit(offset, e=epoch):
+        body = {"TransactionalId": tid, "GroupId": group, "ProducerId": pid, "ProducerEpoch": e,
+                "GenerationId": -1, "MemberId": "", "GroupInstanceId": None,
+                "Topics": [{"Name": topic, "Partitions": [{"PartitionIndex": 0, "CommittedOffset": offset,
+                                                           "CommittedLeaderEpoch": -1, "CommittedMetadata": "m"}]}]}
+        r = k.call("TxnOffsetCommit", v, body)
+        return only(only(r["Topics"], "TxnOffsetCommit topics")["Partitions"], "TxnOffsetCommit partitions")["ErrorCode"]
+
+    eq(commit(5), INVALID_TXN_STATE, "TxnOffsetCommit v%d before AddOffsetsToTxn" % v)
+    r = k.call("AddOffsetsToTxn", top("AddOffsetsToTxn"), {"TransactionalId": tid, "ProducerId": pid, "ProducerEpoch": epoch, "GroupId": group})
+    eq(r["ErrorCode"], NONE, "setup AddOffsetsToTxn")
+    eq(commit(5, e=epoch + 1), INVALID_PRODUCER_EPOCH, "TxnOffsetCommit v%d with another epoch" % v)
+    eq(commit(5), NONE, "TxnOffsetCommit v%d" % v)
+    eq(k.committed(group, topic, [0]), {0: (-1, "")}, "a transaction's offsets do not count before it commits")
+    r = k.call("OffsetFetch", top("OffsetFetch"), {"RequireStable": True, "Groups": [
+        {"GroupId": group, "Topics": [{"Name": topic, "PartitionIndexes": [0]}]}]})
+    eq(only(only(only(r["Groups"], "groups")["Topics"], "topics")["Partitions"], "partitions")["ErrorCode"], 88,
+       "OffsetFetch with require_stable while a transaction's offsets are undecided: UNSTABLE_OFFSET_COMMIT")
+    eq(end_txn(k, top("EndTxn"), tid, pid, epoch, True), NONE, "EndTxn commit")
+    deadline = time.time() + 10
+    while k.committed(group, topic, [0]) != {0: (5, "m")} and time.time() < deadline:
+        time.sleep(0.05)
+    eq(k.committed(group, topic, [0]), {0: (5, "m")}, "the committed transaction's offsets count")
+
+
 CHECKS = {
     "ApiVersions": check_api_versions, "Produce": check_produce, "Fetch": check_fetch,
     "ListOffsets": check_list_offsets, "Metadata": check_metadata, "CreateTopics": check_create_topics,
@@ -1049,6 +1092,7 @@ CHECKS = {
     "DescribeCluster": check_describe_cluster, "OffsetForLeaderEpoch": check_offset_for_leader_epoch,
     "InitProducerId": check_init_producer_id, "FindCoordinator": check_find_coordinator,
     "AddPartitionsToTxn": check_add_partitions_to_txn, "EndTxn": check_end_txn,
+    "AddOffsetsToTxn": check_add_offsets_to_txn, "TxnOffsetCommit": check_txn_offset_commit,
     "JoinGroup": check_join_group, "SyncGroup": check_sync_group, "Heartbeat": check_heartbeat,
     "OffsetCommit": check_offset_commit, "OffsetFetch": check_offset_fetch, "LeaveGroup": check_leave_group,
     "DescribeGroups": check_describe_groups, "ListGroups": check_list_groups, "DeleteGroups": check_delete_groups,

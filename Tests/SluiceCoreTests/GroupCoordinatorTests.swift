@@ -434,7 +434,17 @@ final class MemoryGroupStore: GroupStore {
     var records: [GroupRecord] = []
     var holdCompletions = false
     private var held: [(Result<Void, any Error>) -> Void] = []
-    func loadRecords() throws -> [GroupRecord] { records }
+    func loadRecords() throws -> [GroupLogEntry] { records.map { .record($0) } }
+
+    func appendTransactional(_ records: [GroupRecord], producerId: Int64, producerEpoch: Int16,
+                             completion: @escaping (Result<Void, any Error>) -> Void) {
+        completion(.failure(GroupLogError(description: "no transactions in this store")))
+    }
+
+    func appendMarker(_ marker: EndTransactionMarker, producerId: Int64, producerEpoch: Int16,
+                      completion: @escaping (Result<Void, any Error>) -> Void) {
+        completion(.failure(GroupLogError(description: "no transactions in this store")))
+    }
 
     func append(_ records: [GroupRecord], completion: @escaping (Result<Void, any Error>) -> Void) {
         if holdCompletions {

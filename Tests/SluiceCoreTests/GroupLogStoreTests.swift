@@ -144,7 +144,8 @@ final class LogCoordinatorHarness: @unchecked Sendable {
     /// The group log's records from its start, in order (of one group, when given).
     func recordsInLog(group: String? = nil) -> [GroupRecord?] {
         let records = (try? owner.run { try LogGroupStore.readRecords(of: log, limit: .highWatermark) }) ?? []
-        return records.compactMap { record -> GroupRecord?? in
+        return records.compactMap { entry -> GroupRecord?? in
+            guard case .record(let record) = entry else { return nil }
             switch record {
             case .offset(let id, _, let value): return group == nil || id == group ? .some(value == nil ? nil : record) : nil
             case .group(let id, let value): return group == nil || id == group ? .some(value == nil ? nil : record) : nil

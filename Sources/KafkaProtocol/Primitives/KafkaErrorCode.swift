@@ -40,6 +40,7 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let transactionCoordinatorFenced = KafkaErrorCode(rawValue: 52)
     public static let operationNotAttempted = KafkaErrorCode(rawValue: 55)
     public static let producerFenced = KafkaErrorCode(rawValue: 90)
+    public static let unstableOffsetCommit = KafkaErrorCode(rawValue: 88)
     public static let transactionalIdNotFound = KafkaErrorCode(rawValue: 105)
     public static let transactionalIdAuthorizationFailed = KafkaErrorCode(rawValue: 53)
     public static let kafkaStorageError = KafkaErrorCode(rawValue: 56)

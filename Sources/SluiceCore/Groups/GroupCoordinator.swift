@@ -25,6 +25,10 @@ public final class GroupCoordinator: @unchecked Sendable {
     /// The one-shot timer armed for `deadlines.earliest`.
     var armedDeadline: (atMs: Int64, task: any LogScheduledTask)?
     var stopped = false
+    /// Offsets committed in transactions (TxnOffsetCommit) whose outcome is not known yet:
+    /// producer id → group → partition → offset. A COMMIT marker makes them the groups'
+    /// committed offsets; an ABORT drops them.
+    var pendingTransactionalOffsets: [Int64: [String: [TopicPartitionKey: CommittedOffset?]]] = [:]
 
     /// Loads every group and committed offset from `store`.
     public init(config: GroupCoordinatorConfig, store: any GroupStore, owner: any LogOwnerExecutor,
@@ -49,36 +53,29 @@ public final class GroupCoordinator: @unchecked Sendable {
     /// partition of the offsets topic this broker has just become the leader of), later
     /// records replacing earlier ones.
     public func loadGroups(_ records: [GroupRecord]) {
+        loadGroups(records.map { GroupLogEntry.record($0) })
+    }
+
+    /// Adds what the group log's `entries` hold: records, a transaction's offset commits
+    /// (pending until its producer's marker) and markers (which make them count, or drop them).
+    public func loadGroups(_ entries: [GroupLogEntry]) {
         let now = clock()
         var touched = Set<String>()
-        for record in records {
-            switch record {
-            case .offset(let groupId, let partition, let value):
-                touched.insert(groupId)
-                let group = groups[groupId] ?? makeGroup(groupId, nowMs: now)
-                group.offsets[partition] = value
-            case .group(let groupId, let snapshot):
-                touched.insert(groupId)
-                guard let snapshot else {
-                    groups.removeValue(forKey: groupId)
-                    continue
+        var records = 0
+        for entry in entries {
+            switch entry {
+            case .record(let record):
+                records += 1
+                apply(record, nowMs: now, touched: &touched)
+            case .transactional(let producerId, .offset(let groupId, let partition, let value)):
+                records += 1
+                pendingTransactionalOffsets[producerId, default: [:]][groupId, default: [:]][partition] = value
+            case .transactional:
+                break  // only offsets are committed in transactions
+            case .marker(let producerId, let commit):
+                for (groupId, offsets) in pendingTransactionalOffsets.removeValue(forKey: producerId) ?? [:] where commit {
+                    for (partition, value) in offsets { apply(.offset(group: groupId, partition, value), nowMs: now, touched: &touched) }
                 }
-                let group = makeGroup(groupId, nowMs: now, replacing: groups[groupId])
-                group.protocolType = snapshot.protocolType
-                group.generationId = snapshot.generationId
-                group.protocolName = snapshot.protocolName
-                for stored in snapshot.members {
-                    let member = GroupMember(
-                        memberId: stored.memberId, groupInstanceId: stored.groupInstanceId, clientId: stored.clientId,
-                        clientHost: stored.clientHost, rebalanceTimeoutMs: stored.rebalanceTimeoutMs,
-                        sessionTimeoutMs: stored.sessionTimeoutMs,
-                        protocols: [GroupProtocol(name: snapshot.protocolName ?? "", metadata: stored.subscription)], nowMs: now)
-                    member.assignment = stored.assignment
-                    group.add(member)
-                }
-                group.leaderId = snapshot.leaderId.flatMap { group.has($0) ? $0 : nil } ?? group.orderedMembers.first?.memberId
-                group.restore(state: group.isEmptyOfMembers ? .empty : .stable, timestampMs: snapshot.stateTimestampMs)
-                group.subscribedTopics = group.computeSubscribedTopics()
             }
         }
         for groupId in touched {
@@ -91,7 +88,39 @@ public final class GroupCoordinator: @unchecked Sendable {
         }
         logger.info("group coordinator loaded", metadata: [
             "groups": "\(touched.filter { groups[$0] != nil }.count)",
-            "offsets": "\(touched.compactMap { groups[$0] }.reduce(0) { $0 + $1.offsets.count })", "records": "\(records.count)"])
+            "offsets": "\(touched.compactMap { groups[$0] }.reduce(0) { $0 + $1.offsets.count })", "records": "\(records)"])
+    }
+
+    /// One record read back: the latest value of its key replaces what came before.
+    private func apply(_ record: GroupRecord, nowMs now: Int64, touched: inout Set<String>) {
+        switch record {
+        case .offset(let groupId, let partition, let value):
+            touched.insert(groupId)
+            let group = groups[groupId] ?? makeGroup(groupId, nowMs: now)
+            group.offsets[partition] = value
+        case .group(let groupId, let snapshot):
+            touched.insert(groupId)
+            guard let snapshot else {
+                groups.removeValue(forKey: groupId)
+                return
+            }
+            let group = makeGroup(groupId, nowMs: now, replacing: groups[groupId])
+            group.protocolType = snapshot.protocolType
+            group.generationId = snapshot.generationId
+            group.protocolName = snapshot.protocolName
+            for stored in snapshot.members {
+                let member = GroupMember(
+                    memberId: stored.memberId, groupInstanceId: stored.groupInstanceId, clientId: stored.clientId,
+                    clientHost: stored.clientHost, rebalanceTimeoutMs: stored.rebalanceTimeoutMs,
+                    sessionTimeoutMs: stored.sessionTimeoutMs,
+                    protocols: [GroupProtocol(name: snapshot.protocolName ?? "", metadata: stored.subscription)], nowMs: now)
+                member.assignment = stored.assignment
+                group.add(member)
+            }
+            group.leaderId = snapshot.leaderId.flatMap { group.has($0) ? $0 : nil } ?? group.orderedMembers.first?.memberId
+            group.restore(state: group.isEmptyOfMembers ? .empty : .stable, timestampMs: snapshot.stateTimestampMs)
+            group.subscribedTopics = group.computeSubscribedTopics()
+        }
     }
 
     /// Forgets the groups `moved` picks (a partition of the offsets topic this broker no longer

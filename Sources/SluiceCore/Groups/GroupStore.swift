@@ -6,13 +6,29 @@ import SluiceStorage
 /// Where the group coordinator keeps committed offsets and group metadata. Every method is
 /// called on the coordinator's executor, and completions run there too.
 public protocol GroupStore: AnyObject {
-    /// Every record from the start of the store, oldest first. Called once, before any append.
-    func loadRecords() throws -> [GroupRecord]
+    /// Every entry from the start of the store, oldest first. Called once, before any append.
+    func loadRecords() throws -> [GroupLogEntry]
     /// Appends `records`; `completion` runs once they are durable (under the broker's flush
     /// policy) or have failed, in the order appends were made.
     func append(_ records: [GroupRecord], completion: @escaping (Result<Void, any Error>) -> Void)
+    /// Appends a transaction's offset commits (TxnOffsetCommit) under its producer id and
+    /// epoch; they count once the producer's COMMIT marker follows them.
+    func appendTransactional(_ records: [GroupRecord], producerId: Int64, producerEpoch: Int16,
+                             completion: @escaping (Result<Void, any Error>) -> Void)
+    /// Appends the marker that decides a producer's transactional offset commits.
+    func appendMarker(_ marker: EndTransactionMarker, producerId: Int64, producerEpoch: Int16,
+                      completion: @escaping (Result<Void, any Error>) -> Void)
     /// Flushes and closes the store at shutdown.
     func close() throws
+}
+
+/// One entry of the group log as it is read back.
+public enum GroupLogEntry: Hashable, Sendable {
+    case record(GroupRecord)
+    /// A transaction's offset commit: pending until its producer's marker.
+    case transactional(producerId: Int64, GroupRecord)
+    /// A transaction marker: its producer's pending offset commits count (commit) or go (abort).
+    case marker(producerId: Int64, commit: Bool)
 }
 
 /// The group store on a partition log of the storage engine (like Kafka's __consumer_offsets,
@@ -41,13 +57,13 @@ public final class LogGroupStore: GroupStore {
         self.logger = logger
     }
 
-    public func loadRecords() throws -> [GroupRecord] {
+    public func loadRecords() throws -> [GroupLogEntry] {
         try Self.readRecords(of: log, limit: .highWatermark)
     }
 
-    /// Every group record in `log` from its start to `limit`; on the log's owner.
-    static func readRecords(of log: PartitionLog, limit: PartitionLog.ReadLimit) throws -> [GroupRecord] {
-        var records: [GroupRecord] = []
+    /// Every group log entry in `log` from its start to `limit`; on the log's owner.
+    static func readRecords(of log: PartitionLog, limit: PartitionLog.ReadLimit) throws -> [GroupLogEntry] {
+        var records: [GroupLogEntry] = []
         var offset = log.logStartOffset
         let end = limit == .highWatermark ? log.highWatermark : log.stableEnd
         while offset < end {
@@ -57,12 +73,21 @@ public final class LogGroupStore: GroupStore {
             let before = offset
             while let batch = try RecordBatch.next(from: &bytes, allowPartialTail: true) {
                 guard batch.header.lastOffset >= offset else { continue }
-                let base = batch.header.baseOffset
+                let header = batch.header
+                if header.attributes.isControl {
+                    if let marker = try EndTransactionMarker(controlBatch: batch) {
+                        records.append(.marker(producerId: header.producerId, commit: marker.kind == .commit))
+                    }
+                    offset = header.lastOffset + 1
+                    continue
+                }
+                let base = header.baseOffset
                 try batch.forEachRecord(decompressionLimit: 256 << 20) { record in
                     guard base + Int64(record.offsetDelta) >= offset, let key = record.key else { return }
-                    records.append(try GroupRecordCodec.decode(key: key, value: record.value))
+                    let decoded = try GroupRecordCodec.decode(key: key, value: record.value)
+                    records.append(header.attributes.isTransactional ? .transactional(producerId: header.producerId, decoded) : .record(decoded))
                 }
-                offset = batch.header.lastOffset + 1
+                offset = header.lastOffset + 1
             }
             guard offset > before else {
                 throw GroupLogError(description: "group log does not advance at offset \(offset)")
@@ -76,6 +101,31 @@ public final class LogGroupStore: GroupStore {
         do {
             let batches = try encode(records)
             appendAll(batches, completion: completion)
+        } catch {
+            completion(.failure(error))
+        }
+    }
+
+    public func appendTransactional(_ records: [GroupRecord], producerId: Int64, producerEpoch: Int16,
+                                    completion: @escaping (Result<Void, any Error>) -> Void) {
+        do {
+            var builder = RecordBatchBuilder(producerId: producerId, producerEpoch: producerEpoch, baseSequence: 0, isTransactional: true)
+            for record in records {
+                let (key, value) = try GroupRecordCodec.encode(record)
+                builder.append(key: key, value: value, timestamp: clock())
+            }
+            try log.append(try builder.build(), nowMs: clock(), fromCoordinator: true) { completion($0.map { _ in () }.mapError { $0 }) }
+        } catch {
+            completion(.failure(error))
+        }
+    }
+
+    public func appendMarker(_ marker: EndTransactionMarker, producerId: Int64, producerEpoch: Int16,
+                             completion: @escaping (Result<Void, any Error>) -> Void) {
+        do {
+            try log.appendTransactionMarker(marker, producerId: producerId, producerEpoch: producerEpoch, nowMs: clock()) {
+                completion($0.map { _ in () }.mapError { $0 })
+            }
         } catch {
             completion(.failure(error))
         }

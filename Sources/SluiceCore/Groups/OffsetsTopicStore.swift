@@ -38,11 +38,11 @@ public final class OffsetsTopicStore: GroupStore, Sendable {
     }
 
     /// Nothing at start: partitions are loaded as this broker comes to lead them.
-    public func loadRecords() throws -> [GroupRecord] { [] }
+    public func loadRecords() throws -> [GroupLogEntry] { [] }
 
     /// The group records of a partition this broker leads, from its log start to its stable end
     /// (what the previous leader wrote is all there: the new leader came from the ISR).
-    public static func readPartition(_ partition: Partition) throws -> [GroupRecord] {
+    public static func readPartition(_ partition: Partition) throws -> [GroupLogEntry] {
         precondition(partition.owner.isCurrent, "a log read off its owner")
         guard let log = partition.log else { throw GroupLogError(description: "partition offline: \(partition.offlineReason ?? "")") }
         return try LogGroupStore.readRecords(of: log, limit: .stableEnd)
@@ -75,6 +75,17 @@ public final class OffsetsTopicStore: GroupStore, Sendable {
                 Self.appendReplicated(batches, to: partition, nowMs: now, timeoutMs: timeoutMs) { pending.finish($0) }
             }
         }
+    }
+
+    /// A cluster's transactions wait for `__transaction_state`: no transactional offsets yet.
+    public func appendTransactional(_ records: [GroupRecord], producerId: Int64, producerEpoch: Int16,
+                                    completion: @escaping (Result<Void, any Error>) -> Void) {
+        completion(.failure(GroupLogError(description: "transactional offset commits need transactions, which a cluster refuses yet")))
+    }
+
+    public func appendMarker(_ marker: EndTransactionMarker, producerId: Int64, producerEpoch: Int16,
+                             completion: @escaping (Result<Void, any Error>) -> Void) {
+        completion(.failure(GroupLogError(description: "transactional offset commits need transactions, which a cluster refuses yet")))
     }
 
     public func close() throws {}

@@ -3,8 +3,10 @@ import NIOCore
 import SluiceCore
 
 /// The transactional producer's requests to its transaction coordinator: AddPartitionsToTxn
-/// v0–3 (v4+ is the brokers' batched form) and EndTxn v0–4 (v5 is KIP-890's part 2); each
-/// runs on the coordinator's event loop. A broker of its own coordinates every transactional
+/// v0–3 (v4+ is the brokers' batched form), AddOffsetsToTxn v0–4 and EndTxn v0–4 (v5 is
+/// KIP-890's part 2), each on the coordinator's event loop; and TxnOffsetCommit v0–4 to the
+/// group coordinator, once the transaction coordinator confirms the group's offsets are in the
+/// open transaction. A broker of its own coordinates every transactional
 /// id; a cluster refuses transactional ids (TRANSACTIONAL_ID_AUTHORIZATION_FAILED) until the
 /// coordinator moves onto `__transaction_state`.
 enum TransactionHandlers {
@@ -41,6 +43,71 @@ enum TransactionHandlers {
                 respond(answer { _, _ in compatible(code, version: version, fencedSince: 2) })
             }
         }
+    }
+
+    /// The group log's partition a group's transactional offsets go to (a broker of its own has one).
+    static func offsetsPartition(of groupId: String) -> TopicPartitionKey {
+        TopicPartitionKey(topic: OffsetsTopicStore.topic, partition: 0)
+    }
+
+    static func addOffsets(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
+        let body = try request.decode(AddOffsetsToTxnRequest.self)
+        let version = request.version
+        guard let coordinator = request.broker.transactions else {
+            return request.respond(AddOffsetsToTxnResponse(errorCode: KafkaErrorCode.coordinatorNotAvailable.rawValue))
+        }
+        guard !body.groupId.isEmpty else { return request.respond(AddOffsetsToTxnResponse(errorCode: KafkaErrorCode.invalidGroupId.rawValue)) }
+        return request.withTransactions(coordinator) { (coordinator, respond: @escaping @Sendable (AddOffsetsToTxnResponse) -> Void) in
+            coordinator.addPartitions(transactionalId: body.transactionalId, producerId: body.producerId, producerEpoch: body.producerEpoch,
+                                      partitions: [offsetsPartition(of: body.groupId)]) { code in
+                respond(AddOffsetsToTxnResponse(errorCode: compatible(code, version: version, fencedSince: 2).rawValue))
+            }
+        }
+    }
+
+    static func commitOffsets(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
+        let body = try request.decode(TxnOffsetCommitRequest.self)
+        let version = request.version
+        @Sendable func answer(_ code: (TopicPartitionKey) -> KafkaErrorCode) -> TxnOffsetCommitResponse {
+            TxnOffsetCommitResponse(topics: body.topics.map { topic in
+                .init(name: topic.name, partitions: topic.partitions.map {
+                    .init(partitionIndex: $0.partitionIndex, errorCode: code(TopicPartitionKey(topic: topic.name, partition: $0.partitionIndex)).rawValue)
+                })
+            })
+        }
+        guard let transactions = request.broker.transactions else { return request.respond(answer { _ in .coordinatorNotAvailable }) }
+        let entries = body.topics.flatMap { topic in
+            topic.partitions.map {
+                OffsetCommitEntry(partition: TopicPartitionKey(topic: topic.name, partition: $0.partitionIndex), offset: $0.committedOffset,
+                                  leaderEpoch: version >= 2 ? $0.committedLeaderEpoch : -1, metadata: $0.committedMetadata)
+            }
+        }
+        let groups = request.broker.groups
+        let promise = request.eventLoop.makePromise(of: OutgoingResponse?.self)
+        let correlationId = request.correlationId
+        @Sendable func send(_ response: TxnOffsetCommitResponse) {
+            promise.completeWith(Result { try OutgoingResponse.encode(response, version: version, correlationId: correlationId) })
+        }
+        // KIP-890 part 1: the group's offsets must be in the producer's open transaction.
+        transactions.owner.execute {
+            let open = transactions.openTransaction(body.transactionalId)
+            let refusal: KafkaErrorCode? = if let open, open.producerId == body.producerId {
+                open.producerEpoch != body.producerEpoch ? .invalidProducerEpoch
+                    : open.partitions.contains(offsetsPartition(of: body.groupId)) ? nil : .invalidTxnState
+            } else {
+                .invalidTxnState
+            }
+            if let refusal { return send(answer { _ in refusal }) }
+            groups.owner.execute {
+                groups.commitTransactionalOffsets(
+                    groupId: body.groupId, producerId: body.producerId, producerEpoch: body.producerEpoch,
+                    generationId: version >= 3 ? body.generationId : -1, memberId: version >= 3 ? body.memberId : "",
+                    groupInstanceId: version >= 3 ? body.groupInstanceId : nil, entries: entries) { errors in
+                    send(answer { errors[$0] ?? .none })
+                }
+            }
+        }
+        return promise.futureResult
     }
 
     static func endTransaction(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {

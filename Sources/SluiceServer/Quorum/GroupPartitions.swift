@@ -87,7 +87,7 @@ final class GroupPartitions: Sendable {
     private func load(_ partition: Partition, epoch: Int32, partitions count: Int) {
         let coordinator = self.coordinator
         partition.owner.execute { [self] in
-            let records: [GroupRecord]
+            let records: [GroupLogEntry]
             do {
                 records = try OffsetsTopicStore.readPartition(partition)
             } catch {

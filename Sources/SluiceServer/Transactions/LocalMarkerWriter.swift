@@ -6,19 +6,22 @@ import Synchronization
 /// Writes a transaction's markers on the partitions of this broker, as a leader answers
 /// WriteTxnMarkers: each marker appended through the partition layer (refused where this
 /// broker is not the leader), answered once the in-sync replicas hold it (acks=all). A
-/// partition whose topic is gone needs no marker. The answers come back together on the
-/// coordinator's owner.
+/// partition whose topic is gone needs no marker. The group log's partition (a transaction
+/// that committed offsets) gets its marker from the group coordinator, which then settles the
+/// offsets. The answers come back together on the coordinator's owner.
 final class LocalMarkerWriter: TransactionMarkerWriter, @unchecked Sendable {
     // @unchecked: immutable after init; the registry is thread-safe.
     private let registry: TopicRegistry
+    private let groups: GroupCoordinator?
     private let coordinatorOwner: any LogOwnerExecutor
     private let clock: @Sendable () -> Int64
     /// How long a marker waits for the in-sync replicas before it is reported timed out.
     private let replicationTimeoutMs: Int64
 
-    init(registry: TopicRegistry, coordinatorOwner: any LogOwnerExecutor, clock: @escaping @Sendable () -> Int64,
+    init(registry: TopicRegistry, groups: GroupCoordinator?, coordinatorOwner: any LogOwnerExecutor, clock: @escaping @Sendable () -> Int64,
          replicationTimeoutMs: Int64 = 30_000) {
         self.registry = registry
+        self.groups = groups
         self.coordinatorOwner = coordinatorOwner
         self.clock = clock
         self.replicationTimeoutMs = replicationTimeoutMs
@@ -29,6 +32,12 @@ final class LocalMarkerWriter: TransactionMarkerWriter, @unchecked Sendable {
         let answers = MarkerAnswers(count: partitions.count, owner: coordinatorOwner, completion: completion)
         let (clock, timeoutMs) = (self.clock, replicationTimeoutMs)
         for key in partitions {
+            if key.topic == OffsetsTopicStore.topic, registry.topic(named: key.topic) == nil, let groups {
+                groups.owner.execute {
+                    groups.writeTransactionMarker(marker, producerId: producerId, producerEpoch: producerEpoch) { answers.finish(key, $0) }
+                }
+                continue
+            }
             guard let partition = registry.partition(topic: key.topic, index: key.partition) else {
                 answers.finish(key, .none)
                 continue
