@@ -44,6 +44,7 @@ enum SupportedApis {
     /// (a cluster's waits for `__transaction_state`).
     static let singleBrokerRanges: [(ApiKey, ClosedRange<Int16>)] = ranges + [
         (.addPartitionsToTxn, 0...3), (.addOffsetsToTxn, 0...4), (.endTxn, 0...4), (.txnOffsetCommit, 0...4),
+        (.describeTransactions, 0...0), (.listTransactions, 0...1), (.describeProducers, 0...0),
     ]
 
     static func ranges(clustered: Bool) -> [(ApiKey, ClosedRange<Int16>)] { clustered ? clusterRanges : singleBrokerRanges }
@@ -92,6 +93,9 @@ enum RequestDispatcher {
         case .endTxn: return try TransactionHandlers.endTransaction(request)
         case .addOffsetsToTxn: return try TransactionHandlers.addOffsets(request)
         case .txnOffsetCommit: return try TransactionHandlers.commitOffsets(request)
+        case .describeTransactions: return try TransactionAdminHandlers.describeTransactions(request)
+        case .listTransactions: return try TransactionAdminHandlers.listTransactions(request)
+        case .describeProducers: return try TransactionAdminHandlers.describeProducers(request)
         case .joinGroup: return try JoinGroupHandler.handle(request)
         case .syncGroup: return try SyncGroupHandler.handle(request)
         case .heartbeat: return try HeartbeatHandler.handle(request)

@@ -49,6 +49,9 @@ ADVERTISED = {
     "AddOffsetsToTxn": (0, 4),
     "EndTxn": (0, 4),
     "TxnOffsetCommit": (0, 4),
+    "DescribeTransactions": (0, 0),
+    "ListTransactions": (0, 1),
+    "DescribeProducers": (0, 0),
     "OffsetForLeaderEpoch": (2, 4),
     "DescribeConfigs": (1, 4),
     "AlterConfigs": (0, 2),
@@ -70,6 +73,7 @@ MEMBER_ID_REQUIRED, GROUP_SUBSCRIBED_TO_TOPIC, UNKNOWN_TOPIC_ID = 79, 86, 100
 MISMATCHED_ENDPOINT_TYPE, UNSUPPORTED_ENDPOINT_TYPE = 114, 115
 INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE, INVALID_PRODUCER_ID_MAPPING = 47, 48, 49
 INVALID_TRANSACTION_TIMEOUT, CONCURRENT_TRANSACTIONS, OPERATION_NOT_ATTEMPTED, PRODUCER_FENCED = 50, 51, 55, 90
+TRANSACTIONAL_ID_NOT_FOUND = 105
 EARLIEST, LATEST, MAX_TIMESTAMP, EARLIEST_LOCAL = -2, -1, -3, -4
 TOPIC_RESOURCE, BROKER_RESOURCE = 2, 4
 DYNAMIC_TOPIC_CONFIG, DEFAULT_CONFIG = 1, 5
@@ -1083,6 +1087,60 @@ def check_txn_offset_commit(k, v):
     eq(k.committed(group, topic, [0]), {0: (5, "m")}, "the committed transaction's offsets count")
 
 
+def open_transaction(k, partitions=1):
+    """A transactional id with a transaction open on a new topic: (tid, pid, epoch, topic)."""
+    topic, _ = k.create_topic(partitions=partitions, prefix="txn")
+    tid = uniq("tx")
+    pid, epoch = init_transactional(k, tid)
+    eq(add_partitions(k, top("AddPartitionsToTxn"), tid, pid, epoch, [(topic, list(range(partitions)))]),
+       {(topic, p): NONE for p in range(partitions)}, "setup AddPartitionsToTxn")
+    r = k.call("Produce", top("Produce"), {"TransactionalId": tid, "Acks": -1, "TimeoutMs": 10000, "TopicData": [
+        {"Name": topic, "PartitionData": [{"Index": 0, "Records": batch(
+            [b"a", b"b"], producer_id=pid, producer_epoch=epoch, base_sequence=0, transactional=True)}]}]})
+    eq(only(only(r["Responses"], "topics")["PartitionResponses"], "partitions")["ErrorCode"], NONE, "setup transactional Produce")
+    return tid, pid, epoch, topic
+
+
+def check_describe_transactions(k, v):
+    tid, pid, epoch, topic = open_transaction(k, partitions=2)
+    missing = uniq("never")
+    r = k.call("DescribeTransactions", v, {"TransactionalIds": [tid, missing]})
+    found, unknown = r["TransactionStates"]
+    eq((found["ErrorCode"], found["TransactionalId"], found["TransactionState"], found["ProducerId"], found["ProducerEpoch"],
+        found["TransactionTimeoutMs"]), (NONE, tid, "Ongoing", pid, epoch, 60000), "DescribeTransactions v%d of an open transaction" % v)
+    eq([(t["Topic"], t["Partitions"]) for t in found["Topics"]], [(topic, [0, 1])], "DescribeTransactions v%d partitions" % v)
+    assert found["TransactionStartTimeMs"] > 0
+    eq((unknown["ErrorCode"], unknown["TransactionalId"]), (TRANSACTIONAL_ID_NOT_FOUND, missing), "DescribeTransactions v%d unknown id" % v)
+    eq(end_txn(k, top("EndTxn"), tid, pid, epoch, False), NONE, "EndTxn abort")
+
+
+def check_list_transactions(k, v):
+    tid, pid, epoch, _ = open_transaction(k)
+    body = {"StateFilters": ["Ongoing", "NoSuchState"], "ProducerIdFilters": [pid]}
+    if v >= 1:
+        body["DurationFilter"] = -1
+    r = k.call("ListTransactions", v, body)
+    eq((r["ErrorCode"], r["UnknownStateFilters"]), (NONE, ["NoSuchState"]), "ListTransactions v%d" % v)
+    eq([(t["TransactionalId"], t["ProducerId"], t["TransactionState"]) for t in r["TransactionStates"]], [(tid, pid, "Ongoing")],
+       "ListTransactions v%d by state and producer id" % v)
+    if v >= 1:
+        body["DurationFilter"] = 3_600_000
+        eq(k.call("ListTransactions", v, body)["TransactionStates"], [], "ListTransactions v%d: none open for an hour" % v)
+    eq(end_txn(k, top("EndTxn"), tid, pid, epoch, False), NONE, "EndTxn abort")
+
+
+def check_describe_producers(k, v):
+    tid, pid, epoch, topic = open_transaction(k)
+    r = k.call("DescribeProducers", v, {"Topics": [{"Name": topic, "PartitionIndexes": [0]}, {"Name": uniq("absent"), "PartitionIndexes": [0]}]})
+    present, absent = r["Topics"]
+    p = only(present["Partitions"], "DescribeProducers partitions")
+    state = only(p["ActiveProducers"], "active producers")
+    eq((p["ErrorCode"], state["ProducerId"], state["ProducerEpoch"], state["LastSequence"], state["CurrentTxnStartOffset"]),
+       (NONE, pid, epoch, 1, 0), "DescribeProducers v%d: the open transaction's producer" % v)
+    eq(only(absent["Partitions"], "absent partitions")["ErrorCode"], UNKNOWN_TOPIC_OR_PARTITION, "DescribeProducers v%d unknown topic" % v)
+    eq(end_txn(k, top("EndTxn"), tid, pid, epoch, False), NONE, "EndTxn abort")
+
+
 CHECKS = {
     "ApiVersions": check_api_versions, "Produce": check_produce, "Fetch": check_fetch,
     "ListOffsets": check_list_offsets, "Metadata": check_metadata, "CreateTopics": check_create_topics,
@@ -1093,6 +1151,8 @@ CHECKS = {
     "InitProducerId": check_init_producer_id, "FindCoordinator": check_find_coordinator,
     "AddPartitionsToTxn": check_add_partitions_to_txn, "EndTxn": check_end_txn,
     "AddOffsetsToTxn": check_add_offsets_to_txn, "TxnOffsetCommit": check_txn_offset_commit,
+    "DescribeTransactions": check_describe_transactions, "ListTransactions": check_list_transactions,
+    "DescribeProducers": check_describe_producers,
     "JoinGroup": check_join_group, "SyncGroup": check_sync_group, "Heartbeat": check_heartbeat,
     "OffsetCommit": check_offset_commit, "OffsetFetch": check_offset_fetch, "LeaveGroup": check_leave_group,
     "DescribeGroups": check_describe_groups, "ListGroups": check_list_groups, "DeleteGroups": check_delete_groups,
