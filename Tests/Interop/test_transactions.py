@@ -180,3 +180,30 @@ def test_consume_transform_produce_copies_a_topic_exactly_once(broker):
     broker.start()
     assert committed_offsets() == [total // 2, total // 2], "the transactional offsets survive a restart"
     assert read(broker.bootstrap, dst, "read_committed") == expected
+
+
+def test_sluice_transactions_lists_and_describes_an_open_transaction(broker, sluice_bin):
+    import subprocess
+
+    def cli(*args):
+        r = subprocess.run([str(sluice_bin), "transactions", *args, "--bootstrap", broker.bootstrap], capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr.decode()
+        return [line.split("\t") for line in r.stdout.decode().splitlines()[1:]]
+
+    topic = C.create_topic(broker.bootstrap, 1, "txn-cli")
+    tid = C.unique("tx")
+    p = txn_producer(broker.bootstrap, tid)
+    p.begin_transaction()
+    p.produce(topic, value=b"x", partition=0)
+    p.flush(30)
+    listed = {row[0]: row for row in cli("list")}
+    assert listed[tid][2] == "Ongoing", listed
+    [row] = cli("describe", "--transactional-id", tid)
+    assert row[0] == tid and row[3] == "Ongoing" and row[6] == "%s-0" % topic, row
+    [producer] = cli("describe-producers", "--topic", topic, "--partition", "0")
+    assert producer[0] == listed[tid][1] and producer[5] == "0", "the open transaction starts at offset 0: %r" % producer
+    p.commit_transaction(30)
+    [row] = cli("describe", "--transactional-id", tid)
+    assert row[3] in ("PrepareCommit", "CompleteCommit"), row
+    [producer] = cli("describe-producers", "--topic", topic, "--partition", "0")
+    assert producer[5] == "None", producer

@@ -103,7 +103,7 @@ public final class KafkaAdmin: Sendable {
         await cluster.close()
     }
 
-    private var requestTimeout: Duration { cluster.config.requestTimeout }
+    var requestTimeout: Duration { cluster.config.requestTimeout }
 
     private func controller() async throws -> BrokerConnection {
         try await cluster.refreshMetadata(topics: [])

@@ -169,22 +169,38 @@ public actor KafkaCluster {
     }
 
     private var coordinators: [String: BrokerAddress] = [:]
+    private var transactionCoordinators: [String: BrokerAddress] = [:]
 
     /// The group's coordinator (FindCoordinator), cached until `invalidateCoordinator`.
     public func coordinator(for group: String) async throws -> BrokerConnection {
         if let address = coordinators[group] { return try await connection(to: address) }
+        let address = try await findCoordinator(group, keyType: 0)
+        coordinators[group] = address
+        return try await self.connection(to: address)
+    }
+
+    /// The transactional id's coordinator (FindCoordinator with key type 1), cached.
+    public func transactionCoordinator(for transactionalId: String) async throws -> BrokerConnection {
+        if let address = transactionCoordinators[transactionalId] { return try await connection(to: address) }
+        let address = try await findCoordinator(transactionalId, keyType: 1)
+        transactionCoordinators[transactionalId] = address
+        return try await self.connection(to: address)
+    }
+
+    private func findCoordinator(_ key: String, keyType: Int8) async throws -> BrokerAddress {
         let connection = try await anyConnection()
-        let version = try connection.version(for: .findCoordinator, clientRange: 0...4)
-        let request = version >= 4 ? FindCoordinatorRequest(keyType: 0, coordinatorKeys: [group]) : FindCoordinatorRequest(key: group, keyType: 0)
+        let version = try connection.version(for: .findCoordinator, clientRange: keyType == 0 ? 0...4 : 1...4)
+        let request = version >= 4 ? FindCoordinatorRequest(keyType: keyType, coordinatorKeys: [key])
+            : FindCoordinatorRequest(key: key, keyType: keyType)
         let response = try await connection.send(request, version: version, timeout: config.requestTimeout)
         let (code, host, port) = version >= 4
             ? (response.coordinators.first?.errorCode ?? KafkaErrorCode.coordinatorNotAvailable.rawValue,
                response.coordinators.first?.host ?? "", response.coordinators.first?.port ?? 0)
             : (response.errorCode, response.host, response.port)
-        guard code == 0 else { throw KafkaClientError.broker(KafkaErrorCode(rawValue: code), "FindCoordinator for group \(group)") }
-        let address = BrokerAddress(host: host, port: Int(port))
-        coordinators[group] = address
-        return try await self.connection(to: address)
+        guard code == 0 else {
+            throw KafkaClientError.broker(KafkaErrorCode(rawValue: code), "FindCoordinator for \(keyType == 0 ? "group" : "transactional id") \(key)")
+        }
+        return BrokerAddress(host: host, port: Int(port))
     }
 
     public func invalidateCoordinator(for group: String) {
