@@ -155,7 +155,8 @@ public final class KafkaServer: Sendable {
         let connections = Atomic<Int>(0)
         let contextBox = ContextBox()
         let metrics = BrokerMetrics(storage: writer.statistics, health: health, diskSpace: diskSpace, cleaner: cleaner,
-                                    replication: cluster.isClustered ? replicationStatistics : nil)
+                                    replication: cluster.isClustered ? replicationStatistics : nil,
+                                    transactions: transactions?.coordinator.statistics)
         let dispatcher: KafkaConnectionHandler.Dispatcher
         // In a cluster, clients wait until this broker has caught up and been unfenced (Kafka's
         // BrokerServer enables request processing only then).

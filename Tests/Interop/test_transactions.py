@@ -102,9 +102,23 @@ def test_kill_9_inside_a_transaction_leaves_none_of_it_visible(broker):
     assert len(read(broker.bootstrap, topic, "read_uncommitted")) == 60
 
 
+def metric(b, name):
+    import urllib.request
+    for line in urllib.request.urlopen(b.metrics_url, timeout=10).read().decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("%s not on /metrics" % name)
+
+
 @pytest.mark.timeout(120)
 def test_a_transaction_past_its_timeout_is_aborted(broker_factory):
-    b = broker_factory(settings={"transaction.abort.timed.out.transaction.cleanup.interval.ms": "200"})
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    b = broker_factory(settings={"transaction.abort.timed.out.transaction.cleanup.interval.ms": "200",
+                                 "metrics.listener": "127.0.0.1:%d" % port})
+    b.metrics_url = "http://127.0.0.1:%d/metrics" % port
     topic = C.create_topic(b.bootstrap, 1, "txn-timeout")
     p = txn_producer(b.bootstrap, C.unique("tx"), **{"transaction.timeout.ms": 2000})
     p.begin_transaction()
@@ -122,6 +136,8 @@ def test_a_transaction_past_its_timeout_is_aborted(broker_factory):
         if seen:
             break
     assert seen == [b"later"], "the stuck transaction was aborted, the plain record after it visible"
+    assert metric(b, "sluice_transactions_timed_out_total") == 1 and metric(b, "sluice_transactions_aborted_total") == 1
+    assert metric(b, "sluice_transactions_open") == 0
     with pytest.raises(KafkaException):
         p.commit_transaction(10)
 

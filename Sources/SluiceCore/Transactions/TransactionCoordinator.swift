@@ -28,6 +28,7 @@ public final class TransactionCoordinator: @unchecked Sendable {
     /// partition): markers carry it, and partitions refuse those of older terms.
     public private(set) var coordinatorEpoch: Int32
     public private(set) var transactions: [String: TransactionMetadata] = [:]
+    public let statistics = TransactionStatistics()
     /// Ids with a transaction log write (or a producer id request) in flight: Kafka's pending
     /// transition. Requests for them meanwhile get CONCURRENT_TRANSACTIONS.
     var pending: Set<String> = []
@@ -54,6 +55,7 @@ public final class TransactionCoordinator: @unchecked Sendable {
     /// with those whose outcome was recorded but whose markers may not all be written.
     public func load(_ records: [(String, TransactionMetadata?)]) {
         for (id, metadata) in records { transactions[id] = metadata }
+        for metadata in transactions.values where metadata.state == .ongoing { statistics.transition(from: nil, to: .ongoing) }
         for (id, metadata) in transactions where metadata.state.isPreparing {
             sendMarkers(id)
         }
@@ -129,6 +131,7 @@ public final class TransactionCoordinator: @unchecked Sendable {
         case .ongoing:
             // Fence the open transaction's producer: abort it under the next epoch. The caller
             // retries once the markers are written and then gets an epoch of its own.
+            statistics.recordFencing()
             fenceAndAbort(id)
             completion(.failure(.concurrentTransactions))
         case .empty, .completeCommit, .completeAbort, .dead:
@@ -305,6 +308,7 @@ public final class TransactionCoordinator: @unchecked Sendable {
             && metadata.startTimestampMs + Int64(metadata.timeoutMs) < now {
             logger.info("aborting a transaction past its timeout", metadata: [
                 "transactionalId": "\(id)", "producerId": "\(metadata.producerId)", "timeoutMs": "\(metadata.timeoutMs)"])
+            statistics.recordTimeout()
             fenceAndAbort(id)
         }
     }
@@ -338,6 +342,7 @@ public final class TransactionCoordinator: @unchecked Sendable {
             pending.remove(id)
             switch result {
             case .success:
+                statistics.transition(from: transactions[id]?.state, to: next.state)
                 transactions[id] = next
                 completion(.none)
             case .failure(let error):

@@ -30,8 +30,9 @@ public final class BrokerMetrics: Sendable {
     private let partitionGauges = NIOLockedValueBox<[String: (Prometheus.Gauge, Prometheus.Gauge)]>([:])
 
     public init(storage: LogWriterStatistics? = nil, health: StorageHealth? = nil, diskSpace: DiskSpaceGuard? = nil,
-                cleaner: LogCleaner? = nil, replication: ReplicationStatistics? = nil) {
+                cleaner: LogCleaner? = nil, replication: ReplicationStatistics? = nil, transactions: TransactionStatistics? = nil) {
         self.cleaner = cleaner
+        self.transactions = transactions
         self.diskSpace = diskSpace
         self.storage = storage
         self.health = health
@@ -87,6 +88,7 @@ public final class BrokerMetrics: Sendable {
     /// Damage the logs found (read at scrape time).
     private let health: StorageHealth?
     private let cleaner: LogCleaner?
+    private let transactions: TransactionStatistics?
     private let diskSpace: DiskSpaceGuard?
     /// ISR changes this broker's leaders made (read at scrape time).
     private let replication: ReplicationStatistics?
@@ -186,6 +188,19 @@ public final class BrokerMetrics: Sendable {
                 ("sluice_log_cleaner_seconds_total", "counter", "Time spent cleaning, over all runs.", "\(Double(figures.cleaningMs) / 1000)"),
                 ("sluice_log_cleaner_seconds_since_last_run", "gauge", "Seconds since a cleaning last completed; -1 before the first.", "\(secondsSinceRun)"),
                 ("sluice_log_cleaner_max_dirty_ratio", "gauge", "The dirtiest compacted log's uncleaned share at the cleaner's last look.", "\(figures.maxDirtyRatio)"),
+            ] {
+                storageText += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name) \(value)\n"
+            }
+        }
+        if let transactions {
+            for (name, type, help, value) in [
+                ("sluice_transactions_open", "gauge", "Transactions open now (Ongoing).", transactions.openTransactions),
+                ("sluice_transactions_committed_total", "counter", "Transactions completed with a commit.", transactions.committed),
+                ("sluice_transactions_aborted_total", "counter", "Transactions completed with an abort.", transactions.aborted),
+                ("sluice_transactions_timed_out_total", "counter", "Transactions the coordinator aborted past transaction.timeout.ms.",
+                 transactions.abortedByTimeout),
+                ("sluice_transactions_fenced_total", "counter", "Open transactions aborted for a new producer of their transactional.id.",
+                 transactions.abortedByFencing),
             ] {
                 storageText += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name) \(value)\n"
             }

@@ -36,6 +36,8 @@ struct TransactionCoordinatorTests {
         // The next transaction starts from CompleteCommit.
         #expect(h.addPartitions("tx", producerId, epoch, [Self.t1]) == KafkaErrorCode.none)
         #expect(h.coordinator.transactions["tx"]?.partitions == [Self.t1])
+        let statistics = h.coordinator.statistics
+        #expect((statistics.openTransactions, statistics.committed, statistics.aborted) == (1, 1, 0))
     }
 
     @Test func requestsGetKafkasErrors() throws {
@@ -78,6 +80,8 @@ struct TransactionCoordinatorTests {
         #expect(second.0 == producerId && second.1 == 2)
         #expect(h.endTransaction("tx", producerId, epoch, commit: true) == .producerFenced)
         #expect(h.addPartitions("tx", producerId, 1, [Self.t0]) == .producerFenced)
+        let statistics = h.coordinator.statistics
+        #expect((statistics.openTransactions, statistics.aborted, statistics.abortedByFencing, statistics.abortedByTimeout) == (0, 1, 1, 0))
     }
 
     @Test func aTransactionPastItsTimeoutIsAbortedAndItsProducerFenced() throws {
@@ -92,6 +96,7 @@ struct TransactionCoordinatorTests {
         #expect(h.markers.calls.map(\.kind) == [.abort] && h.markers.calls.first?.producerEpoch == 1)
         #expect(h.coordinator.transactions["tx"]?.state == .completeAbort)
         #expect(h.endTransaction("tx", producerId, epoch, commit: true) == .producerFenced)
+        #expect((h.coordinator.statistics.abortedByTimeout, h.coordinator.statistics.openTransactions) == (1, 0))
     }
 
     /// A partition whose leader moved answers NOT_LEADER_OR_FOLLOWER: only it is sent again
