@@ -8,7 +8,7 @@ APT_PACKAGES := pkg-config liblz4-dev libzstd-dev liburing-dev libsnappy-dev zli
 PY_PACKAGES := kafka-python==2.3.3 confluent-kafka==2.16.1 lz4 zstandard cramjam python-snappy
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps venv build release test chaos run cluster cluster-stop bench bench-compaction perftests simulate generate check-generated fuzz clean
+.PHONY: all deps venv build release test chaos run cluster cluster-stop bench bench-compaction bench-transactions perftests simulate generate check-generated fuzz clean
 
 all: build
 
@@ -61,6 +61,13 @@ bench-compaction: deps venv
 	mkdir -p bench-results
 	$(VENV)/bin/python Tools/bench/compaction.py --sluice .build/release/sluice --loadgen .build/rdkafka-bench --rounds 3 \
 	  --out bench-results/compaction.json
+
+## bench-transactions: issue #13's figures: transactional produce (100 and 1,000 records per
+## transaction) next to idempotent produce on one release broker, in alternating rounds.
+bench-transactions: deps venv
+	$(SWIFT) build -c release --product sluice
+	mkdir -p bench-results
+	$(VENV)/bin/python Tools/bench/transactions.py --sluice .build/release/sluice --out bench-results/transactions.json
 
 ## run: start a broker on localhost:9092 with its data in ./data (release build), and
 ## Prometheus metrics on http://localhost:9644/metrics.

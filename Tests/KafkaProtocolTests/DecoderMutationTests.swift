@@ -653,4 +653,7 @@ let mutationCases: [MutationCase] = [
     MutationCase(UnregisterBrokerRecord.self, apiKey: nil) { UnregisterBrokerRecord.arbitrary(version: $0, using: &$1) },
     MutationCase(UserScramCredentialRecord.self, apiKey: nil) { UserScramCredentialRecord.arbitrary(version: $0, using: &$1) },
     MutationCase(ZkMigrationStateRecord.self, apiKey: nil) { ZkMigrationStateRecord.arbitrary(version: $0, using: &$1) },
+    // The transaction log's records (coordinator/).
+    MutationCase(TransactionLogKey.self, apiKey: nil) { TransactionLogKey.arbitrary(version: $0, using: &$1) },
+    MutationCase(TransactionLogValue.self, apiKey: nil) { TransactionLogValue.arbitrary(version: $0, using: &$1) },
 ]
