@@ -1,6 +1,7 @@
 import KafkaProtocol
 import NIOCore
 import SluiceCore
+import SluiceStorage
 
 extension RequestContext {
     /// Runs `body` on the coordinator's event loop; `body` answers once, through `respond`,
@@ -8,12 +9,27 @@ extension RequestContext {
     func withCoordinator<R: KafkaResponse>(
         _ body: @escaping @Sendable (GroupCoordinator, _ respond: @escaping @Sendable (R) -> Void) -> Void
     ) -> EventLoopFuture<OutgoingResponse?> {
+        answered(on: broker.groups.owner, with: broker.groups, body)
+    }
+
+    /// The same for the transaction coordinator.
+    func withTransactions<R: KafkaResponse>(
+        _ coordinator: TransactionCoordinator,
+        _ body: @escaping @Sendable (TransactionCoordinator, _ respond: @escaping @Sendable (R) -> Void) -> Void
+    ) -> EventLoopFuture<OutgoingResponse?> {
+        answered(on: coordinator.owner, with: coordinator, body)
+    }
+
+    /// Runs `body` with an owner-confined `object` on `owner`; its one answer is encoded for
+    /// this request.
+    private func answered<C: Sendable, R: KafkaResponse>(
+        on owner: any LogOwnerExecutor, with object: C, _ body: @escaping @Sendable (C, _ respond: @escaping @Sendable (R) -> Void) -> Void
+    ) -> EventLoopFuture<OutgoingResponse?> {
         let promise = eventLoop.makePromise(of: OutgoingResponse?.self)
-        let coordinator = broker.groups
         let version = self.version
         let correlationId = self.correlationId
-        coordinator.owner.execute {
-            body(coordinator) { response in
+        owner.execute {
+            body(object) { response in
                 do {
                     promise.succeed(try OutgoingResponse.encode(response, version: version, correlationId: correlationId))
                 } catch {

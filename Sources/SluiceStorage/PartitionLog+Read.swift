@@ -61,6 +61,29 @@ extension PartitionLog {
         return result
     }
 
+    /// Every batch from the log start up to `limit`, oldest first, read in chunks of
+    /// `chunkBytes`: how a coordinator loads its log. `body` also gets the offset reading goes
+    /// on from (the first batch may begin below the log start: records before it are not the
+    /// log's any more). Throws when the log does not advance (damage a read cannot pass).
+    public func forEachBatch(limit: ReadLimit, chunkBytes: Int = 4 << 20, _ body: (RecordBatch, _ from: Int64) throws -> Void) throws {
+        var offset = logStartOffset
+        let end = try bound(limit).0
+        while offset < end {
+            let result = try read(from: offset, maxBytes: chunkBytes, limit: limit)
+            guard let slice = result.slices.first else { break }
+            var bytes = ByteBuffer(bytes: try slice.readBytes())
+            let before = offset
+            while let batch = try RecordBatch.next(from: &bytes, allowPartialTail: true) {
+                guard batch.header.lastOffset >= offset else { continue }
+                try body(batch, offset)
+                offset = batch.header.lastOffset + 1
+            }
+            guard offset > before else {
+                throw StorageError.corrupt(path: directory, reason: "the log does not advance at offset \(offset)")
+            }
+        }
+    }
+
     /// Where a read with `limit` stops: the offset, and the segment and byte position of it.
     func bound(_ limit: ReadLimit) throws -> (Int64, (segmentBase: Int64, position: Int64)) {
         switch limit {

@@ -645,10 +645,11 @@ public final class PartitionLog: @unchecked Sendable {
     }
 }
 
-/// A value that crosses to the storage thread and back but is only used on the owner executor.
-struct OwnerBound<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
+/// A value that crosses to another thread (the storage thread, a producer id source) and back
+/// but is only used on the owner executor.
+public struct OwnerBound<Value>: @unchecked Sendable {
+    public let value: Value
+    public init(_ value: Value) { self.value = value }
 }
 
 /// Creates `path` and any missing parents (`mkdir -p`).

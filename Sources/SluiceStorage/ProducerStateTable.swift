@@ -57,6 +57,15 @@ public struct ProducerStateTable: Sendable, Hashable {
 
     public static let retainedBatches = 5
     public private(set) var producers: [Int64: Producer] = [:]
+    /// Producer id → first offset of its open transaction, kept beside `producers` (every
+    /// change goes through `set`): the last stable offset is asked for on every fetch, and
+    /// this way costs nothing when no transaction is open, however many producers there are.
+    private var openTransactions: [Int64: Int64] = [:]
+
+    private mutating func set(_ id: Int64, _ producer: Producer?) {
+        producers[id] = producer
+        openTransactions[id] = producer?.currentTxnFirstOffset
+    }
 
     public init() {}
 
@@ -111,7 +120,7 @@ public struct ProducerStateTable: Sendable, Hashable {
         producer.lastTimestamp = max(producer.lastTimestamp, timestamp)
         // The partition learns of a transaction from its first batch (no prior notice needed).
         if header.attributes.isTransactional && producer.currentTxnFirstOffset == nil { producer.currentTxnFirstOffset = firstOffset }
-        producers[header.producerId] = producer
+        set(header.producerId, producer)
     }
 
     /// Records a marker written at `offset`; returns the transaction it ended, if one was open.
@@ -131,23 +140,17 @@ public struct ProducerStateTable: Sendable, Hashable {
         producer.coordinatorEpoch = marker.coordinatorEpoch
         producer.lastTimestamp = max(producer.lastTimestamp, timestamp)
         producer.currentTxnFirstOffset = nil
-        producers[producerId] = producer
+        set(producerId, producer)
         return completed
     }
 
     /// The first offset of the earliest open transaction, nil when none is open.
     public var firstOpenTransactionOffset: Int64? {
-        producers.values.compactMap(\.currentTxnFirstOffset).min()
-    }
-
-    /// Where the earliest open transaction of another producer began: the last stable offset an
-    /// aborted transaction's index entry records (Kafka's lastStableOffset(completedTxn)).
-    public func firstOpenTransactionOffset(excluding producerId: Int64) -> Int64? {
-        producers.compactMap { $0.key == producerId ? nil : $0.value.currentTxnFirstOffset }.min()
+        openTransactions.values.min()
     }
 
     public mutating func restore(_ producerId: Int64, to previous: Producer?) {
-        producers[producerId] = previous
+        set(producerId, previous)
     }
 
     public func producer(_ id: Int64) -> Producer? { producers[id] }
@@ -156,6 +159,7 @@ public struct ProducerStateTable: Sendable, Hashable {
     /// transaction open (only a marker ends it).
     public mutating func expire(olderThan cutoff: Int64) {
         producers = producers.filter { $0.value.lastTimestamp >= cutoff || $0.value.currentTxnFirstOffset != nil }
+        // Open transactions never expire, so `openTransactions` is unchanged.
     }
 
     // MARK: Snapshot
@@ -224,7 +228,7 @@ public struct ProducerStateTable: Sendable, Hashable {
                 producer.batches.append(Batch(firstSequence: bytes.readBigEndianInt32(at: b), lastSequence: bytes.readBigEndianInt32(at: b + 4),
                                               firstOffset: bytes.readBigEndianInt64(at: b + 8), lastOffset: bytes.readBigEndianInt64(at: b + 16)))
             }
-            table.producers[bytes.readBigEndianInt64(at: idAt)] = producer
+            table.set(bytes.readBigEndianInt64(at: idAt), producer)
         }
         return cursor == bytes.count ? (table, validUpTo) : nil
     }

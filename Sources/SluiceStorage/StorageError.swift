@@ -1,4 +1,6 @@
-/// Why the log could not do what was asked. The broker maps these to Kafka error codes:
+import KafkaProtocol
+
+/// Why the log could not do what was asked. `kafkaCode` is the Kafka error a client hears:
 /// `diskFull` and `io` to KAFKA_STORAGE_ERROR (56, retriable), `offsetOutOfRange` to
 /// OFFSET_OUT_OF_RANGE (1), `corrupt` and `offline` to KAFKA_STORAGE_ERROR with the partition
 /// taken offline.
@@ -48,6 +50,21 @@ extension StorageError: CustomStringConvertible {
             "producer \(id): a non-transactional write while its transaction is open"
         case .transactionCoordinatorFenced(let id, let current, let received):
             "producer \(id): a marker from coordinator epoch \(received), older than \(current)"
+        }
+    }
+}
+
+extension StorageError {
+    /// The Kafka error a client hears for it.
+    public var kafkaCode: KafkaErrorCode {
+        switch self {
+        case .diskFull, .io, .offline, .corrupt, .directoryLocked, .shutDown: .kafkaStorageError
+        case .offsetOutOfRange: .offsetOutOfRange
+        case .invalidBatch: .corruptMessage
+        case .outOfOrderSequence: .outOfOrderSequenceNumber
+        case .invalidProducerEpoch: .invalidProducerEpoch
+        case .invalidTxnState: .invalidTxnState
+        case .transactionCoordinatorFenced: .transactionCoordinatorFenced
         }
     }
 }

@@ -71,12 +71,8 @@ extension GroupCoordinator {
                     }
                 }
                 completion(.none)
-            case .failure(let error as StorageError):
-                if case .invalidProducerEpoch = error { return completion(.invalidProducerEpoch) }
-                if case .transactionCoordinatorFenced = error { return completion(.transactionCoordinatorFenced) }
-                completion(.kafkaStorageError)
-            case .failure:
-                completion(.coordinatorNotAvailable)
+            case .failure(let error):
+                completion((error as? StorageError)?.kafkaCode ?? .coordinatorNotAvailable)
             }
         }
     }

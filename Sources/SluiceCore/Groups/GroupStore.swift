@@ -64,33 +64,18 @@ public final class LogGroupStore: GroupStore {
     /// Every group log entry in `log` from its start to `limit`; on the log's owner.
     static func readRecords(of log: PartitionLog, limit: PartitionLog.ReadLimit) throws -> [GroupLogEntry] {
         var records: [GroupLogEntry] = []
-        var offset = log.logStartOffset
-        let end = limit == .highWatermark ? log.highWatermark : log.stableEnd
-        while offset < end {
-            let result = try log.read(from: offset, maxBytes: Self.readChunkBytes, limit: limit)
-            guard let slice = result.slices.first else { break }
-            var bytes = ByteBuffer(bytes: try slice.readBytes())
-            let before = offset
-            while let batch = try RecordBatch.next(from: &bytes, allowPartialTail: true) {
-                guard batch.header.lastOffset >= offset else { continue }
-                let header = batch.header
-                if header.attributes.isControl {
-                    if let marker = try EndTransactionMarker(controlBatch: batch) {
-                        records.append(.marker(producerId: header.producerId, commit: marker.kind == .commit))
-                    }
-                    offset = header.lastOffset + 1
-                    continue
+        try log.forEachBatch(limit: limit, chunkBytes: Self.readChunkBytes) { batch, from in
+            let header = batch.header
+            if header.attributes.isControl {
+                if let marker = try EndTransactionMarker(controlBatch: batch) {
+                    records.append(.marker(producerId: header.producerId, commit: marker.kind == .commit))
                 }
-                let base = header.baseOffset
-                try batch.forEachRecord(decompressionLimit: 256 << 20) { record in
-                    guard base + Int64(record.offsetDelta) >= offset, let key = record.key else { return }
-                    let decoded = try GroupRecordCodec.decode(key: key, value: record.value)
-                    records.append(header.attributes.isTransactional ? .transactional(producerId: header.producerId, decoded) : .record(decoded))
-                }
-                offset = header.lastOffset + 1
+                return
             }
-            guard offset > before else {
-                throw GroupLogError(description: "group log does not advance at offset \(offset)")
+            try batch.forEachRecord(decompressionLimit: 256 << 20) { record in
+                guard header.baseOffset + Int64(record.offsetDelta) >= from, let key = record.key else { return }
+                let decoded = try GroupRecordCodec.decode(key: key, value: record.value)
+                records.append(header.attributes.isTransactional ? .transactional(producerId: header.producerId, decoded) : .record(decoded))
             }
         }
         return records

@@ -23,22 +23,11 @@ public final class LogTransactionStore: TransactionStore {
 
     public func loadRecords() throws -> [(String, TransactionMetadata?)] {
         var records: [(String, TransactionMetadata?)] = []
-        var offset = log.logStartOffset
-        while offset < log.highWatermark {
-            let result = try log.read(from: offset, maxBytes: 4 << 20)
-            guard let slice = result.slices.first else { break }
-            var bytes = ByteBuffer(bytes: try slice.readBytes())
-            let before = offset
-            while let batch = try RecordBatch.next(from: &bytes, allowPartialTail: true) {
-                guard batch.header.lastOffset >= offset else { continue }
-                let base = batch.header.baseOffset
-                try batch.forEachRecord(decompressionLimit: 256 << 20) { record in
-                    guard base + Int64(record.offsetDelta) >= offset, let key = record.key else { return }
-                    records.append(try TransactionMetadata.decode(key: key, value: record.value))
-                }
-                offset = batch.header.lastOffset + 1
+        try log.forEachBatch(limit: .highWatermark) { batch, from in
+            try batch.forEachRecord(decompressionLimit: 256 << 20) { record in
+                guard batch.header.baseOffset + Int64(record.offsetDelta) >= from, let key = record.key else { return }
+                records.append(try TransactionMetadata.decode(key: key, value: record.value))
             }
-            guard offset > before else { throw TransactionLogError(description: "transaction log does not advance at offset \(offset)") }
         }
         return records
     }

@@ -93,11 +93,12 @@ public final class TransactionCoordinator: @unchecked Sendable {
     public func initProducerId(transactionalId id: String, timeoutMs: Int32, expected: (producerId: Int64, epoch: Int16)? = nil,
                                completion: @escaping (Result<(producerId: Int64, epoch: Int16), KafkaErrorCode>) -> Void) {
         precondition(owner.isCurrent, "the transaction coordinator is used on its owner only")
+        guard !id.isEmpty else { return completion(.failure(.invalidRequest)) }
         guard timeoutMs > 0, timeoutMs <= config.maxTimeoutMs else { return completion(.failure(.invalidTransactionTimeout)) }
         guard !pending.contains(id) else { return completion(.failure(.concurrentTransactions)) }
         guard let current = transactions[id], current.state != .dead else {
             pending.insert(id)
-            let completion = OwnerConfined(completion)
+            let completion = OwnerBound(completion)
             newProducerId { result in
                 self.owner.execute {
                     let completion = completion.value
@@ -157,7 +158,7 @@ public final class TransactionCoordinator: @unchecked Sendable {
             return
         }
         pending.insert(id)
-        let completion = OwnerConfined(completion)
+        let completion = OwnerBound(completion)
         let exhausted = next
         newProducerId { result in
             self.owner.execute {
@@ -237,9 +238,11 @@ public final class TransactionCoordinator: @unchecked Sendable {
         }
     }
 
-    /// Kafka's checks before AddPartitionsToTxn and EndTxn: the id is known, the producer id
+    /// Kafka's checks before AddPartitionsToTxn and EndTxn: the id is given (an empty one is
+    /// INVALID_REQUEST) and known, the producer id
     /// is its own, the epoch its current one, and no log write of it is in flight.
     private func validate(_ id: String, producerId: Int64, producerEpoch: Int16) -> KafkaErrorCode? {
+        guard !id.isEmpty else { return .invalidRequest }
         guard let current = transactions[id] else { return .invalidProducerIdMapping }
         guard current.producerId == producerId else { return .invalidProducerIdMapping }
         guard current.producerEpoch == producerEpoch else { return .producerFenced }
@@ -371,11 +374,4 @@ public final class TransactionCoordinator: @unchecked Sendable {
             (states.isEmpty || states.contains($0.state.name)) && (producerIds.isEmpty || producerIds.contains($0.producerId))
         }.sorted { $0.transactionalId < $1.transactionalId }
     }
-}
-
-/// A value that crosses to another thread and back but is used on the coordinator's owner
-/// only (a completion handed to the producer id source).
-struct OwnerConfined<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

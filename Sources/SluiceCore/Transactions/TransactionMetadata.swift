@@ -32,6 +32,18 @@ public struct TransactionMetadata: Hashable, Sendable {
         self.lastUpdateTimestampMs = lastUpdateTimestampMs
     }
 
+    /// KIP-890 part 1: why a transactional write of `producerId` at `producerEpoch` to
+    /// `partition` (a data partition, or the group log's for TxnOffsetCommit) does not belong to
+    /// `open`, the transactional id's open transaction: none open, or another producer's
+    /// (INVALID_TXN_STATE), a fenced epoch (INVALID_PRODUCER_EPOCH), a partition never added
+    /// (INVALID_TXN_STATE). Nil when it belongs.
+    public static func verificationError(_ open: TransactionMetadata?, producerId: Int64, producerEpoch: Int16,
+                                         partition: TopicPartitionKey) -> KafkaErrorCode? {
+        guard let open, open.state == .ongoing, open.producerId == producerId else { return .invalidTxnState }
+        guard open.producerEpoch == producerEpoch else { return .invalidProducerEpoch }
+        return open.partitions.contains(partition) ? nil : .invalidTxnState
+    }
+
     // MARK: The transaction log record
 
     /// The record's key: version int16 0, then the key struct.

@@ -105,21 +105,13 @@ enum ProduceHandler {
         return answers.futureResult
     }
 
-    /// Why a transactional batch may not be written (Kafka's verification errors): its
-    /// transaction is not open or does not hold the partition (INVALID_TXN_STATE), or a newer
-    /// producer of the transactional id fenced it (INVALID_PRODUCER_EPOCH).
+    /// Why a transactional batch may not be written: Kafka's verification errors, with its text.
     static func transactionRefusal(_ header: RecordBatchHeader, _ open: TransactionMetadata?,
                                    _ partition: TopicPartitionKey) -> (code: KafkaErrorCode, message: String)? {
-        guard let open, open.producerId == header.producerId else {
-            return (.invalidTxnState, "Record was not part of an ongoing transaction")
-        }
-        guard open.producerEpoch == header.producerEpoch else {
-            return (.invalidProducerEpoch, "producer epoch \(header.producerEpoch) is not the transaction's epoch \(open.producerEpoch)")
-        }
-        guard open.partitions.contains(partition) else {
-            return (.invalidTxnState, "Record was not part of an ongoing transaction")
-        }
-        return nil
+        guard let code = TransactionMetadata.verificationError(open, producerId: header.producerId, producerEpoch: header.producerEpoch,
+                                                               partition: partition) else { return nil }
+        return (code, code == .invalidProducerEpoch ? "producer epoch \(header.producerEpoch) is not the transaction's epoch"
+                                                     : "Record was not part of an ongoing transaction")
     }
 
     /// The partitions' answers of one request, gathered on the request's event loop in the
@@ -271,18 +263,10 @@ enum ProduceHandler {
     }
 }
 
-/// Kafka error codes for storage failures.
+/// Kafka error codes for storage failures (`StorageError.kafkaCode`); anything else is
+/// UNKNOWN_SERVER_ERROR.
 enum StorageErrorMapping {
     static func code(for error: any Error) -> KafkaErrorCode {
-        guard let storage = error as? StorageError else { return .unknownServerError }
-        switch storage {
-        case .diskFull, .io, .offline, .corrupt, .directoryLocked, .shutDown: return .kafkaStorageError
-        case .offsetOutOfRange: return .offsetOutOfRange
-        case .invalidBatch: return .corruptMessage
-        case .outOfOrderSequence: return .outOfOrderSequenceNumber
-        case .invalidProducerEpoch: return .invalidProducerEpoch
-        case .invalidTxnState: return .invalidTxnState
-        case .transactionCoordinatorFenced: return .transactionCoordinatorFenced
-        }
+        (error as? StorageError)?.kafkaCode ?? .unknownServerError
     }
 }

@@ -45,10 +45,9 @@ enum TransactionHandlers {
         }
     }
 
-    /// The group log's partition a group's transactional offsets go to (a broker of its own has one).
-    static func offsetsPartition(of groupId: String) -> TopicPartitionKey {
-        TopicPartitionKey(topic: OffsetsTopicStore.topic, partition: 0)
-    }
+    /// Where a group's transactional offsets go on a broker of its own: its one group log,
+    /// named as partition 0 of `__consumer_offsets` (a cluster's will be the group's partition).
+    static let offsetsPartition = TopicPartitionKey(topic: OffsetsTopicStore.topic, partition: 0)
 
     static func addOffsets(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(AddOffsetsToTxnRequest.self)
@@ -59,7 +58,7 @@ enum TransactionHandlers {
         guard !body.groupId.isEmpty else { return request.respond(AddOffsetsToTxnResponse(errorCode: KafkaErrorCode.invalidGroupId.rawValue)) }
         return request.withTransactions(coordinator) { (coordinator, respond: @escaping @Sendable (AddOffsetsToTxnResponse) -> Void) in
             coordinator.addPartitions(transactionalId: body.transactionalId, producerId: body.producerId, producerEpoch: body.producerEpoch,
-                                      partitions: [offsetsPartition(of: body.groupId)]) { code in
+                                      partitions: [offsetsPartition]) { code in
                 respond(AddOffsetsToTxnResponse(errorCode: compatible(code, version: version, fencedSince: 2).rawValue))
             }
         }
@@ -90,14 +89,11 @@ enum TransactionHandlers {
         }
         // KIP-890 part 1: the group's offsets must be in the producer's open transaction.
         transactions.owner.execute {
-            let open = transactions.openTransaction(body.transactionalId)
-            let refusal: KafkaErrorCode? = if let open, open.producerId == body.producerId {
-                open.producerEpoch != body.producerEpoch ? .invalidProducerEpoch
-                    : open.partitions.contains(offsetsPartition(of: body.groupId)) ? nil : .invalidTxnState
-            } else {
-                .invalidTxnState
+            if let refusal = TransactionMetadata.verificationError(
+                transactions.openTransaction(body.transactionalId), producerId: body.producerId, producerEpoch: body.producerEpoch,
+                partition: offsetsPartition) {
+                return send(answer { _ in refusal })
             }
-            if let refusal { return send(answer { _ in refusal }) }
             groups.owner.execute {
                 groups.commitTransactionalOffsets(
                     groupId: body.groupId, producerId: body.producerId, producerEpoch: body.producerEpoch,
@@ -144,28 +140,5 @@ enum TransactionHandlers {
                 }
             }
         }
-    }
-}
-
-extension RequestContext {
-    /// Runs `body` on the transaction coordinator's event loop; `body` answers once, through
-    /// `respond`, when the coordinator is done.
-    func withTransactions<R: KafkaResponse>(
-        _ coordinator: TransactionCoordinator,
-        _ body: @escaping @Sendable (TransactionCoordinator, _ respond: @escaping @Sendable (R) -> Void) -> Void
-    ) -> EventLoopFuture<OutgoingResponse?> {
-        let promise = eventLoop.makePromise(of: OutgoingResponse?.self)
-        let version = self.version
-        let correlationId = self.correlationId
-        coordinator.owner.execute {
-            body(coordinator) { response in
-                do {
-                    promise.succeed(try OutgoingResponse.encode(response, version: version, correlationId: correlationId))
-                } catch {
-                    promise.fail(error)
-                }
-            }
-        }
-        return promise.futureResult
     }
 }
