@@ -17,6 +17,12 @@ public struct KafkaClientError: Error, CustomStringConvertible, Sendable {
         public static let invalidArgument = Kind(name: "invalid argument")
         /// The client was shut down.
         public static let shutdown = Kind(name: "shutdown")
+        /// A transactional record was never sent because its transaction was aborted first.
+        public static let transactionAborted = Kind(name: "transaction aborted")
+        /// A transactional call made in the wrong state (`send` outside a transaction, a commit
+        /// after a failed send): what the Java client's IllegalStateException and
+        /// KafkaException("... abortable error") say.
+        public static let invalidState = Kind(name: "invalid state")
         public var description: String { name }
     }
 

@@ -207,6 +207,10 @@ public actor KafkaCluster {
         coordinators[group] = nil
     }
 
+    public func invalidateTransactionCoordinator(for transactionalId: String) {
+        transactionCoordinators[transactionalId] = nil
+    }
+
     public func knownBrokers() -> [Int32: BrokerAddress] { brokers }
 
     /// Closes every connection; later calls fail with `.shutdown`.

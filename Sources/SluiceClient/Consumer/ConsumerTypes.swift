@@ -67,10 +67,21 @@ public struct KafkaConsumerConfig: Sendable {
     /// application whose work is not done when it takes a record (buffered output, say) commits
     /// only what it has finished.
     public var enableAutoOffsetStore = true
+    /// `isolation.level`: with `.readCommitted` the consumer reads up to the last stable offset
+    /// and never sees records of aborted transactions (nor of open ones, until they commit).
+    public var isolationLevel: IsolationLevel = .readUncommitted
 
     public init(client: KafkaClientConfig) {
         self.client = client
     }
+}
+
+/// Which records of transactions a consumer sees (`isolation.level`).
+public enum IsolationLevel: Int8, Sendable {
+    /// Everything written, committed or not (Kafka's default).
+    case readUncommitted = 0
+    /// Committed transactions and non-transactional records only, up to the last stable offset.
+    case readCommitted = 1
 }
 
 /// How a group's leader divides partitions among members.

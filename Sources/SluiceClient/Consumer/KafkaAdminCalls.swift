@@ -5,14 +5,15 @@ import NIOCore
 struct KafkaAdminCalls {
     let cluster: KafkaCluster
 
-    func listOffset(_ partition: TopicPartition, timestamp: Int64) async throws -> Int64 {
+    /// `isolation`: with read_committed, the latest offset is the last stable offset.
+    func listOffset(_ partition: TopicPartition, timestamp: Int64, isolation: IsolationLevel = .readUncommitted) async throws -> Int64 {
         let metadata = try await cluster.topic(partition.topic)
         guard let leader = metadata.partitions.first(where: { $0.index == partition.partition })?.leader, leader >= 0 else {
             throw KafkaClientError.broker(.leaderNotAvailable, "\(partition)")
         }
-        let request = ListOffsetsRequest(replicaId: -1, topics: [.init(name: partition.topic, partitions: [
+        let request = ListOffsetsRequest(replicaId: -1, isolationLevel: isolation.rawValue, topics: [.init(name: partition.topic, partitions: [
             .init(partitionIndex: partition.partition, currentLeaderEpoch: -1, timestamp: timestamp)])])
-        let (response, _) = try await cluster.connection(toNode: leader).send(request, versions: 1...8, timeout: cluster.config.requestTimeout)
+        let (response, _) = try await cluster.connection(toNode: leader).send(request, versions: isolation == .readCommitted ? 2...8 : 1...8, timeout: cluster.config.requestTimeout)
         guard let answer = response.topics.first?.partitions.first else {
             throw KafkaClientError(kind: .protocolViolation, message: "empty ListOffsets answer")
         }

@@ -197,6 +197,17 @@ public final class KafkaConsumer: Sendable {
     /// record than `records` for high-throughput loops. Iterate one of the two, not both.
     public var batches: ConsumerBatches { ConsumerBatches(consumer: self) }
 
+    /// The group identity to pass to a transactional producer's `sendOffsetsToTransaction`:
+    /// the member and generation under `subscribe`, so that a replaced member's commit is
+    /// refused (KIP-447); nil without a `groupId`.
+    public func groupMetadata() async -> ConsumerGroupMetadata? {
+        guard let group = config.groupId else { return nil }
+        guard let member = membership.withLock({ $0?.0 }) else { return ConsumerGroupMetadata(groupId: group) }
+        let identity = await member.identity
+        return ConsumerGroupMetadata(groupId: group, generationId: identity.generation, memberId: identity.memberId,
+                                     groupInstanceId: config.groupInstanceId)
+    }
+
     public func close() async {
         await backgroundCommit.withLock({ $0 })?.value
         if let (member, task) = membership.withLock({ $0 }) {
@@ -220,11 +231,15 @@ public final class KafkaConsumer: Sendable {
         let bytes: ByteBuffer
         /// The fetch offset: records before it (in the first batch) are skipped.
         let from: Int64
+        /// The offset after the delivery's last whole batch.
+        let end: Int64
         let epoch: UInt64
         /// Records counted from the batch headers: what `prefetched` was charged.
         let estimatedRecords: Int
         /// The partition's position, so taking a record needs no lookup by name.
         let cursor: PartitionCursor
+        /// read_committed: the aborted transactions the broker listed for this fetch.
+        let abortedTransactions: [FetchResponse.AbortedTransaction]?
     }
 
     /// Called by the iterator for each record: drops records a seek made stale, and moves the
@@ -252,6 +267,11 @@ public final class KafkaConsumer: Sendable {
     /// Called by the iterator once a delivery's records are all handed out (or dropped).
     fileprivate func finished(_ delivery: Delivery) {
         let wake = state.withLock { state -> Bool in
+            // Past the delivery's last batch, so trailing control batches and aborted
+            // transactions count as consumed (as Java's position does after a poll).
+            if delivery.cursor.epoch == delivery.epoch, let consumed = delivery.cursor.consumed, consumed < delivery.end {
+                delivery.cursor.consumed = delivery.end
+            }
             let before = state.prefetched
             state.prefetched -= delivery.estimatedRecords
             return before >= config.maxPrefetchedRecords / 2 && state.prefetched < config.maxPrefetchedRecords / 2
@@ -299,10 +319,10 @@ public final class KafkaConsumer: Sendable {
             switch seek {
             case .offset(let value): offset = value
             case .beginning: offset = try await admin.listOffset(partition, timestamp: -2)
-            case .end: offset = try await admin.listOffset(partition, timestamp: -1)
+            case .end: offset = try await admin.listOffset(partition, timestamp: -1, isolation: config.isolationLevel)
             case .timestamp(let time):
                 let found = try await admin.listOffset(partition, timestamp: time)
-                offset = found >= 0 ? found : try await admin.listOffset(partition, timestamp: -1)
+                offset = found >= 0 ? found : try await admin.listOffset(partition, timestamp: -1, isolation: config.isolationLevel)
             }
             state.withLock { state in
                 guard var entry = state.partitions[partition], entry.pendingSeek == seek else { return }
@@ -335,7 +355,7 @@ public final class KafkaConsumer: Sendable {
     private func fetch(from leader: Int32, _ partitions: [TopicPartition], plan: [TopicPartition: (offset: Int64, epoch: UInt64)]) async throws {
         let request = FetchRequest(
             replicaId: -1, maxWaitMs: Int32(clamping: config.fetchMaxWait.milliseconds), minBytes: config.fetchMinBytes,
-            maxBytes: config.fetchMaxBytes, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+            maxBytes: config.fetchMaxBytes, isolationLevel: config.isolationLevel.rawValue, sessionId: 0, sessionEpoch: -1,
             topics: Dictionary(grouping: partitions, by: \.topic).map { topic, entries in
                 .init(topic: topic, partitions: entries.map {
                     .init(partition: $0.partition, currentLeaderEpoch: -1, fetchOffset: plan[$0]!.offset, logStartOffset: -1,
@@ -389,29 +409,37 @@ public final class KafkaConsumer: Sendable {
         let accepted = state.withLock { state -> PartitionCursor? in
             guard var entry = state.partitions[partition], entry.epoch == epoch, entry.fetchPosition == offset else { return nil }
             entry.fetchPosition = next
-            entry.highWatermark = data.highWatermark
+            // What a read_committed consumer can reach is the last stable offset.
+            entry.highWatermark = config.isolationLevel == .readCommitted && data.lastStableOffset >= 0
+                ? data.lastStableOffset : data.highWatermark
             state.partitions[partition] = entry
             state.prefetched += estimated
             return entry.cursor
         }
         guard let cursor = accepted, next > offset, let records = data.records else { return }
-        deliveries.yield(Delivery(partition: partition, bytes: records, from: offset, epoch: epoch, estimatedRecords: estimated,
-                                  cursor: cursor))
+        let aborted = config.isolationLevel == .readCommitted ? data.abortedTransactions ?? [] : nil
+        deliveries.yield(Delivery(partition: partition, bytes: records, from: offset, end: next, epoch: epoch,
+                                  estimatedRecords: estimated, cursor: cursor, abortedTransactions: aborted))
     }
 
-    /// The records of a delivery at or after its start offset, control batches skipped. A batch
-    /// that cannot be decoded moves the partition back to it (it is fetched again).
+    /// The records of a delivery at or after its start offset, control batches skipped (and,
+    /// read_committed, aborted transactions). A batch that cannot be decoded moves the
+    /// partition back to it (it is fetched again).
     fileprivate func decode(_ delivery: Delivery) -> [ConsumerRecord] {
         var records: [ConsumerRecord] = []
         records.reserveCapacity(delivery.estimatedRecords)
         var next = delivery.from
         var bytes = delivery.bytes
         let partition = delivery.partition
+        var aborted = delivery.abortedTransactions.map(AbortedTransactionFilter.init)
         do {
             while let batch = try RecordBatch.next(from: &bytes, allowPartialTail: true) {
                 let header = batch.header
+                // The filter sees every batch, even one before the start offset: an aborted
+                // transaction's ABORT marker may sit there.
+                let skipped = try aborted?.skips(batch) ?? header.attributes.isControl
                 guard header.lastOffset >= next else { continue }
-                if header.attributes.isControl {
+                if skipped {
                     next = header.lastOffset + 1
                     continue
                 }

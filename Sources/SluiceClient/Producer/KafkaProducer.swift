@@ -15,10 +15,10 @@ public final class KafkaProducer: Sendable {
     /// Outcomes of records sent with `enqueue`, in the order they were acknowledged per partition.
     public let deliveryReports: DeliveryReports
     private let reports: AsyncStream<[DeliveryReport]>.Continuation
-    private let state = Mutex(ProducerState())
-    private let wakeups: AsyncStream<Void>.Continuation
+    let state = Mutex(ProducerState())
+    let wakeups: AsyncStream<Void>.Continuation
     private let wakeupStream: AsyncStream<Void>
-    private let logger: Logger
+    let logger: Logger
     private let sender = Mutex<Task<Void, Never>?>(nil)
 
     static let produceVersions: ClosedRange<Int16> = 3...11
@@ -27,6 +27,12 @@ public final class KafkaProducer: Sendable {
         if config.enableIdempotence && config.acks != -1 {
             throw KafkaClientError(kind: .invalidArgument, message: "idempotence needs acks=-1 (all); set enableIdempotence=false for acks=\(config.acks)")
         }
+        if let id = config.transactionalId {
+            guard config.enableIdempotence else {
+                throw KafkaClientError(kind: .invalidArgument, message: "a transactional producer needs idempotence (enableIdempotence=true)")
+            }
+            guard !id.isEmpty else { throw KafkaClientError(kind: .invalidArgument, message: "the transactional id is empty") }
+        }
         self.config = config
         self.logger = logger
         cluster = KafkaCluster(config: config.client, logger: logger)
@@ -34,6 +40,7 @@ public final class KafkaProducer: Sendable {
         deliveryReports = DeliveryReports(batches: batches)
         self.reports = reports
         (wakeupStream, wakeups) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        if config.transactionalId != nil { state.withLock { $0.transaction = TransactionProgress() } }
         let task = Task { [self] in await runSender() }
         sender.withLock { $0 = task }
     }
@@ -139,7 +146,8 @@ public final class KafkaProducer: Sendable {
     // MARK: The sender
 
     private func runSender() async {
-        var producerIdReady = !config.enableIdempotence
+        // A transactional producer gets its id from initTransactions, before any record.
+        var producerIdReady = !config.enableIdempotence || config.transactionalId != nil
         // One iterator for the sender's life, and one timer at a time: a new timer only when
         // the earliest deadline moves earlier (arming one per wakeup costs more than the work).
         var wakeupIterator = wakeupStream.makeAsyncIterator()
@@ -171,6 +179,7 @@ public final class KafkaProducer: Sendable {
                 _ = await wakeupIterator.next()
                 continue
             }
+            if config.transactionalId != nil { await addPartitionsToTransaction(&work) }
             await dispatch(&work)
         }
     }
@@ -274,13 +283,16 @@ public final class KafkaProducer: Sendable {
             builder.producerId = item.producerId
             builder.producerEpoch = item.producerEpoch
             builder.baseSequence = sequence
+            if config.transactionalId != nil {
+                builder.attributes = RecordBatchAttributes(rawValue: builder.attributes.rawValue | 0x10)
+            }
         }
         return try builder.finish(compressionLevel: config.compressionLevel)
     }
 
     private func sendProduce(to leader: Int32, _ batches: [InFlightBatch]) async {
         let request = ProduceRequest(
-            acks: config.acks, timeoutMs: Int32(clamping: config.client.requestTimeout.milliseconds),
+            transactionalId: config.transactionalId, acks: config.acks, timeoutMs: Int32(clamping: config.client.requestTimeout.milliseconds),
             topicData: Dictionary(grouping: batches, by: \.partition.topic).map { topic, items in
                 .init(name: topic, partitionData: items.map { .init(index: $0.partition.partition, records: $0.batch.encoded) })
             })
@@ -344,15 +356,13 @@ public final class KafkaProducer: Sendable {
         }
     }
 
-    private enum Outcome {
+    enum Outcome {
         case success(baseOffset: Int64, logAppendTime: Int64)
         case retry(KafkaClientError)
         case failure(KafkaClientError)
     }
 
-    private func finish(_ item: InFlightBatch, with outcome: Outcome) {
-        var resumeSpace: [CheckedContinuation<Bool, Never>] = []
-        var resumeFlush: [CheckedContinuation<Void, Never>] = []
+    func finish(_ item: InFlightBatch, with outcome: Outcome) {
         let deliveryTimeout = config.deliveryTimeout
         let backoff = config.client.retryBackoff
         // Under the lock only the queue's bookkeeping; the reports are made after it.
@@ -382,45 +392,54 @@ public final class KafkaProducer: Sendable {
                 queue.ready.insert(batch, at: position)
                 state.statistics.batchesRetried += 1
                 if config.enableIdempotence { queue.retrying = true }
-            case .failure:
-                break
+            case .failure(let error):
+                state.transaction?.recordFailure(error, hadSequence: item.batch.sequence != nil)
             }
             if case .retry = outcome { return nil }
             return outcome
         }
-        if let final {
-            let records = item.batch.records
-            // A copy of the topic's name per batch: reports made on this thread then retain
-            // their own string, not the one the application's thread retains per record.
-            let topicName = String(decoding: Array(item.partition.topic.utf8), as: UTF8.self)
-            var delivered: [DeliveryReport] = []
-            delivered.reserveCapacity(records.count - records.awaiting.count)
-            for index in 0..<records.count {
-                let result: Result<RecordMetadata, KafkaClientError>
-                switch final {
-                case .success(let baseOffset, let logAppendTime):
-                    result = .success(RecordMetadata(
-                        topic: topicName, partition: item.partition.partition,
-                        offset: baseOffset < 0 ? -1 : baseOffset + Int64(index),
-                        timestamp: logAppendTime >= 0 ? logAppendTime : records.timestamps[index]))
-                case .failure(let error):
-                    result = .failure(error)
-                case .retry:
-                    continue
-                }
-                let id = records.ids[index]
-                if id != 0 {
-                    delivered.append(DeliveryReport(id: id, result: result))
-                } else if let continuation = records.awaiting[index] {
-                    continuation.resume(with: result)
-                }
-            }
-            if !delivered.isEmpty { reports.yield(delivered) }
-        }
+        if let final { report(item.batch.records, of: item.partition, final) }
         // Only now, with the reports out, do these records stop counting as buffered: a flush
         // (and close, which ends the report stream) must not finish while another task is
         // still building its reports.
-        let completedCount = final == nil ? 0 : item.batch.records.count
+        release(final == nil ? 0 : item.batch.records.count)
+    }
+
+    /// Delivers a batch's outcome: a report per `enqueue`d record, an answer per `send`.
+    func report(_ records: BatchRecords, of partition: TopicPartition, _ final: Outcome) {
+        // A copy of the topic's name per batch: reports made on this thread then retain
+        // their own string, not the one the application's thread retains per record.
+        let topicName = String(decoding: Array(partition.topic.utf8), as: UTF8.self)
+        var delivered: [DeliveryReport] = []
+        delivered.reserveCapacity(records.count - records.awaiting.count)
+        for index in 0..<records.count {
+            let result: Result<RecordMetadata, KafkaClientError>
+            switch final {
+            case .success(let baseOffset, let logAppendTime):
+                result = .success(RecordMetadata(
+                    topic: topicName, partition: partition.partition,
+                    offset: baseOffset < 0 ? -1 : baseOffset + Int64(index),
+                    timestamp: logAppendTime >= 0 ? logAppendTime : records.timestamps[index]))
+            case .failure(let error):
+                result = .failure(error)
+            case .retry:
+                continue
+            }
+            let id = records.ids[index]
+            if id != 0 {
+                delivered.append(DeliveryReport(id: id, result: result))
+            } else if let continuation = records.awaiting[index] {
+                continuation.resume(with: result)
+            }
+        }
+        if !delivered.isEmpty { reports.yield(delivered) }
+    }
+
+    /// `completedCount` records no longer count as buffered: wakes what waits for room or for
+    /// a flush.
+    func release(_ completedCount: Int) {
+        var resumeSpace: [CheckedContinuation<Bool, Never>] = []
+        var resumeFlush: [CheckedContinuation<Void, Never>] = []
         state.withLock { state in
             state.buffered -= completedCount
             if state.buffered < config.maxBufferedRecords {

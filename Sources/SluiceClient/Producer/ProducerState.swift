@@ -120,6 +120,8 @@ struct ProducerState {
     var closed = false
     var producerId: Int64 = -1
     var producerEpoch: Int16 = -1
+    /// nil unless the producer has a transactional id.
+    var transaction: TransactionProgress?
 }
 
 /// One topic's partition queues. A class so the hot path can keep a reference to the last
@@ -137,6 +139,30 @@ final class TopicQueues {
 }
 
 extension ProducerState {
+    /// Takes every batch not yet sent (open or waiting, retries included) out of the queues,
+    /// for an abort; what is in flight stays and is waited for.
+    mutating func takeUnsent() -> [(TopicPartition, SealedBatch)] {
+        var taken: [(TopicPartition, SealedBatch)] = []
+        for topic in topics.values {
+            for index in topic.partitions.indices {
+                topic.partitions[index].sealOpen()
+                let partition = TopicPartition(topic.name, Int32(index))
+                for batch in topic.partitions[index].ready { taken.append((partition, batch)) }
+                topic.partitions[index].ready.removeAll()
+                topic.partitions[index].retrying = false
+            }
+            topic.sticky = nil
+        }
+        return taken
+    }
+
+    /// A new producer id or epoch: every partition's sequence starts again at 0.
+    mutating func resetSequences() {
+        for topic in topics.values {
+            for index in topic.partitions.indices { topic.partitions[index].nextSequence = 0 }
+        }
+    }
+
     func queue(_ partition: TopicPartition) -> PartitionQueue? {
         guard let topic = topics[partition.topic], topic.partitions.indices.contains(Int(partition.partition)) else { return nil }
         return topic.partitions[Int(partition.partition)]
@@ -146,6 +172,7 @@ extension ProducerState {
     /// `completion` means `enqueue`: the record gets the next id and counts against the buffer.
     mutating func append(_ record: ProducerRecord, completion: RecordCompletion?, config: KafkaProducerConfig) -> AppendOutcome {
         if closed { return .failed(KafkaClientError(kind: .shutdown, message: "producer closed")) }
+        if let refusal = transaction?.refusal { return .failed(refusal) }
         if completion == nil && buffered >= config.maxBufferedRecords { return .full }
         let topic: TopicQueues
         if let last = lastTopic, last.name == record.topic {

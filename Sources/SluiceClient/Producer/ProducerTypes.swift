@@ -94,6 +94,16 @@ public struct KafkaProducerConfig: Sendable {
     public var maxBufferedRecords = 500_000
     /// Producers may create topics by asking for their metadata (Java's default for producers).
     public var allowAutoCreateTopics = true
+    /// `transactional.id`: makes the producer transactional (it needs idempotence). Records are
+    /// then sent only inside a transaction (`beginTransaction` to `commitTransaction` or
+    /// `abortTransaction`), after one `initTransactions`. A producer that starts with the same
+    /// id fences this one.
+    public var transactionalId: String?
+    /// `transaction.timeout.ms`: the coordinator aborts a transaction open longer than this.
+    public var transactionTimeout: Duration = .seconds(60)
+    /// `max.block.ms`: how long `initTransactions`, `sendOffsetsToTransaction`,
+    /// `commitTransaction` and `abortTransaction` keep retrying before they fail with a timeout.
+    public var maxBlock: Duration = .seconds(60)
 
     public init(client: KafkaClientConfig) {
         self.client = client
