@@ -20,6 +20,11 @@ struct ReadmeExampleTests {
         try await readmeConsumer(bootstrap: bootstrap)
         let committed = try await checker.committedOffsets(group: "billing")
         #expect(committed[TopicPartition("orders", 0)]?.offset == 100, "the consumer read all 100 and committed")
+        try await readmeTransactions(bootstrap: bootstrap)
+        let invoices = try await readToEnd(broker, topic: "invoices", isolation: .readCommitted)
+        #expect(invoices.map(\.value) == (0..<100).map { "order \($0)" }, "every order copied once, in order")
+        let copied = try await checker.committedOffsets(group: "invoicer")
+        #expect(copied[TopicPartition("orders", 0)]?.offset == 100, "the copier's position committed with its output")
         await checker.close()
     }
 
@@ -28,7 +33,7 @@ struct ReadmeExampleTests {
         let root = String(here[..<here.range(of: "/Tests/")!.lowerBound])
         let readme = try #require(readText(root + "/README.md"))
         let source = try #require(readText(here))
-        for name in ["producer", "consumer"] {
+        for name in ["producer", "consumer", "transactions"] {
             let snippet = try #require(between(source, "// BEGIN README \(name)\n", "        // END README \(name)"))
             let dedented = snippet.split(separator: "\n", omittingEmptySubsequences: false)
                 .map { $0.hasPrefix("        ") ? String($0.dropFirst(8)) : String($0) }.joined(separator: "\n")
@@ -67,6 +72,41 @@ struct ReadmeExampleTests {
         try await consumer.commit()  // positions reached, for the group "billing"
         await consumer.close()
         // END README consumer
+    }
+
+    func readmeTransactions(bootstrap: String) async throws {
+        // BEGIN README transactions
+        // Copies "orders" to "invoices" exactly once: each batch's copies and the
+        // consumer's new position are committed together, or neither is.
+        let client = try KafkaClientConfig(bootstrap: bootstrap)
+        var consumerConfig = KafkaConsumerConfig(client: client)
+        consumerConfig.groupId = "invoicer"
+        consumerConfig.autoOffsetReset = .earliest
+        consumerConfig.enableAutoCommit = false
+        consumerConfig.isolationLevel = .readCommitted
+        let consumer = KafkaConsumer(config: consumerConfig)
+        try await consumer.subscribe(topics: ["orders"])
+        var producerConfig = KafkaProducerConfig(client: client)
+        producerConfig.transactionalId = "invoicer-1"
+        let producer = try KafkaProducer(config: producerConfig)
+        try await producer.initTransactions()  // fences an older "invoicer-1"
+        var copied = 0
+        for await batch in consumer.batches {
+            guard let last = batch.last else { continue }
+            try producer.beginTransaction()
+            for record in batch {
+                try await producer.enqueue(ProducerRecord(topic: "invoices", key: record.key, value: record.value))
+            }
+            try await producer.sendOffsetsToTransaction(
+                [TopicPartition(last.topic, last.partition): last.offset + 1],
+                groupMetadata: try await consumer.groupMetadata())
+            try await producer.commitTransaction()  // or abortTransaction()
+            copied += batch.count
+            if copied == 100 { break }
+        }
+        await producer.close()
+        await consumer.close()
+        // END README transactions
     }
 }
 

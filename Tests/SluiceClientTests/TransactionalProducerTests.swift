@@ -179,7 +179,7 @@ struct TransactionalProducerTests {
                 try await producer.enqueue(ProducerRecord(topic: "eos-out", key: record.key, value: ByteBuffer(string: "copy of \(String(buffer: record.value ?? ByteBuffer()))")))
             }
             let position = [partition: last.offset + 1]
-            let metadata = try #require(await consumer.groupMetadata())
+            let metadata = try await consumer.groupMetadata()
             try await producer.sendOffsetsToTransaction(position, groupMetadata: metadata)
             transactions += 1
             if transactions % 3 == 0 {

@@ -199,9 +199,11 @@ public final class KafkaConsumer: Sendable {
 
     /// The group identity to pass to a transactional producer's `sendOffsetsToTransaction`:
     /// the member and generation under `subscribe`, so that a replaced member's commit is
-    /// refused (KIP-447); nil without a `groupId`.
-    public func groupMetadata() async -> ConsumerGroupMetadata? {
-        guard let group = config.groupId else { return nil }
+    /// refused (KIP-447). Throws without a `groupId`.
+    public func groupMetadata() async throws -> ConsumerGroupMetadata {
+        guard let group = config.groupId else {
+            throw KafkaClientError(kind: .invalidArgument, message: "groupMetadata needs a groupId")
+        }
         guard let member = membership.withLock({ $0?.0 }) else { return ConsumerGroupMetadata(groupId: group) }
         let identity = await member.identity
         return ConsumerGroupMetadata(groupId: group, generationId: identity.generation, memberId: identity.memberId,
