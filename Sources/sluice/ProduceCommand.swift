@@ -22,6 +22,9 @@ struct ProduceCommand: AsyncParsableCommand {
     @Option(help: "none, gzip, snappy, lz4 or zstd.") var compression: String = "none"
     @Option(help: "0, 1 or all.") var acks: String = "all"
     @Option(help: "linger in milliseconds.") var lingerMs: Int = 5
+    @Option(help: "Produce in transactions under this transactional.id (acks=all): one commits every --transaction-records records and at the end of the input; a producer started with the same id fences this one.")
+    var transactionalId: String?
+    @Option(help: "Records per transaction, with --transactional-id.") var transactionRecords: Int = 1000
 
     func validate() throws {
         guard CompressionCodec(name: compression) != nil else {
@@ -29,6 +32,10 @@ struct ProduceCommand: AsyncParsableCommand {
         }
         guard ["all", "-1", "1", "0"].contains(acks) else { throw ValidationError("--acks must be 0, 1 or all") }
         _ = try parsePairs(headers, what: "--header")
+        if transactionalId != nil {
+            guard acks == "all" || acks == "-1" else { throw ValidationError("--transactional-id needs --acks all") }
+            guard transactionRecords > 0 else { throw ValidationError("--transaction-records must be positive") }
+        }
     }
 
     func run() async throws {
@@ -39,6 +46,7 @@ struct ProduceCommand: AsyncParsableCommand {
         config.acks = acks == "all" ? -1 : Int16(acks) ?? -1
         config.enableIdempotence = config.acks == -1
         config.linger = .milliseconds(lingerMs)
+        config.transactionalId = transactionalId
         let recordHeaders = try parsePairs(headers, what: "--header").sorted { $0.key < $1.key }
             .map { RecordHeader(key: $0.key, value: ByteBuffer(string: $0.value)) }
         let input: InputLines
@@ -63,6 +71,16 @@ struct ProduceCommand: AsyncParsableCommand {
         let progress = ProgressLine("produced")
         var count = 0
         var enqueueError: (any Error)?
+        var transactions = 0
+        if transactionalId != nil {
+            do {
+                try await producer.initTransactions()
+                try producer.beginTransaction()
+            } catch {
+                await producer.close()
+                throw error
+            }
+        }
         // The first signal stops the reading (a read waiting for input ends at once); what was
         // enqueued is still sent below.
         while !signals.requested, let line = await input.next() {
@@ -81,8 +99,32 @@ struct ProduceCommand: AsyncParsableCommand {
             }
             count += 1
             progress.set(count)
+            if transactionalId != nil, count % transactionRecords == 0 {
+                do {
+                    try await producer.commitTransaction()
+                    transactions += 1
+                    try producer.beginTransaction()
+                } catch {
+                    enqueueError = error
+                    break
+                }
+            }
         }
         progress.stop()
+        if transactionalId != nil {
+            do {
+                if let enqueueError {
+                    note("aborting the open transaction: \(enqueueError)")
+                    try? await producer.abortTransaction()
+                } else if count % transactionRecords != 0 {
+                    try await producer.commitTransaction()
+                    transactions += 1
+                }
+            } catch {
+                enqueueError = error
+                try? await producer.abortTransaction()
+            }
+        }
         // Records already enqueued are sent and acknowledged (or fail) before the exit, whatever
         // ended the input.
         await producer.close()
@@ -93,7 +135,8 @@ struct ProduceCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let retried = producer.statistics.batchesRetried
-        note("produced \(count) records to \(topic)" + (retried > 0 ? " (\(retried) batches retried)" : ""))
+        note("produced \(count) records to \(topic)" + (transactionalId != nil ? " in \(transactions) transactions" : "")
+            + (retried > 0 ? " (\(retried) batches retried)" : ""))
     }
 }
 

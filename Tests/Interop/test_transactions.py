@@ -223,3 +223,60 @@ def test_sluice_transactions_lists_and_describes_an_open_transaction(broker, slu
     assert row[3] in ("PrepareCommit", "CompleteCommit"), row
     [producer] = cli("describe-producers", "--topic", topic, "--partition", "0")
     assert producer[5] == "None", producer
+
+
+def test_the_swift_clients_transactions_are_read_committed_by_librdkafka(broker, sluice_bin):
+    """`sluice produce --transactional-id` (the Swift client's transactional producer) commits
+    every 100 lines; librdkafka's read_committed consumer sees all of them once, and `sluice
+    consume --isolation-level read_committed --exit-at-end` reaches the end past the markers."""
+    import subprocess
+
+    topic = C.create_topic(broker.bootstrap, 2, "txn-swift")
+    lines = "".join("k%d:v%d\n" % (i % 5, i) for i in range(1000)).encode()
+    r = subprocess.run([sluice_bin, "produce", "--bootstrap", broker.bootstrap, "--topic", topic, "--key-separator", ":",
+                        "--transactional-id", C.unique("swift-tx"), "--transaction-records", "100"],
+                       input=lines, capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    assert b"in 10 transactions" in r.stderr, r.stderr.decode()
+    expected = sorted(b"v%d" % i for i in range(1000))
+    assert read(broker.bootstrap, topic, "read_committed") == expected
+    r = subprocess.run([sluice_bin, "consume", "--bootstrap", broker.bootstrap, "--topic", topic, "--from-beginning",
+                        "--exit-at-end", "--isolation-level", "read_committed"], capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    assert sorted(r.stdout.split()) == expected
+
+
+def test_kill_9_of_the_broker_inside_a_swift_transaction_leaves_it_all_or_nothing(broker, sluice_bin, tmp_path):
+    """The broker is killed -9 while the Swift client's transactional producer has 50 records
+    of its third transaction written; it comes back on the same port and the producer goes on
+    with 50 more and commits. read_committed then shows the first two transactions once each
+    and the third wholly (the producer reports success) or not at all, never part of it."""
+    import signal
+    import subprocess
+
+    topic = C.create_topic(broker.bootstrap, 2, "txn-swift-kill")
+    producer = subprocess.Popen([sluice_bin, "produce", "--bootstrap", broker.bootstrap, "--topic", topic,
+                                 "--transactional-id", C.unique("swift-tx"), "--transaction-records", "100"],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "produce.err", "wb"))
+    try:
+        producer.stdin.write("".join("v%d\n" % i for i in range(250)).encode())
+        producer.stdin.flush()
+        deadline = time.time() + 60
+        while len(read(broker.bootstrap, topic, "read_uncommitted", idle=1.0)) < 250 and time.time() < deadline:
+            time.sleep(0.2)
+        assert len(read(broker.bootstrap, topic, "read_committed", idle=1.0)) == 200, "two transactions committed before the kill"
+        broker.restart(sig=signal.SIGKILL)
+        producer.stdin.write("".join("v%d\n" % i for i in range(250, 300)).encode())
+        producer.stdin.close()
+        producer.wait(timeout=180)
+    finally:
+        if producer.poll() is None:
+            producer.kill()
+    seen = read(broker.bootstrap, topic, "read_committed")
+    assert len(seen) == len(set(seen)), "no record twice"
+    assert set(b"v%d" % i for i in range(200)) <= set(seen), "the committed transactions survived the kill"
+    third = set(seen) - set(b"v%d" % i for i in range(200))
+    print("third transaction: %d records visible; producer exit %s" % (len(third), producer.returncode))
+    assert third in (set(), set(b"v%d" % i for i in range(200, 300))), "the third transaction partly visible: %d records" % len(third)
+    if producer.returncode == 0:
+        assert len(third) == 100, "the producer reported the commit: %s" % (tmp_path / "produce.err").read_text()
