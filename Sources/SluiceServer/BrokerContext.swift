@@ -19,9 +19,9 @@ public final class BrokerContext: Sendable {
     let producerIds: ProducerIdAllocator
     /// The group coordinator; confined to its own event loop (`groups.owner`).
     public let groups: GroupCoordinator
-    /// The transaction coordinator of a broker of its own, confined to its event loop
-    /// (`transactions.owner`); nil in a cluster until it lives on `__transaction_state`.
-    public let transactions: TransactionCoordinator?
+    /// The transaction coordinators here: a broker of its own's one, or a cluster broker's for
+    /// the `__transaction_state` partitions it leads; each confined to its event loop.
+    let transactions: TransactionCoordinators
     public let metrics: BrokerMetrics
     let writer: any LogWriter
     /// Set when this node is part of a cluster (controller.quorum.voters); nil for the embedded
@@ -40,7 +40,7 @@ public final class BrokerContext: Sendable {
          groups: GroupCoordinator, transactions: TransactionCoordinator? = nil, metrics: BrokerMetrics, writer: any LogWriter,
          cluster: ClusterNode? = nil) {
         self.cluster = cluster
-        self.transactions = transactions
+        self.transactions = TransactionCoordinators(single: transactions, partitions: cluster?.transactionPartitions, registry: registry)
         self.metrics = metrics
         self.writer = writer
         self.producerIds = producerIds

@@ -20,6 +20,15 @@ extension RequestContext {
         answered(on: coordinator.owner, with: coordinator, body)
     }
 
+    /// Runs `body` where this broker's transaction coordinators live (one event loop for all
+    /// of them), so it may read any of them.
+    func onTransactionCoordinators<R: KafkaResponse>(
+        _ body: @escaping @Sendable (_ respond: @escaping @Sendable (R) -> Void) -> Void
+    ) -> EventLoopFuture<OutgoingResponse?> {
+        let owner: any LogOwnerExecutor = broker.transactions.owner ?? EventLoopOwner(eventLoop: eventLoop)
+        return answered(on: owner, with: 0) { _, respond in body(respond) }
+    }
+
     /// Runs `body` with an owner-confined `object` on `owner`; its one answer is encoded for
     /// this request.
     private func answered<C: Sendable, R: KafkaResponse>(

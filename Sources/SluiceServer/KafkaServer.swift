@@ -3,6 +3,7 @@ import KafkaProtocol
 import Logging
 import NIOCore
 import NIOPosix
+import SluiceClient
 import SluiceCore
 import SluiceStorage
 import Synchronization
@@ -138,9 +139,13 @@ public final class KafkaServer: Sendable {
         self.groups = groups
         self.groupsLoop = loops[0]
         let producerIds = try ProducerIdAllocator(dataDirectory: path)
+        // One set of transaction counters for the broker's coordinators (a cluster runs one per
+        // __transaction_state partition it leads), all on one loop.
+        let transactionStatistics = TransactionStatistics()
+        let transactionLoop = loops[1 % loops.count]
         let transactions = cluster.isClustered ? nil : try Self.openTransactionCoordinator(
-            config: config, dataDirectory: path, environment: environment, loop: loops[1 % loops.count], registry: registry,
-            groups: groups, producerIds: producerIds, cleaner: cleaner)
+            config: config, dataDirectory: path, environment: environment, loop: transactionLoop, registry: registry,
+            groups: groups, producerIds: producerIds, cleaner: cleaner, statistics: transactionStatistics)
         self.transactions = transactions
 
         let servesClients = !cluster.isClustered || cluster.roles.contains(.broker)
@@ -156,7 +161,7 @@ public final class KafkaServer: Sendable {
         let contextBox = ContextBox()
         let metrics = BrokerMetrics(storage: writer.statistics, health: health, diskSpace: diskSpace, cleaner: cleaner,
                                     replication: cluster.isClustered ? replicationStatistics : nil,
-                                    transactions: transactions?.coordinator.statistics)
+                                    transactions: transactionStatistics)
         let dispatcher: KafkaConnectionHandler.Dispatcher
         // In a cluster, clients wait until this broker has caught up and been unfenced (Kafka's
         // BrokerServer enables request processing only then).
@@ -212,7 +217,7 @@ public final class KafkaServer: Sendable {
         }
         let clusterNode = quorum.map { quorum in
             let controllerClient = ControllerClient(
-                channels: ControllerChannels(voters: cluster.voters, localHost: cluster.controllerListener?.host ?? clientListener.host,
+                channels: NodeChannels(voters: cluster.voters, localHost: cluster.controllerListener?.host ?? clientListener.host,
                                              clientId: "sluice-broker-\(identity.nodeId)", group: group),
                 quorum: quorum)
             let registration = ClusterControl.Registration(
@@ -239,11 +244,17 @@ public final class KafkaServer: Sendable {
                 : nil
             let groupPartitions = servesClients
                 ? GroupPartitions(nodeId: identity.nodeId, registry: registry, coordinator: groups, logger: logger) : nil
+            let transactionPartitions = servesClients
+                ? Self.transactionPartitions(config: config, nodeId: identity.nodeId, registry: registry, groups: groups, quorum: quorum,
+                                             clientListener: clientListener, loop: transactionLoop, group: group,
+                                             statistics: transactionStatistics, contextBox: contextBox, logger: logger)
+                : nil
             let highWatermarks = servesClients
                 ? HighWatermarkCheckpointer(registry: registry, intervalMs: config.long("replica.high.watermark.checkpoint.interval.ms"),
                                             logger: logger) : nil
             return ClusterNode(settings: cluster, quorum: quorum, controller: controllerClient, lifecycle: lifecycle, fetchers: fetchers,
-                               groupPartitions: groupPartitions, highWatermarks: highWatermarks)
+                               groupPartitions: groupPartitions, transactionPartitions: transactionPartitions,
+                               highWatermarks: highWatermarks)
         }
         self.context = BrokerContext(configs: configManager, identity: identity, registry: registry, advertisedHost: advertisedHost,
                                      advertisedPort: advertisedPort, logger: logger, fetchWaiters: waiters,
@@ -259,12 +270,14 @@ public final class KafkaServer: Sendable {
             }
             let fetchers = clusterNode.fetchers
             let groupPartitions = clusterNode.groupPartitions
+            let transactionPartitions = clusterNode.transactionPartitions
             let incarnation = clusterNode.lifecycle?.registration.incarnationId
             let (nodeId, requestGate) = (identity.nodeId, self.requestGate)
             quorum.onImage { [logger] image, _ in
                 registry.apply(image: image)
                 fetchers?.reconcile(image: image, registry: registry)
                 groupPartitions?.reconcile()
+                transactionPartitions?.reconcile()
                 // Clients are served once this node's own image has this incarnation registered
                 // and unfenced: its answers then name at least this broker, with current leaders.
                 if !requestGate.isOpen, let incarnation, let me = image.brokers[nodeId], me.incarnationId == incarnation, !me.fenced {
@@ -365,7 +378,7 @@ public final class KafkaServer: Sendable {
     /// to this broker's partitions.
     private static func openTransactionCoordinator(
         config: BrokerConfig, dataDirectory: String, environment: TopicRegistry.Environment, loop: any EventLoop, registry: TopicRegistry,
-        groups: GroupCoordinator, producerIds: ProducerIdAllocator, cleaner: LogCleaner?
+        groups: GroupCoordinator, producerIds: ProducerIdAllocator, cleaner: LogCleaner?, statistics: TransactionStatistics
     ) throws -> (coordinator: TransactionCoordinator, log: PartitionLog, loop: any EventLoop) {
         let owner = EventLoopOwner(eventLoop: loop)
         let logConfig = TopicConfigs.logConfig(overrides: ["cleanup.policy": "compact",
@@ -379,12 +392,50 @@ public final class KafkaServer: Sendable {
             log.startBackgroundMaintenance(intervalMs: maintenanceInterval, clock: wallClockMilliseconds)
             return try TransactionCoordinator(
                 config: TransactionCoordinatorConfig(broker: config), store: LogTransactionStore(log: log, clock: wallClockMilliseconds),
-                markers: LocalMarkerWriter(registry: registry, groups: groups, coordinatorOwner: owner, clock: wallClockMilliseconds),
-                newProducerId: { $0(Result { try producerIds.allocate() }) }, owner: owner, clock: wallClockMilliseconds,
-                logger: environment.logger)
+                markers: LocalMarkerWriter(appender: MarkerAppender(registry: registry, groups: groups, clock: wallClockMilliseconds),
+                                           coordinatorOwner: owner),
+                newProducerId: { $0(Result { try producerIds.allocate() }) }, owner: owner, statistics: statistics,
+                clock: wallClockMilliseconds, logger: environment.logger)
         }.wait()
         cleaner?.register(log, topic: LogTransactionStore.cleanerName.topic, partition: LogTransactionStore.cleanerName.partition)
         return (coordinator, log, loop)
+    }
+
+    /// A cluster broker's transaction coordinators: one per `__transaction_state` partition it
+    /// leads, all on `loop`, with the partition as store, markers sent to each partition's
+    /// leader, and producer ids in blocks from the controller.
+    private static func transactionPartitions(
+        config: BrokerConfig, nodeId: Int32, registry: TopicRegistry, groups: GroupCoordinator, quorum: QuorumHost,
+        clientListener: ListenerEndpoint, loop: any EventLoop, group: any EventLoopGroup, statistics: TransactionStatistics,
+        contextBox: ContextBox, logger: Logger
+    ) -> TransactionPartitions {
+        let owner = EventLoopOwner(eventLoop: loop)
+        let listenerName = clientListener.name
+        let channels = NodeChannels(endpoint: { node in
+            guard let registration = quorum.status.image.brokers[node] else { return nil }
+            let listener = registration.listeners.first { $0.name == listenerName } ?? registration.listeners.first
+            return listener.map { BrokerAddress(host: $0.host, port: $0.port) }
+        }, localHost: clientListener.host, clientId: "sluice-transaction-markers-\(nodeId)", group: group)
+        let markers = ClusterMarkerWriter(appender: MarkerAppender(registry: registry, groups: groups, clock: wallClockMilliseconds),
+                                          channels: channels, nodeId: nodeId, coordinatorOwner: owner)
+        let coordinatorConfig = TransactionCoordinatorConfig(broker: config)
+        let writeTimeoutMs = Int64(config.int("offsets.commit.timeout.ms"))
+        return TransactionPartitions(nodeId: nodeId, registry: registry, owner: owner, logger: logger) { partition, epoch, records in
+            try TransactionCoordinator(
+                config: coordinatorConfig,
+                store: TransactionStateTopicStore(partition: partition, records: records, owner: owner, clock: wallClockMilliseconds,
+                                                  writeTimeoutMs: writeTimeoutMs),
+                markers: markers,
+                newProducerId: { done in
+                    Task {
+                        guard let cluster = contextBox.context?.cluster else {
+                            return done(.failure(ControllerClient.Unavailable(description: "the broker is still starting")))
+                        }
+                        do { done(.success(try await cluster.nextProducerId())) } catch { done(.failure(error)) }
+                    }
+                },
+                owner: owner, coordinatorEpoch: epoch, statistics: statistics, clock: wallClockMilliseconds, logger: logger)
+        }
     }
 
     static func cleanerSettings(_ config: BrokerConfig) -> LogCleaner.Settings {
@@ -479,7 +530,7 @@ public final class KafkaServer: Sendable {
 /// The broker's context, set once start-up has finished. The listener is bound before that (its
 /// port goes into the context), so a connection that arrives meanwhile waits here, accepted and
 /// unread, as Kafka's do until request processing is enabled; it is not closed.
-private final class ContextBox: @unchecked Sendable {
+final class ContextBox: @unchecked Sendable {
     // @unchecked: both fields are guarded by `lock`.
     private let lock = Mutex<(context: BrokerContext?, waiters: [EventLoopPromise<BrokerContext>])>((nil, []))
 

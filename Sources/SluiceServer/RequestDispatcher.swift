@@ -30,22 +30,21 @@ enum SupportedApis {
         (.listGroups, 0...5),
         (.deleteGroups, 0...2),
         (.offsetDelete, 0...0),
+        (.addPartitionsToTxn, 0...3), (.addOffsetsToTxn, 0...4), (.endTxn, 0...4), (.txnOffsetCommit, 0...4),
+        (.describeTransactions, 0...0), (.listTransactions, 0...1), (.describeProducers, 0...0),
     ]
 
     /// What a node of a cluster serves besides: DescribeQuorum, ElectLeaders and partition
     /// reassignments, forwarded to the controller or answered from the metadata image
     /// (kafka-metadata-quorum, kafka-leader-election, kafka-reassign-partitions and `sluice
-    /// cluster describe` ask any broker).
+    /// cluster describe` ask any broker); and WriteTxnMarkers, which transaction coordinators
+    /// send the partitions' leaders.
     static let clusterRanges: [(ApiKey, ClosedRange<Int16>)] = ranges + [
         (.describeQuorum, 0...1), (.electLeaders, 0...2), (.alterPartitionReassignments, 0...0), (.listPartitionReassignments, 0...0),
+        (.writeTxnMarkers, 0...1),
     ]
 
-    /// What a broker of its own serves besides: transactions, its coordinator being local
-    /// (a cluster's waits for `__transaction_state`).
-    static let singleBrokerRanges: [(ApiKey, ClosedRange<Int16>)] = ranges + [
-        (.addPartitionsToTxn, 0...3), (.addOffsetsToTxn, 0...4), (.endTxn, 0...4), (.txnOffsetCommit, 0...4),
-        (.describeTransactions, 0...0), (.listTransactions, 0...1), (.describeProducers, 0...0),
-    ]
+    static let singleBrokerRanges: [(ApiKey, ClosedRange<Int16>)] = ranges
 
     static func ranges(clustered: Bool) -> [(ApiKey, ClosedRange<Int16>)] { clustered ? clusterRanges : singleBrokerRanges }
 
@@ -96,6 +95,7 @@ enum RequestDispatcher {
         case .describeTransactions: return try TransactionAdminHandlers.describeTransactions(request)
         case .listTransactions: return try TransactionAdminHandlers.listTransactions(request)
         case .describeProducers: return try TransactionAdminHandlers.describeProducers(request)
+        case .writeTxnMarkers: return try WriteTxnMarkersHandler.handle(request)
         case .joinGroup: return try JoinGroupHandler.handle(request)
         case .syncGroup: return try SyncGroupHandler.handle(request)
         case .heartbeat: return try HeartbeatHandler.handle(request)

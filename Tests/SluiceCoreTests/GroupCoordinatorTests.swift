@@ -441,10 +441,12 @@ final class MemoryGroupStore: GroupStore {
         completion(.failure(GroupLogError(description: "no transactions in this store")))
     }
 
-    func appendMarker(_ marker: EndTransactionMarker, producerId: Int64, producerEpoch: Int16,
+    func appendMarker(_ marker: EndTransactionMarker, producerId: Int64, producerEpoch: Int16, offsetsPartition: Int32,
                       completion: @escaping (Result<Void, any Error>) -> Void) {
         completion(.failure(GroupLogError(description: "no transactions in this store")))
     }
+
+    func offsetsPartition(of groupId: String) -> Int32 { 0 }
 
     func append(_ records: [GroupRecord], completion: @escaping (Result<Void, any Error>) -> Void) {
         if holdCompletions {

@@ -123,6 +123,9 @@ public enum BrokerSettings {
         .init(key: ConfigKey("transaction.max.timeout.ms", .int, "900000", .atLeast(1)), help: "The longest transaction.timeout.ms a transactional producer may ask for (INVALID_TRANSACTION_TIMEOUT beyond).", dynamic: false),
         .init(key: ConfigKey("transaction.abort.timed.out.transaction.cleanup.interval.ms", .int, "10000", .atLeast(1)), help: "How often transactions open past their timeout are aborted (their producers fenced).", dynamic: false),
         .init(key: ConfigKey("transaction.state.log.segment.bytes", .int, "104857600", .atLeast(1)), help: "Segment size of the transaction log (compacted: the cleaner takes closed segments only).", dynamic: false),
+        .init(key: ConfigKey("transaction.state.log.num.partitions", .int, "50", .atLeast(1)), help: "Partitions of __transaction_state (a cluster's transaction log), fixed once it is created.", dynamic: false),
+        .init(key: ConfigKey("transaction.state.log.replication.factor", .int, "3", .atLeast(1)), help: "Replicas of each __transaction_state partition (at most the live brokers when it is created).", dynamic: false),
+        .init(key: ConfigKey("transaction.state.log.min.isr", .int, "2", .atLeast(1)), help: "min.insync.replicas of __transaction_state: a transaction record is written once this many replicas hold it.", dynamic: false),
     ]
 
     private static let byName: [String: BrokerSetting] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

@@ -52,16 +52,22 @@ extension GroupCoordinator {
         }
     }
 
-    /// A transaction's marker on the group log (the transaction coordinator's, for a
-    /// transaction that committed offsets): once it is durable, the producer's pending offsets
-    /// count (COMMIT) or go (ABORT).
-    public func writeTransactionMarker(_ marker: EndTransactionMarker, producerId: Int64, producerEpoch: Int16,
+    /// A transaction's marker on a partition of the group log (the transaction coordinator's,
+    /// for a transaction that committed offsets of groups on that partition): once it is
+    /// durable, the producer's pending offsets of those groups count (COMMIT) or go (ABORT).
+    public func writeTransactionMarker(_ marker: EndTransactionMarker, producerId: Int64, producerEpoch: Int16, offsetsPartition: Int32 = 0,
                                        completion: @escaping (KafkaErrorCode) -> Void) {
         precondition(owner.isCurrent, "the group coordinator is used on its owner only")
-        store.appendMarker(marker, producerId: producerId, producerEpoch: producerEpoch) { [self] result in
+        store.appendMarker(marker, producerId: producerId, producerEpoch: producerEpoch, offsetsPartition: offsetsPartition) { [self] result in
             switch result {
             case .success:
-                let pending = pendingTransactionalOffsets.removeValue(forKey: producerId) ?? [:]
+                var pending: [String: [TopicPartitionKey: CommittedOffset?]] = [:]
+                for (groupId, offsets) in pendingTransactionalOffsets[producerId] ?? [:]
+                where store.offsetsPartition(of: groupId) == offsetsPartition {
+                    pending[groupId] = offsets
+                    pendingTransactionalOffsets[producerId]?[groupId] = nil
+                }
+                if pendingTransactionalOffsets[producerId]?.isEmpty == true { pendingTransactionalOffsets[producerId] = nil }
                 if marker.kind == .commit {
                     let now = clock()
                     for (groupId, offsets) in pending {
@@ -72,7 +78,8 @@ extension GroupCoordinator {
                 }
                 completion(.none)
             case .failure(let error):
-                completion((error as? StorageError)?.kafkaCode ?? .coordinatorNotAvailable)
+                // The transaction coordinator retries what passes (a leader moving, replicas behind).
+                completion((error as? TopicError)?.code ?? (error as? StorageError)?.kafkaCode ?? .notLeaderOrFollower)
             }
         }
     }

@@ -15,9 +15,13 @@ public protocol GroupStore: AnyObject {
     /// epoch; they count once the producer's COMMIT marker follows them.
     func appendTransactional(_ records: [GroupRecord], producerId: Int64, producerEpoch: Int16,
                              completion: @escaping (Result<Void, any Error>) -> Void)
-    /// Appends the marker that decides a producer's transactional offset commits.
-    func appendMarker(_ marker: EndTransactionMarker, producerId: Int64, producerEpoch: Int16,
+    /// Appends the marker that decides a producer's transactional offset commits on one
+    /// partition of the store (a cluster's `__consumer_offsets` has many; a broker of its own
+    /// one, 0).
+    func appendMarker(_ marker: EndTransactionMarker, producerId: Int64, producerEpoch: Int16, offsetsPartition: Int32,
                       completion: @escaping (Result<Void, any Error>) -> Void)
+    /// The partition of the store that holds a group's records.
+    func offsetsPartition(of groupId: String) -> Int32
     /// Flushes and closes the store at shutdown.
     func close() throws
 }
@@ -105,7 +109,7 @@ public final class LogGroupStore: GroupStore {
         }
     }
 
-    public func appendMarker(_ marker: EndTransactionMarker, producerId: Int64, producerEpoch: Int16,
+    public func appendMarker(_ marker: EndTransactionMarker, producerId: Int64, producerEpoch: Int16, offsetsPartition: Int32,
                              completion: @escaping (Result<Void, any Error>) -> Void) {
         do {
             try log.appendTransactionMarker(marker, producerId: producerId, producerEpoch: producerEpoch, nowMs: clock()) {
@@ -115,6 +119,8 @@ public final class LogGroupStore: GroupStore {
             completion(.failure(error))
         }
     }
+
+    public func offsetsPartition(of groupId: String) -> Int32 { 0 }
 
     public func close() throws {
         try log.closeCleanly()

@@ -72,49 +72,67 @@ public final class OffsetsTopicStore: GroupStore, Sendable {
             }
             let timeoutMs = commitTimeoutMs
             partition.owner.execute {
-                Self.appendReplicated(batches, to: partition, nowMs: now, timeoutMs: timeoutMs) { pending.finish($0) }
+                partition.appendReplicated(timeoutMs: timeoutMs, { log, done in LogGroupStore.append(batches, to: log, nowMs: now, completion: done) },
+                                           completion: { pending.finish($0) })
             }
         }
     }
 
-    /// A cluster's transactions wait for `__transaction_state`: no transactional offsets yet.
+    /// A transaction's offset commits for one group, on the group's partition under the
+    /// producer's id and epoch (Kafka's transactional append with origin COORDINATOR).
     public func appendTransactional(_ records: [GroupRecord], producerId: Int64, producerEpoch: Int16,
                                     completion: @escaping (Result<Void, any Error>) -> Void) {
-        completion(.failure(GroupLogError(description: "transactional offset commits need transactions, which a cluster refuses yet")))
+        guard let first = records.first else { return completion(.success(())) }
+        let now = clock()
+        let batch: ByteBuffer
+        do {
+            var builder = RecordBatchBuilder(producerId: producerId, producerEpoch: producerEpoch, baseSequence: 0, isTransactional: true)
+            for record in records {
+                let (key, value) = try GroupRecordCodec.encode(record)
+                builder.append(key: key, value: value, timestamp: now)
+            }
+            batch = try builder.build()
+        } catch {
+            return completion(.failure(error))
+        }
+        write(toPartitionOf: first.groupId, completion: completion) { log, done in
+            try log.append(batch, nowMs: now, fromCoordinator: true) { done($0.map { $0.lastOffset + 1 }.mapError { $0 }) }
+        }
     }
 
-    public func appendMarker(_ marker: EndTransactionMarker, producerId: Int64, producerEpoch: Int16,
+    /// The marker of a transaction that committed offsets, on the offsets partition the
+    /// transaction added (the one this coordinator leads for those groups).
+    public func appendMarker(_ marker: EndTransactionMarker, producerId: Int64, producerEpoch: Int16, offsetsPartition: Int32,
                              completion: @escaping (Result<Void, any Error>) -> Void) {
-        completion(.failure(GroupLogError(description: "transactional offset commits need transactions, which a cluster refuses yet")))
+        let now = clock()
+        write(toPartition: offsetsPartition, completion: completion) { log, done in
+            try log.appendTransactionMarker(marker, producerId: producerId, producerEpoch: producerEpoch, nowMs: now) {
+                done($0.map { $0.lastOffset + 1 }.mapError { $0 })
+            }
+        }
+    }
+
+    public func offsetsPartition(of groupId: String) -> Int32 {
+        Self.partition(for: groupId, partitions: registry.topic(named: Self.topic)?.partitions.count ?? 1)
     }
 
     public func close() throws {}
 
-    /// On the partition's owner: appends as a leader with acks=all would, and reports once the
-    /// high watermark has passed the last batch.
-    private static func appendReplicated(_ batches: [ByteBuffer], to partition: Partition, nowMs: Int64, timeoutMs: Int64,
-                                         completion: @escaping (Result<Void, any Error>) -> Void) {
-        let minInsync = partition.minInsyncReplicas
-        let log: PartitionLog
-        switch partition.logForAppend(acks: -1, minInsyncReplicas: minInsync) {
-        case .failure(let refusal):
-            return completion(.failure(refusal))
-        case .success(let leaderLog):
-            log = leaderLog
+    private func write(toPartitionOf groupId: String, completion: @escaping (Result<Void, any Error>) -> Void,
+                       _ append: @escaping @Sendable (PartitionLog, @escaping (Result<Int64, any Error>) -> Void) throws -> Void) {
+        write(toPartition: offsetsPartition(of: groupId), completion: completion, append)
+    }
+
+    /// Appends on one partition's owner, replicated; the completion hops back to the coordinator.
+    private func write(toPartition index: Int32, completion: @escaping (Result<Void, any Error>) -> Void,
+                       _ append: @escaping @Sendable (PartitionLog, @escaping (Result<Int64, any Error>) -> Void) throws -> Void) {
+        let pending = PendingWrites(count: 1, owner: owner, completion: completion)
+        guard let partition = registry.partition(topic: Self.topic, index: index) else {
+            return pending.finish(.failure(GroupLogError(description: "no partition \(index) of the offsets topic")))
         }
-        LogGroupStore.append(batches, to: log, nowMs: nowMs) { result in
-            switch result {
-            case .failure(let error):
-                completion(.failure(error))
-            case .success(let end):
-                // Done when the ISR holds them, as Kafka's group writes are acks=all.
-                partition.awaitReplication(through: end, minInsync: minInsync, timeoutMs: timeoutMs) { code in
-                    guard code == .none else {
-                        return completion(.failure(TopicError(code: code, message: "offsets topic write not replicated: \(code.name)")))
-                    }
-                    completion(.success(()))
-                }
-            }
+        let timeoutMs = commitTimeoutMs
+        partition.owner.execute {
+            partition.appendReplicated(timeoutMs: timeoutMs, append, completion: { pending.finish($0) })
         }
     }
 }

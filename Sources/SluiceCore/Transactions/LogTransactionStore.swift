@@ -22,6 +22,11 @@ public final class LogTransactionStore: TransactionStore {
     }
 
     public func loadRecords() throws -> [(String, TransactionMetadata?)] {
+        try Self.readRecords(of: log)
+    }
+
+    /// Every transaction record of `log` up to its high watermark, oldest first; on its owner.
+    static func readRecords(of log: PartitionLog) throws -> [(String, TransactionMetadata?)] {
         var records: [(String, TransactionMetadata?)] = []
         try log.forEachBatch(limit: .highWatermark) { batch, from in
             try batch.forEachRecord(decompressionLimit: 256 << 20) { record in

@@ -28,7 +28,8 @@ public final class TransactionCoordinator: @unchecked Sendable {
     /// partition): markers carry it, and partitions refuse those of older terms.
     public private(set) var coordinatorEpoch: Int32
     public private(set) var transactions: [String: TransactionMetadata] = [:]
-    public let statistics = TransactionStatistics()
+    /// Shared by every coordinator of a broker (a cluster runs one per partition it leads).
+    public let statistics: TransactionStatistics
     /// Ids with a transaction log write (or a producer id request) in flight: Kafka's pending
     /// transition. Requests for them meanwhile get CONCURRENT_TRANSACTIONS.
     var pending: Set<String> = []
@@ -38,7 +39,8 @@ public final class TransactionCoordinator: @unchecked Sendable {
 
     public init(config: TransactionCoordinatorConfig, store: any TransactionStore, markers: any TransactionMarkerWriter,
                 newProducerId: @escaping ProducerIdSource, owner: any LogOwnerExecutor, coordinatorEpoch: Int32 = 0,
-                clock: @escaping @Sendable () -> Int64, logger: Logger) throws {
+                statistics: TransactionStatistics = TransactionStatistics(), clock: @escaping @Sendable () -> Int64, logger: Logger) throws {
+        self.statistics = statistics
         self.config = config
         self.store = store
         self.markers = markers
@@ -68,7 +70,10 @@ public final class TransactionCoordinator: @unchecked Sendable {
         timers.append(owner.scheduleRepeated(everyMs: max(1, config.abortTimedOutIntervalMs)) { [self] in abortTimedOut() })
     }
 
+    /// Stops the timers and retries; the open transactions no longer count here (another
+    /// coordinator takes them over when a partition moves).
     public func stop() {
+        for metadata in transactions.values where metadata.state == .ongoing { statistics.forget(.ongoing) }
         timers.forEach { $0.cancel() }
         timers.removeAll()
         retries.values.forEach { $0.cancel() }

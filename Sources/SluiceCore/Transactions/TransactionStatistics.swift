@@ -27,6 +27,11 @@ public final class TransactionStatistics: Sendable {
         if old != .completeAbort && new == .completeAbort { aborts.wrappingAdd(1, ordering: .relaxed) }
     }
 
+    /// A coordinator let go of a transaction in `state` (it stopped, or its partition moved).
+    func forget(_ state: TransactionState) {
+        if state == .ongoing { open.wrappingSubtract(1, ordering: .relaxed) }
+    }
+
     func recordTimeout() { timedOut.wrappingAdd(1, ordering: .relaxed) }
     func recordFencing() { fenced.wrappingAdd(1, ordering: .relaxed) }
 }

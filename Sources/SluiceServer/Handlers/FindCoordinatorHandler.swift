@@ -2,8 +2,9 @@ import KafkaProtocol
 import NIOCore
 import SluiceCore
 
-/// FindCoordinator v0–4 (batched keys from v4): a broker of its own coordinates every group; in
-/// a cluster, the leader of the group's __consumer_offsets partition does.
+/// FindCoordinator v0–4 (batched keys from v4): a broker of its own coordinates every group and
+/// transactional id; in a cluster, the leader of the group's __consumer_offsets partition
+/// does, or of the transactional id's __transaction_state partition (key type 1).
 enum FindCoordinatorHandler {
     static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(FindCoordinatorRequest.self)
@@ -12,14 +13,20 @@ enum FindCoordinatorHandler {
             // A group's coordinator is the leader of its partition of __consumer_offsets, made
             // the first time anyone asks (COORDINATOR_NOT_AVAILABLE until then, which clients retry).
             let image = cluster.quorum.status.image
-            if image.topic(named: OffsetsTopicStore.topic) == nil, let partitions = cluster.groupPartitions {
-                let config = broker.config
+            let transactional = request.version >= 1 && body.keyType == 1
+            let config = broker.config
+            if transactional {
+                if image.topic(named: TransactionStateTopicStore.topic) == nil {
+                    cluster.transactionPartitions?.createTopicIfMissing(cluster: cluster, config: config)
+                }
+            } else if image.topic(named: OffsetsTopicStore.topic) == nil, let partitions = cluster.groupPartitions {
                 partitions.createTopicIfMissing(cluster: cluster, partitions: config.int("offsets.topic.num.partitions"),
                                                 replicationFactor: config.int("offsets.topic.replication.factor"),
                                                 segmentBytes: config.int("offsets.topic.segment.bytes"))
             }
             func answer(_ key: String) -> (KafkaErrorCode, Int32, String, Int32) {
-                guard let coordinator = cluster.groupCoordinator(of: key, image: image),
+                let found = transactional ? cluster.transactionCoordinator(of: key, image: image) : cluster.groupCoordinator(of: key, image: image)
+                guard let coordinator = found,
                       let endpoint = cluster.clientEndpoint(of: coordinator) else { return (.coordinatorNotAvailable, -1, "", -1) }
                 return (.none, coordinator.id, endpoint.host, Int32(endpoint.port))
             }

@@ -20,25 +20,27 @@ enum ProduceHandler {
                            message: "Produce v0-2 (message format v0/v1) is not supported; use v3 or later")
         }
         if let transactionalId = body.transactionalId {
-            guard let coordinator = broker.transactions else {
-                return respond(request, body: body, code: .transactionalIdAuthorizationFailed,
-                               message: "transactions are not supported on a cluster yet")
+            guard case .served(let coordinator) = broker.transactions.lookup(transactionalId) else {
+                // The id's coordinator is another broker: written without asking it (Kafka's
+                // verification there is an AddPartitionsToTxn round trip, not made here); the
+                // partition's producer state still refuses a fenced epoch.
+                return produce(request, body, verifying: false, openTransaction: nil)
             }
             // KIP-890 part 1: a transactional write must belong to its producer's open
             // transaction; what that is, the coordinator says (one hop per request).
             let promise = eventLoop.makePromise(of: OutgoingResponse?.self)
             coordinator.owner.execute {
                 let open = coordinator.openTransaction(transactionalId)
-                eventLoop.execute { promise.completeWith(produce(request, body, openTransaction: open)) }
+                eventLoop.execute { promise.completeWith(produce(request, body, verifying: true, openTransaction: open)) }
             }
             return promise.futureResult
         }
-        return produce(request, body, openTransaction: nil)
+        return produce(request, body, verifying: false, openTransaction: nil)
     }
 
-    /// The partitions' appends. `openTransaction`: the request's transactional id's open
-    /// transaction, which its transactional batches must belong to.
-    private static func produce(_ request: RequestContext, _ body: ProduceRequest,
+    /// The partitions' appends. `verifying`: transactional batches must belong to
+    /// `openTransaction`, the request's transactional id's open transaction.
+    private static func produce(_ request: RequestContext, _ body: ProduceRequest, verifying: Bool,
                                 openTransaction: TransactionMetadata?) -> EventLoopFuture<OutgoingResponse?> {
         let broker = request.broker
         let eventLoop = request.eventLoop
@@ -72,7 +74,7 @@ enum ProduceHandler {
                 case .success(let valid):
                     batch = valid
                 }
-                if batch.header.attributes.isTransactional,
+                if verifying, batch.header.attributes.isTransactional,
                    let refusal = Self.transactionRefusal(batch.header, openTransaction,
                                                          TopicPartitionKey(topic: topicData.name, partition: partitionData.index)) {
                     answers?.record(PartitionResult(topic: topicData.name, index: partitionData.index, code: refusal.code,

@@ -8,17 +8,20 @@ import SluiceCore
 enum TransactionAdminHandlers {
     static func describeTransactions(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(DescribeTransactionsRequest.self)
-        guard let coordinator = request.broker.transactions else {
-            return request.respond(DescribeTransactionsResponse(transactionStates: body.transactionalIds.map {
-                .init(errorCode: KafkaErrorCode.coordinatorNotAvailable.rawValue, transactionalId: $0, transactionState: "",
-                      transactionTimeoutMs: 0, transactionStartTimeMs: -1, producerId: -1, producerEpoch: -1, topics: [])
-            }))
+        @Sendable func failed(_ id: String, _ code: KafkaErrorCode) -> DescribeTransactionsResponse.TransactionState {
+            .init(errorCode: code.rawValue, transactionalId: id, transactionState: "", transactionTimeoutMs: 0,
+                  transactionStartTimeMs: -1, producerId: -1, producerEpoch: -1, topics: [])
         }
-        return request.withTransactions(coordinator) { (coordinator, respond: @escaping @Sendable (DescribeTransactionsResponse) -> Void) in
-            respond(DescribeTransactionsResponse(transactionStates: coordinator.describe(body.transactionalIds).map { id, metadata in
-                guard let metadata, metadata.state != .dead else {
-                    return .init(errorCode: KafkaErrorCode.transactionalIdNotFound.rawValue, transactionalId: id, transactionState: "",
-                                 transactionTimeoutMs: 0, transactionStartTimeMs: -1, producerId: -1, producerEpoch: -1, topics: [])
+        // Each id from its coordinator here, or the reason there is none (NOT_COORDINATOR...).
+        let lookups = body.transactionalIds.map { ($0, request.broker.transactions.lookup($0)) }
+        return request.onTransactionCoordinators { respond in
+            respond(DescribeTransactionsResponse(transactionStates: lookups.map { id, lookup in
+                guard case .served(let coordinator) = lookup else {
+                    if case .refused(let code) = lookup { return failed(id, code) }
+                    return failed(id, .coordinatorNotAvailable)
+                }
+                guard let metadata = coordinator.describe([id]).first?.1, metadata.state != .dead else {
+                    return failed(id, .transactionalIdNotFound)
                 }
                 var byTopic: [String: [Int32]] = [:]
                 for partition in metadata.partitions { byTopic[partition.topic, default: []].append(partition.partition) }
@@ -30,17 +33,17 @@ enum TransactionAdminHandlers {
         }
     }
 
+    /// Every broker answers for the transactions its coordinators hold (kafka-transactions.sh
+    /// asks them all).
     static func listTransactions(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(ListTransactionsRequest.self)
         let durationFilter = request.version >= 1 ? body.durationFilter : -1
         let known = Set(TransactionState.allCases.map(\.name))
         let unknown = body.stateFilters.filter { !known.contains($0) }
-        guard let coordinator = request.broker.transactions else {
-            return request.respond(ListTransactionsResponse(errorCode: KafkaErrorCode.coordinatorNotAvailable.rawValue))
-        }
         let now = request.broker.nowMs()
-        return request.withTransactions(coordinator) { (coordinator, respond: @escaping @Sendable (ListTransactionsResponse) -> Void) in
-            let listed = coordinator.list(states: body.stateFilters, producerIds: body.producerIdFilters)
+        let coordinators = request.broker.transactions.all
+        return request.onTransactionCoordinators { (respond: @escaping @Sendable (ListTransactionsResponse) -> Void) in
+            let listed = coordinators.flatMap { $0.list(states: body.stateFilters, producerIds: body.producerIdFilters) }
                 .filter { durationFilter < 0 || now - $0.startTimestampMs >= durationFilter }
             respond(ListTransactionsResponse(errorCode: 0, unknownStateFilters: unknown, transactionStates: listed.map {
                 .init(transactionalId: $0.transactionalId, producerId: $0.producerId, transactionState: $0.state.name)

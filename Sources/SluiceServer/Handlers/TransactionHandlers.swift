@@ -6,9 +6,9 @@ import SluiceCore
 /// v0–3 (v4+ is the brokers' batched form), AddOffsetsToTxn v0–4 and EndTxn v0–4 (v5 is
 /// KIP-890's part 2), each on the coordinator's event loop; and TxnOffsetCommit v0–4 to the
 /// group coordinator, once the transaction coordinator confirms the group's offsets are in the
-/// open transaction. A broker of its own coordinates every transactional
-/// id; a cluster refuses transactional ids (TRANSACTIONAL_ID_AUTHORIZATION_FAILED) until the
-/// coordinator moves onto `__transaction_state`.
+/// open transaction. A broker of its own coordinates every transactional id; in a cluster the
+/// leader of the id's `__transaction_state` partition does (`TransactionCoordinators`), and
+/// others answer NOT_COORDINATOR.
 enum TransactionHandlers {
     /// Versions before PRODUCER_FENCED existed hear INVALID_PRODUCER_EPOCH, as Kafka answers them.
     static func compatible(_ code: KafkaErrorCode, version: Int16, fencedSince: Int16) -> KafkaErrorCode {
@@ -25,8 +25,10 @@ enum TransactionHandlers {
                 })
             })
         }
-        guard let coordinator = request.broker.transactions else {
-            return request.respond(answer { _, _ in .coordinatorNotAvailable })
+        let coordinator: TransactionCoordinator
+        switch request.broker.transactions.lookup(body.v3AndBelowTransactionalId) {
+        case .served(let served): coordinator = served
+        case .refused(let code): return request.respond(answer { _, _ in code })
         }
         // Partitions of unknown topics are refused, and then none is added (Kafka's rule).
         let registry = request.broker.registry
@@ -45,16 +47,15 @@ enum TransactionHandlers {
         }
     }
 
-    /// Where a group's transactional offsets go on a broker of its own: its one group log,
-    /// named as partition 0 of `__consumer_offsets` (a cluster's will be the group's partition).
-    static let offsetsPartition = TopicPartitionKey(topic: OffsetsTopicStore.topic, partition: 0)
-
     static func addOffsets(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(AddOffsetsToTxnRequest.self)
         let version = request.version
-        guard let coordinator = request.broker.transactions else {
-            return request.respond(AddOffsetsToTxnResponse(errorCode: KafkaErrorCode.coordinatorNotAvailable.rawValue))
+        let coordinator: TransactionCoordinator
+        switch request.broker.transactions.lookup(body.transactionalId) {
+        case .served(let served): coordinator = served
+        case .refused(let code): return request.respond(AddOffsetsToTxnResponse(errorCode: code.rawValue))
         }
+        let offsetsPartition = request.broker.transactions.offsetsPartition(forGroup: body.groupId)
         guard !body.groupId.isEmpty else { return request.respond(AddOffsetsToTxnResponse(errorCode: KafkaErrorCode.invalidGroupId.rawValue)) }
         return request.withTransactions(coordinator) { (coordinator, respond: @escaping @Sendable (AddOffsetsToTxnResponse) -> Void) in
             coordinator.addPartitions(transactionalId: body.transactionalId, producerId: body.producerId, producerEpoch: body.producerEpoch,
@@ -74,7 +75,6 @@ enum TransactionHandlers {
                 })
             })
         }
-        guard let transactions = request.broker.transactions else { return request.respond(answer { _ in .coordinatorNotAvailable }) }
         let entries = body.topics.flatMap { topic in
             topic.partitions.map {
                 OffsetCommitEntry(partition: TopicPartitionKey(topic: topic.name, partition: $0.partitionIndex), offset: $0.committedOffset,
@@ -87,13 +87,7 @@ enum TransactionHandlers {
         @Sendable func send(_ response: TxnOffsetCommitResponse) {
             promise.completeWith(Result { try OutgoingResponse.encode(response, version: version, correlationId: correlationId) })
         }
-        // KIP-890 part 1: the group's offsets must be in the producer's open transaction.
-        transactions.owner.execute {
-            if let refusal = TransactionMetadata.verificationError(
-                transactions.openTransaction(body.transactionalId), producerId: body.producerId, producerEpoch: body.producerEpoch,
-                partition: offsetsPartition) {
-                return send(answer { _ in refusal })
-            }
+        let commit: @Sendable () -> Void = {
             groups.owner.execute {
                 groups.commitTransactionalOffsets(
                     groupId: body.groupId, producerId: body.producerId, producerEpoch: body.producerEpoch,
@@ -103,14 +97,32 @@ enum TransactionHandlers {
                 }
             }
         }
+        // KIP-890 part 1: the group's offsets must be in the producer's open transaction. Only
+        // asked where the transaction's coordinator is this broker too; the group's partition
+        // refuses a fenced producer epoch either way.
+        guard case .served(let transactions) = request.broker.transactions.lookup(body.transactionalId) else {
+            commit()
+            return promise.futureResult
+        }
+        let offsetsPartition = request.broker.transactions.offsetsPartition(forGroup: body.groupId)
+        transactions.owner.execute {
+            if let refusal = TransactionMetadata.verificationError(
+                transactions.openTransaction(body.transactionalId), producerId: body.producerId, producerEpoch: body.producerEpoch,
+                partition: offsetsPartition) {
+                return send(answer { _ in refusal })
+            }
+            commit()
+        }
         return promise.futureResult
     }
 
     static func endTransaction(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(EndTxnRequest.self)
         let version = request.version
-        guard let coordinator = request.broker.transactions else {
-            return request.respond(EndTxnResponse(errorCode: KafkaErrorCode.coordinatorNotAvailable.rawValue))
+        let coordinator: TransactionCoordinator
+        switch request.broker.transactions.lookup(body.transactionalId) {
+        case .served(let served): coordinator = served
+        case .refused(let code): return request.respond(EndTxnResponse(errorCode: code.rawValue))
         }
         return request.withTransactions(coordinator) { (coordinator, respond: @escaping @Sendable (EndTxnResponse) -> Void) in
             coordinator.endTransaction(transactionalId: body.transactionalId, producerId: body.producerId, producerEpoch: body.producerEpoch,
@@ -123,10 +135,11 @@ enum TransactionHandlers {
     /// InitProducerId with a transactional id (the idempotent case stays in InitProducerIdHandler).
     static func initProducerId(_ request: RequestContext, _ body: InitProducerIdRequest, transactionalId: String) -> EventLoopFuture<OutgoingResponse?> {
         let version = request.version
-        guard let coordinator = request.broker.transactions else {
-            // A cluster: refused outright (a retriable error would have clients retry forever).
-            return request.respond(InitProducerIdResponse(errorCode: KafkaErrorCode.transactionalIdAuthorizationFailed.rawValue,
-                                                          producerId: -1, producerEpoch: -1))
+        let coordinator: TransactionCoordinator
+        switch request.broker.transactions.lookup(transactionalId) {
+        case .served(let served): coordinator = served
+        case .refused(let code):
+            return request.respond(InitProducerIdResponse(errorCode: code.rawValue, producerId: -1, producerEpoch: -1))
         }
         let expected = version >= 3 && body.producerId >= 0 ? (producerId: body.producerId, epoch: body.producerEpoch) : nil
         return request.withTransactions(coordinator) { (coordinator, respond: @escaping @Sendable (InitProducerIdResponse) -> Void) in

@@ -16,12 +16,17 @@ public final class ClusterNode: Sendable {
     let fetchers: ReplicaFetcherManager?
     /// The groups this broker coordinates: those of the __consumer_offsets partitions it leads.
     let groupPartitions: GroupPartitions?
+    /// The transactional ids this broker coordinates: those of the __transaction_state
+    /// partitions it leads.
+    let transactionPartitions: TransactionPartitions?
     let highWatermarks: HighWatermarkCheckpointer?
     private let producerIdBlock = Mutex<(next: Int64, end: Int64)>((0, 0))
 
     init(settings: ClusterSettings, quorum: QuorumHost, controller: ControllerClient, lifecycle: BrokerLifecycle?,
-         fetchers: ReplicaFetcherManager?, groupPartitions: GroupPartitions?, highWatermarks: HighWatermarkCheckpointer?) {
+         fetchers: ReplicaFetcherManager?, groupPartitions: GroupPartitions?, transactionPartitions: TransactionPartitions?,
+         highWatermarks: HighWatermarkCheckpointer?) {
         self.fetchers = fetchers
+        self.transactionPartitions = transactionPartitions
         self.highWatermarks = highWatermarks
         self.groupPartitions = groupPartitions
         self.settings = settings
@@ -41,6 +46,15 @@ public final class ClusterNode: Sendable {
     func groupCoordinator(of groupId: String, image: MetadataImage) -> BrokerRegistration? {
         guard let topic = image.topic(named: OffsetsTopicStore.topic), !topic.partitions.isEmpty else { return nil }
         let index = OffsetsTopicStore.partition(for: groupId, partitions: topic.partitions.count)
+        guard let leader = topic.partitions[index]?.leader, let broker = image.brokers[leader], !broker.fenced else { return nil }
+        return broker
+    }
+
+    /// The broker that coordinates `transactionalId`: the leader of its partition of
+    /// __transaction_state (nil while the topic does not exist or the partition has no live leader).
+    func transactionCoordinator(of transactionalId: String, image: MetadataImage) -> BrokerRegistration? {
+        guard let topic = image.topic(named: TransactionStateTopicStore.topic), !topic.partitions.isEmpty else { return nil }
+        let index = TransactionStateTopicStore.partition(for: transactionalId, partitions: topic.partitions.count)
         guard let leader = topic.partitions[index]?.leader, let broker = image.brokers[leader], !broker.fenced else { return nil }
         return broker
     }

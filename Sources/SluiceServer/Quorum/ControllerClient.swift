@@ -8,10 +8,10 @@ import SluiceCore
 /// there is none, it cannot be reached, or it answers NOT_CONTROLLER (leadership moved, or it
 /// has not finished loading the log), until `within` runs out.
 final class ControllerClient: Sendable {
-    private let channels: ControllerChannels
+    private let channels: NodeChannels
     private let quorum: QuorumHost
 
-    init(channels: ControllerChannels, quorum: QuorumHost) {
+    init(channels: NodeChannels, quorum: QuorumHost) {
         self.channels = channels
         self.quorum = quorum
     }

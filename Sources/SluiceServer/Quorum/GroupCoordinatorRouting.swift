@@ -10,7 +10,7 @@ import SluiceCore
 /// is coordinated here. ListGroups is answered by every broker for the groups it holds.
 enum GroupCoordinatorRouting {
     static let groupApis: Set<ApiKey> = [.joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
-                                         .describeGroups, .deleteGroups, .offsetDelete]
+                                         .describeGroups, .deleteGroups, .offsetDelete, .txnOffsetCommit]
 
     /// The refusal when `request` is a group request this broker must not serve; nil otherwise.
     static func refusal(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?>? {
@@ -34,6 +34,7 @@ enum GroupCoordinatorRouting {
         case .describeGroups: return try request.decode(DescribeGroupsRequest.self).groups
         case .deleteGroups: return try request.decode(DeleteGroupsRequest.self).groupsNames
         case .offsetDelete: return [try request.decode(OffsetDeleteRequest.self).groupId]
+        case .txnOffsetCommit: return [try request.decode(TxnOffsetCommitRequest.self).groupId]
         default: return []
         }
     }
@@ -68,6 +69,11 @@ enum GroupCoordinatorRouting {
             return request.respond(DeleteGroupsResponse(results: body.groupsNames.map { .init(groupId: $0, errorCode: code) }))
         case .offsetDelete:
             return request.respond(OffsetDeleteResponse(errorCode: code))
+        case .txnOffsetCommit:
+            let body = try request.decode(TxnOffsetCommitRequest.self)
+            return request.respond(TxnOffsetCommitResponse(topics: body.topics.map { topic in
+                .init(name: topic.name, partitions: topic.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: code) })
+            }))
         default:
             return nil
         }

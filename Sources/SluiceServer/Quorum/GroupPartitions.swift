@@ -29,13 +29,14 @@ final class GroupPartitions: Sendable {
     private let coordinator: GroupCoordinator
     private let logger: Logger
     private let tracked = Mutex<[Int32: Tracked]>([:])
-    private let creating = Mutex<ContinuousClock.Instant?>(nil)
+    private let creation: InternalTopicCreation
 
     init(nodeId: Int32, registry: TopicRegistry, coordinator: GroupCoordinator, logger: Logger) {
         self.nodeId = nodeId
         self.registry = registry
         self.coordinator = coordinator
         self.logger = logger
+        creation = InternalTopicCreation(name: OffsetsTopicStore.topic, logger: logger)
     }
 
     var partitionCount: Int { registry.topic(named: OffsetsTopicStore.topic)?.partitions.count ?? 0 }
@@ -110,35 +111,9 @@ final class GroupPartitions: Sendable {
         }
     }
 
-    /// Asks the controller to create `__consumer_offsets` (once at a time; clients retry their
-    /// FindCoordinator meanwhile, as they do against Kafka).
+    /// Asks the controller to create `__consumer_offsets`, compacted as Kafka creates it.
     func createTopicIfMissing(cluster: ClusterNode, partitions: Int, replicationFactor: Int, segmentBytes: Int) {
-        let now = ContinuousClock.now
-        let go = creating.withLock { started -> Bool in
-            if let started, now - started < .seconds(10) { return false }
-            started = now
-            return true
-        }
-        guard go else { return }
-        let live = cluster.quorum.status.image.activeBrokers.count
-        let factor = Int16(max(1, min(replicationFactor, live)))
-        let logger = self.logger
-        Task {
-            let request = CreateTopicsRequest(topics: [
-                .init(name: OffsetsTopicStore.topic, numPartitions: Int32(partitions), replicationFactor: factor, assignments: [],
-                      // Compacted, as Kafka creates it: the cleaner keeps each key's latest record.
-                      configs: [.init(name: "cleanup.policy", value: "compact"), .init(name: "segment.bytes", value: "\(segmentBytes)")]),
-            ], timeoutMs: 30_000)
-            do {
-                let response = try await cluster.controller.send(request, version: 7, within: .seconds(30)) {
-                    $0.topics.first?.errorCode == KafkaErrorCode.notController.rawValue
-                }
-                let code = KafkaErrorCode(rawValue: response.topics.first?.errorCode ?? -1)
-                logger.info("offsets topic creation", metadata: [
-                    "partitions": "\(partitions)", "replicationFactor": "\(factor)", "result": "\(code.name)"])
-            } catch {
-                logger.warning("could not create the offsets topic", metadata: ["error": "\(error)"])
-            }
-        }
+        creation.createIfMissing(cluster: cluster, partitions: partitions, replicationFactor: replicationFactor,
+                                 configs: ["cleanup.policy": "compact", "segment.bytes": "\(segmentBytes)"])
     }
 }

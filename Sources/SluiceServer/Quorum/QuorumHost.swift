@@ -35,7 +35,7 @@ public final class QuorumHost: @unchecked Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let raft: RaftReplica
     private let controller: QuorumController
-    private let channels: ControllerChannels
+    private let channels: NodeChannels
     private let logger: Logger
     private let statusLock = Mutex(QuorumStatus())
     /// Inbound requests handed to the core, by the request id made up for them, waiting for the
@@ -95,7 +95,7 @@ public final class QuorumHost: @unchecked Sendable {
             throw error
         }
         let ownHost = settings.controllerListener?.host ?? settings.clientListener?.host
-        channels = ControllerChannels(voters: settings.voters, localHost: ownHost, clientId: "sluice-quorum-\(settings.nodeId)",
+        channels = NodeChannels(voters: settings.voters, localHost: ownHost, clientId: "sluice-quorum-\(settings.nodeId)",
                                       group: group)
     }
 

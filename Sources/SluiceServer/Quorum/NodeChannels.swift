@@ -5,19 +5,27 @@ import SluiceClient
 import SluiceCore
 import Synchronization
 
-/// Connections from this node to the others' controller listeners: one per node, opened on
-/// first use and again after a failure, bound to this node's own address. The quorum uses one
-/// set (Vote, BeginQuorumEpoch, Fetch...) and the broker's requests to the active controller
-/// another, so a long-polling metadata fetch never delays a heartbeat.
-final class ControllerChannels: Sendable {
-    private let endpoints: [Int32: QuorumVoter]
+/// Connections from this node to other nodes: one per node, opened on first use and again
+/// after a failure, bound to this node's own address. The quorum uses one set to the
+/// controller listeners (Vote, BeginQuorumEpoch, Fetch...) and the broker's requests to the
+/// active controller another, so a long-polling metadata fetch never delays a heartbeat; the
+/// transaction coordinators use a third to the other brokers' client listeners
+/// (WriteTxnMarkers).
+final class NodeChannels: Sendable {
+    private let endpoint: @Sendable (Int32) -> BrokerAddress?
     private let localAddress: SocketAddress?
     private let clientId: String
     private let group: any EventLoopGroup
     private let connections = Mutex<[Int32: Task<BrokerConnection, any Error>]>([:])
 
-    init(voters: [QuorumVoter], localHost: String?, clientId: String, group: any EventLoopGroup) {
-        endpoints = Dictionary(voters.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+    convenience init(voters: [QuorumVoter], localHost: String?, clientId: String, group: any EventLoopGroup) {
+        let endpoints = Dictionary(voters.map { ($0.id, BrokerAddress(host: $0.host, port: $0.port)) }, uniquingKeysWith: { first, _ in first })
+        self.init(endpoint: { endpoints[$0] }, localHost: localHost, clientId: clientId, group: group)
+    }
+
+    /// `endpoint`: where a node is now (a broker's address moves with its registration).
+    init(endpoint: @escaping @Sendable (Int32) -> BrokerAddress?, localHost: String?, clientId: String, group: any EventLoopGroup) {
+        self.endpoint = endpoint
         if let localHost, !localHost.isEmpty, localHost != "0.0.0.0", localHost != "::" {
             localAddress = try? SocketAddress(ipAddress: localHost, port: 0)
         } else {
@@ -42,12 +50,11 @@ final class ControllerChannels: Sendable {
     private typealias Opening = Task<BrokerConnection, any Error>
 
     private func connection(to node: Int32) async throws -> (BrokerConnection, Opening) {
-        guard let endpoint = endpoints[node] else {
-            throw KafkaClientError(kind: .invalidArgument, message: "node \(node) is not in controller.quorum.voters")
+        guard let address = endpoint(node) else {
+            throw KafkaClientError(kind: .invalidArgument, message: "node \(node) has no known address")
         }
         let (task, created) = connections.withLock { connections -> (Opening, Bool) in
             if let existing = connections[node] { return (existing, false) }
-            let address = BrokerAddress(host: endpoint.host, port: endpoint.port)
             let (clientId, group, localAddress) = (self.clientId, self.group, self.localAddress)
             let task = Task {
                 try await BrokerConnection.connect(to: address, clientId: clientId, connectTimeout: .seconds(2), requestTimeout: .seconds(5),
