@@ -160,3 +160,23 @@ def test_kill_9_of_a_partition_leader_before_the_commit(cluster):
     p.commit_transaction(60)
     assert read(cluster.all_bootstraps, "txn-leader", "read_committed", partitions=3) == sorted(values("moved", 40))
     cluster.nodes[leader].start()
+
+
+def test_sluice_transactions_finds_the_coordinator_on_a_cluster(cluster, sluice_bin):
+    """`sluice transactions` asks every broker for its list and the id's coordinator for its
+    description (FindCoordinator with key type 1)."""
+    def cli(*args):
+        r = subprocess.run([sluice_bin, "transactions", *args, "--bootstrap", cluster.all_bootstraps], capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr.decode()
+        return [line.split("\t") for line in r.stdout.decode().splitlines()[1:]]
+
+    create_topic(cluster, "txn-cli", 2)
+    p = txn_producer(cluster.all_bootstraps, "described-tx")
+    p.begin_transaction()
+    p.produce("txn-cli", value=b"x", partition=1)
+    p.flush(30)
+    listed = {row[0]: row for row in cli("list")}
+    assert listed["described-tx"][2] == "Ongoing", listed
+    [row] = cli("describe", "--transactional-id", "described-tx")
+    assert row[3] == "Ongoing" and row[6] == "txn-cli-1", row
+    p.commit_transaction(30)

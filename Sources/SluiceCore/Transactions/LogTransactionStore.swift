@@ -22,13 +22,13 @@ public final class LogTransactionStore: TransactionStore {
     }
 
     public func loadRecords() throws -> [(String, TransactionMetadata?)] {
-        try Self.readRecords(of: log)
+        try Self.readRecords(of: log, limit: .highWatermark)
     }
 
-    /// Every transaction record of `log` up to its high watermark, oldest first; on its owner.
-    static func readRecords(of log: PartitionLog) throws -> [(String, TransactionMetadata?)] {
+    /// Every transaction record of `log` up to `limit`, oldest first; on its owner.
+    static func readRecords(of log: PartitionLog, limit: PartitionLog.ReadLimit) throws -> [(String, TransactionMetadata?)] {
         var records: [(String, TransactionMetadata?)] = []
-        try log.forEachBatch(limit: .highWatermark) { batch, from in
+        try log.forEachBatch(limit: limit) { batch, from in
             try batch.forEachRecord(decompressionLimit: 256 << 20) { record in
                 guard batch.header.baseOffset + Int64(record.offsetDelta) >= from, let key = record.key else { return }
                 records.append(try TransactionMetadata.decode(key: key, value: record.value))

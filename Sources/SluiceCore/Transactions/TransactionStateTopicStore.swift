@@ -36,13 +36,15 @@ public final class TransactionStateTopicStore: TransactionStore, @unchecked Send
         OffsetsTopicStore.partition(for: transactionalId, partitions: partitions)
     }
 
-    /// A partition's records up to its high watermark; on the partition's owner.
+    /// A partition's records, all that is written (Kafka loads to the log end): a new leader's
+    /// high watermark may still lag what the previous leader had replicated and acknowledged,
+    /// and a PrepareCommit the client was told of must not be missed.
     public static func readPartition(_ partition: Partition) throws -> [(String, TransactionMetadata?)] {
         precondition(partition.owner.isCurrent, "a log read off its owner")
         guard let log = partition.log else {
             throw TopicError(code: .kafkaStorageError, message: "partition offline: \(partition.offlineReason ?? "")")
         }
-        return try LogTransactionStore.readRecords(of: log)
+        return try LogTransactionStore.readRecords(of: log, limit: .stableEnd)
     }
 
     public func loadRecords() throws -> [(String, TransactionMetadata?)] { records }
