@@ -266,6 +266,25 @@ struct GroupCoordinatorTests {
         #expect(offsets.first?.1?.metadata == "checkpoint-7")
     }
 
+    /// In a cluster each partition of the group log is loaded on its own: a marker read from
+    /// one decides only the transactional offsets written there, and a moved group's undecided
+    /// offsets leave with it.
+    @Test func aLoadedMarkerDecidesOnlyItsOwnPartitionsTransactionalOffsets() throws {
+        let harness = try CoordinatorHarness()
+        let coordinator = harness.coordinator
+        let a = TopicPartitionKey(topic: "t", partition: 0)
+        let offset = { (value: Int64) in CommittedOffset(offset: value, leaderEpoch: -1, metadata: "", commitTimestampMs: 0) }
+        // Partition X: producer 7's offsets for group "on-x", its marker not yet written.
+        coordinator.loadGroups([.transactional(producerId: 7, .offset(group: "on-x", a, offset(5)))])
+        // Partition Y: the same producer's offsets for "on-y" and the COMMIT marker there.
+        coordinator.loadGroups([.transactional(producerId: 7, .offset(group: "on-y", a, offset(9))), .marker(producerId: 7, commit: true)])
+        #expect(coordinator.fetchOffsets(groupId: "on-y", partitions: [a]).first?.1?.offset == 9)
+        #expect(coordinator.fetchOffsets(groupId: "on-x", partitions: [a]).first?.1 == nil, "X's marker has not been read")
+        #expect(coordinator.pendingTransactionalPartitions(groupId: "on-x", partitions: nil) == [a])
+        coordinator.unloadGroups { $0 == "on-x" }
+        #expect(coordinator.pendingTransactionalPartitions(groupId: "on-x", partitions: nil).isEmpty, "gone with the group's partition")
+    }
+
     @Test func protocolSelectionAndConsistency() throws {
         let harness = try CoordinatorHarness()
         let a = harness.join("g", memberId: "", protocols: ["cooperative-sticky", "range"])

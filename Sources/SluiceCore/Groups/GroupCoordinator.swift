@@ -58,10 +58,13 @@ public final class GroupCoordinator: @unchecked Sendable {
 
     /// Adds what the group log's `entries` hold: records, a transaction's offset commits
     /// (pending until its producer's marker) and markers (which make them count, or drop them).
+    /// `entries` come from one partition of the log, so a marker among them decides only the
+    /// offsets written there; what no marker decided stays pending.
     public func loadGroups(_ entries: [GroupLogEntry]) {
         let now = clock()
         var touched = Set<String>()
         var records = 0
+        var pendingHere: [Int64: [String: [TopicPartitionKey: CommittedOffset?]]] = [:]
         for entry in entries {
             switch entry {
             case .record(let record):
@@ -69,13 +72,18 @@ public final class GroupCoordinator: @unchecked Sendable {
                 apply(record, nowMs: now, touched: &touched)
             case .transactional(let producerId, .offset(let groupId, let partition, let value)):
                 records += 1
-                pendingTransactionalOffsets[producerId, default: [:]][groupId, default: [:]][partition] = value
+                pendingHere[producerId, default: [:]][groupId, default: [:]][partition] = value
             case .transactional:
                 break  // only offsets are committed in transactions
             case .marker(let producerId, let commit):
-                for (groupId, offsets) in pendingTransactionalOffsets.removeValue(forKey: producerId) ?? [:] where commit {
+                for (groupId, offsets) in pendingHere.removeValue(forKey: producerId) ?? [:] where commit {
                     for (partition, value) in offsets { apply(.offset(group: groupId, partition, value), nowMs: now, touched: &touched) }
                 }
+            }
+        }
+        for (producerId, byGroup) in pendingHere {
+            for (groupId, offsets) in byGroup {
+                pendingTransactionalOffsets[producerId, default: [:]][groupId, default: [:]].merge(offsets) { _, loaded in loaded }
             }
         }
         for groupId in touched {
@@ -141,6 +149,12 @@ public final class GroupCoordinator: @unchecked Sendable {
             }
             groups.removeValue(forKey: groupId)
             unloaded += 1
+        }
+        // Undecided transactional offsets of the moved groups go too: the partition's next
+        // coordinator reads them back with the markers that decide them.
+        for (producerId, byGroup) in pendingTransactionalOffsets {
+            let kept = byGroup.filter { !moved($0.key) }
+            pendingTransactionalOffsets[producerId] = kept.isEmpty ? nil : kept
         }
         if unloaded > 0 { logger.info("groups moved to another coordinator", metadata: ["groups": "\(unloaded)"]) }
     }

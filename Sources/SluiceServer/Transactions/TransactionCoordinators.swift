@@ -44,8 +44,10 @@ final class TransactionCoordinators: Sendable {
     /// The partition of the group log a group's transactional offsets go to, which
     /// AddOffsetsToTxn adds to the transaction (so its marker reaches the group coordinator):
     /// the group's `__consumer_offsets` partition in a cluster, the one group log (0) otherwise.
+    /// Before the topic exists, the partition count it will be created with.
     func offsetsPartition(forGroup groupId: String) -> TopicPartitionKey {
-        let count = single == nil ? registry.topic(named: OffsetsTopicStore.topic)?.partitions.count ?? 1 : 1
+        let count = single != nil ? 1 : registry.topic(named: OffsetsTopicStore.topic)?.partitions.count
+            ?? registry.brokerConfig.int("offsets.topic.num.partitions")
         return TopicPartitionKey(topic: OffsetsTopicStore.topic, partition: OffsetsTopicStore.partition(for: groupId, partitions: count))
     }
 }
