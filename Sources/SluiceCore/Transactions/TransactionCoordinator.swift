@@ -68,6 +68,7 @@ public final class TransactionCoordinator: @unchecked Sendable {
     /// transaction.abort.timed.out.transaction.cleanup.interval.ms.
     public func start() {
         timers.append(owner.scheduleRepeated(everyMs: max(1, config.abortTimedOutIntervalMs)) { [self] in abortTimedOut() })
+        timers.append(owner.scheduleRepeated(everyMs: max(1, config.removeExpiredIntervalMs)) { [self] in expireTransactionalIds() })
     }
 
     /// Stops the timers and retries; the open transactions no longer count here (another
@@ -318,6 +319,27 @@ public final class TransactionCoordinator: @unchecked Sendable {
                 "transactionalId": "\(id)", "producerId": "\(metadata.producerId)", "timeoutMs": "\(metadata.timeoutMs)"])
             statistics.recordTimeout()
             fenceAndAbort(id)
+        }
+    }
+
+    /// Forgets the transactional ids unused for transactional.id.expiration.ms, as Kafka's
+    /// coordinator removes expired ids: one with no transaction open or deciding gets a
+    /// tombstone in the log (the cleaner then drops its record), and a producer that comes back
+    /// with it starts under a new producer id.
+    public func expireTransactionalIds() {
+        let now = clock()
+        for (id, metadata) in transactions where !pending.contains(id)
+            && [.empty, .completeCommit, .completeAbort].contains(metadata.state)
+            && metadata.lastUpdateTimestampMs + config.transactionalIdExpirationMs <= now {
+            pending.insert(id)
+            store.write(id, nil) { [self] result in
+                precondition(owner.isCurrent, "the transaction store answers on the coordinator's owner")
+                pending.remove(id)
+                // A failed write leaves the id for the next check.
+                guard case .success = result else { return }
+                transactions[id] = nil
+                logger.info("transactional id expired", metadata: ["transactionalId": "\(id)", "producerId": "\(metadata.producerId)"])
+            }
         }
     }
 

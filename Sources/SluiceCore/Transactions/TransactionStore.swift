@@ -24,6 +24,11 @@ public struct TransactionCoordinatorConfig: Sendable {
     public var maxTimeoutMs: Int32 = 900_000
     /// transaction.abort.timed.out.transaction.cleanup.interval.ms
     public var abortTimedOutIntervalMs: Int64 = 10_000
+    /// transactional.id.expiration.ms: an id with no transaction under way and no use for this
+    /// long is forgotten (its record becomes a tombstone).
+    public var transactionalIdExpirationMs: Int64 = 604_800_000
+    /// transaction.remove.expired.transaction.cleanup.interval.ms: how often ids are checked.
+    public var removeExpiredIntervalMs: Int64 = 3_600_000
     /// How long a marker write that failed retriably waits before it is sent again.
     public var markerRetryBackoffMs: Int64 = 100
 
@@ -32,5 +37,7 @@ public struct TransactionCoordinatorConfig: Sendable {
     public init(broker: BrokerConfig) {
         maxTimeoutMs = Int32(clamping: broker.int("transaction.max.timeout.ms"))
         abortTimedOutIntervalMs = Int64(broker.int("transaction.abort.timed.out.transaction.cleanup.interval.ms"))
+        transactionalIdExpirationMs = Int64(broker.int("transactional.id.expiration.ms"))
+        removeExpiredIntervalMs = Int64(broker.int("transaction.remove.expired.transaction.cleanup.interval.ms"))
     }
 }

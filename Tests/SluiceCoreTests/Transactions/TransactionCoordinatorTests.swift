@@ -102,6 +102,27 @@ struct TransactionCoordinatorTests {
         #expect((h.coordinator.statistics.abortedByTimeout, h.coordinator.statistics.openTransactions) == (1, 0))
     }
 
+    /// transactional.id.expiration.ms: an id idle that long with nothing under way is
+    /// tombstoned and forgotten; one with an open transaction is kept however old; a producer
+    /// coming back with an expired id gets a new producer id.
+    @Test func idleTransactionalIdsExpire() throws {
+        let h = try TransactionHarness()
+        let week: Int64 = 604_800_000
+        let (idle, _) = try h.initProducerId("idle").get()
+        let (busyId, busyEpoch) = try h.initProducerId("busy", timeoutMs: 900_000).get()
+        #expect(h.addPartitions("busy", busyId, busyEpoch, [Self.t0]) == KafkaErrorCode.none)
+        h.owner.advance(by: week - 1)
+        h.coordinator.expireTransactionalIds()
+        #expect(h.coordinator.transactions["idle"] != nil, "not yet")
+        h.owner.advance(by: 1)
+        h.coordinator.expireTransactionalIds()
+        #expect(h.coordinator.transactions["idle"] == nil)
+        #expect(h.store.written.last.map { $0.0 == "idle" && $0.1 == nil } == true, "a tombstone in the log")
+        #expect(h.coordinator.transactions["busy"]?.state == .ongoing, "an open transaction keeps its id")
+        let (again, epoch) = try h.initProducerId("idle").get()
+        #expect(again != idle && epoch == 0, "a new producer id for an expired id")
+    }
+
     /// A partition whose leader moved answers NOT_LEADER_OR_FOLLOWER: only it is sent again
     /// after the backoff; the transaction completes once every partition has its marker.
     @Test func markersThatFailRetriablyAreSentAgainAlone() throws {
