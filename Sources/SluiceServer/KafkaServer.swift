@@ -420,7 +420,8 @@ public final class KafkaServer: Sendable {
                                           channels: channels, nodeId: nodeId, coordinatorOwner: owner)
         let coordinatorConfig = TransactionCoordinatorConfig(broker: config)
         let writeTimeoutMs = Int64(config.int("offsets.commit.timeout.ms"))
-        return TransactionPartitions(nodeId: nodeId, registry: registry, owner: owner, logger: logger) { partition, epoch, records in
+        return TransactionPartitions(nodeId: nodeId, registry: registry, owner: owner, verifier: TransactionVerifier(channels: channels),
+                                     logger: logger) { partition, epoch, records in
             try TransactionCoordinator(
                 config: coordinatorConfig,
                 store: TransactionStateTopicStore(partition: partition, records: records, owner: owner, clock: wallClockMilliseconds,

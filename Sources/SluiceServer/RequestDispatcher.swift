@@ -30,7 +30,7 @@ enum SupportedApis {
         (.listGroups, 0...5),
         (.deleteGroups, 0...2),
         (.offsetDelete, 0...0),
-        (.addPartitionsToTxn, 0...3), (.addOffsetsToTxn, 0...4), (.endTxn, 0...4), (.txnOffsetCommit, 0...4),
+        (.addPartitionsToTxn, 0...4), (.addOffsetsToTxn, 0...4), (.endTxn, 0...4), (.txnOffsetCommit, 0...4),
         (.describeTransactions, 0...0), (.listTransactions, 0...1), (.describeProducers, 0...0),
     ]
 

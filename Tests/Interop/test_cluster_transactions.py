@@ -180,3 +180,45 @@ def test_sluice_transactions_finds_the_coordinator_on_a_cluster(cluster, sluice_
     [row] = cli("describe", "--transactional-id", "described-tx")
     assert row[3] == "Ongoing" and row[6] == "txn-cli-1", row
     p.commit_transaction(30)
+
+
+def test_a_leader_asks_a_coordinator_elsewhere_before_a_transactional_write(cluster):
+    """KIP-890 part 1 across brokers: a transactional write to a partition not in the producer's
+    open transaction is refused (INVALID_TXN_STATE) by a leader that is not the coordinator, after
+    it asked the coordinator (AddPartitionsToTxn v4, VerifyOnly); once the partition is added it
+    is taken; once the transaction has ended, a late write is refused again."""
+    from test_versions import INVALID_TXN_STATE, batch
+    create_topic(cluster, "txn-verify", 3)
+    tid = "verified-tx"
+    coordinator = transaction_coordinator(cluster, 1, tid)
+    partition, leader = next((part, node) for part, node in sorted(leaders(cluster, 1, "txn-verify").items()) if node != coordinator)
+    with kspec.Connection(cluster.bootstrap(coordinator)) as k:
+        r = cluster.wait_for("InitProducerId at the coordinator", lambda: (lambda r: r if r["ErrorCode"] == 0 else None)(
+            k.call("InitProducerId", 4, {"TransactionalId": tid, "TransactionTimeoutMs": 60000, "ProducerId": -1, "ProducerEpoch": -1})),
+            timeout=60)
+    pid, epoch = r["ProducerId"], r["ProducerEpoch"]
+
+    def produce(seq):
+        with kspec.Connection(cluster.bootstrap(leader)) as k:
+            r = k.call("Produce", 9, {"TransactionalId": tid, "Acks": -1, "TimeoutMs": 10000, "TopicData": [
+                {"Name": "txn-verify", "PartitionData": [{"Index": partition, "Records": batch(
+                    [b"t%d" % seq], producer_id=pid, producer_epoch=epoch, base_sequence=seq, transactional=True)}]}]})
+        return r["Responses"][0]["PartitionResponses"][0]["ErrorCode"]
+
+    def open_transaction_start():
+        with kspec.Connection(cluster.bootstrap(leader)) as k:
+            r = k.call("DescribeProducers", 0, {"Topics": [{"Name": "txn-verify", "PartitionIndexes": [partition]}]})
+        states = r["Topics"][0]["Partitions"][0]["ActiveProducers"]
+        return next((s["CurrentTxnStartOffset"] for s in states if s["ProducerId"] == pid), -1)
+
+    assert produce(0) == INVALID_TXN_STATE, "no transaction open"
+    with kspec.Connection(cluster.bootstrap(coordinator)) as k:
+        r = k.call("AddPartitionsToTxn", 3, {"V3AndBelowTransactionalId": tid, "V3AndBelowProducerId": pid, "V3AndBelowProducerEpoch": epoch,
+                                             "V3AndBelowTopics": [{"Name": "txn-verify", "Partitions": [partition]}]})
+        assert r["ResultsByTopicV3AndBelow"][0]["ResultsByPartition"][0]["PartitionErrorCode"] == 0
+    assert produce(0) == 0, "in the transaction"
+    assert produce(1) == 0, "still in it"
+    with kspec.Connection(cluster.bootstrap(coordinator)) as k:
+        assert k.call("EndTxn", 3, {"TransactionalId": tid, "ProducerId": pid, "ProducerEpoch": epoch, "Committed": False})["ErrorCode"] == 0
+    cluster.wait_for("the abort marker on the leader", lambda: open_transaction_start() == -1 or None, timeout=60)
+    assert produce(2) == INVALID_TXN_STATE, "a late write after the transaction ended"

@@ -45,7 +45,7 @@ ADVERTISED = {
     "DeleteTopics": (1, 6),
     "DeleteRecords": (0, 2),
     "InitProducerId": (0, 4),
-    "AddPartitionsToTxn": (0, 3),
+    "AddPartitionsToTxn": (0, 4),
     "AddOffsetsToTxn": (0, 4),
     "EndTxn": (0, 4),
     "TxnOffsetCommit": (0, 4),
@@ -997,7 +997,18 @@ def end_txn(k, v, tid, pid, epoch, committed):
     return k.call("EndTxn", v, {"TransactionalId": tid, "ProducerId": pid, "ProducerEpoch": epoch, "Committed": committed})["ErrorCode"]
 
 
+def add_partitions_batched(k, v, tid, pid, epoch, topics, verify_only):
+    r = k.call("AddPartitionsToTxn", v, {"Transactions": [{
+        "TransactionalId": tid, "ProducerId": pid, "ProducerEpoch": epoch, "VerifyOnly": verify_only,
+        "Topics": [{"Name": t, "Partitions": ps} for t, ps in topics]}]})
+    eq(r["ErrorCode"], NONE, "AddPartitionsToTxn v%d top-level error" % v)
+    return {(t["Name"], p["PartitionIndex"]): p["PartitionErrorCode"]
+            for result in r["ResultsByTransaction"] for t in result["TopicResults"] for p in t["ResultsByPartition"]}
+
+
 def check_add_partitions_to_txn(k, v):
+    if v >= 4:
+        return check_add_partitions_to_txn_batched(k, v)
     topic, _ = k.create_topic(partitions=2, prefix="txn")
     tid = uniq("tx")
     pid, epoch = init_transactional(k, tid)
@@ -1024,12 +1035,31 @@ def check_add_partitions_to_txn(k, v):
     eq(produce(1, 0), INVALID_TXN_STATE, "transactional produce after the transaction ended")
 
 
+def check_add_partitions_to_txn_batched(k, v):
+    """v4, the brokers' form (KIP-890): VerifyOnly says whether partitions are in the open
+    transaction without adding them; without it, partitions are added as in v0-3."""
+    topic, _ = k.create_topic(partitions=2, prefix="txn")
+    tid = uniq("tx")
+    pid, epoch = init_transactional(k, tid)
+    both = [(topic, [0, 1])]
+    eq(add_partitions_batched(k, v, tid, pid, epoch, both, True), {(topic, 0): INVALID_TXN_STATE, (topic, 1): INVALID_TXN_STATE},
+       "AddPartitionsToTxn v%d VerifyOnly with no transaction open" % v)
+    eq(add_partitions_batched(k, v, tid, pid, epoch, [(topic, [0])], False), {(topic, 0): NONE}, "AddPartitionsToTxn v%d adds" % v)
+    eq(add_partitions_batched(k, v, tid, pid, epoch, both, True), {(topic, 0): NONE, (topic, 1): INVALID_TXN_STATE},
+       "AddPartitionsToTxn v%d VerifyOnly: only the added partition is in the transaction" % v)
+    eq(add_partitions_batched(k, v, tid, pid, epoch + 1, [(topic, [0])], True), {(topic, 0): INVALID_PRODUCER_EPOCH},
+       "AddPartitionsToTxn v%d VerifyOnly, another epoch" % v)
+    eq(end_txn(k, top("EndTxn"), tid, pid, epoch, False), NONE, "EndTxn abort")
+    eq(add_partitions_batched(k, v, tid, pid, epoch, [(topic, [0])], True), {(topic, 0): INVALID_TXN_STATE},
+       "AddPartitionsToTxn v%d VerifyOnly after the transaction ended" % v)
+
+
 def check_end_txn(k, v):
     topic, _ = k.create_topic(prefix="txn")
     tid = uniq("tx")
     pid, epoch = init_transactional(k, tid)
     eq(end_txn(k, v, tid, pid, epoch, True), INVALID_TXN_STATE, "EndTxn v%d with no transaction open" % v)
-    eq(add_partitions(k, top("AddPartitionsToTxn"), tid, pid, epoch, [(topic, [0])]), {(topic, 0): NONE}, "setup AddPartitionsToTxn")
+    eq(add_partitions(k, 3, tid, pid, epoch, [(topic, [0])]), {(topic, 0): NONE}, "setup AddPartitionsToTxn")
     fenced = PRODUCER_FENCED if v >= 2 else INVALID_PRODUCER_EPOCH
     eq(end_txn(k, v, tid, pid, epoch + 1, True), fenced, "EndTxn v%d, another epoch" % v)
     eq(end_txn(k, v, tid, pid + 1, epoch, True), INVALID_PRODUCER_ID_MAPPING, "EndTxn v%d, another producer id" % v)
@@ -1092,7 +1122,7 @@ def open_transaction(k, partitions=1):
     topic, _ = k.create_topic(partitions=partitions, prefix="txn")
     tid = uniq("tx")
     pid, epoch = init_transactional(k, tid)
-    eq(add_partitions(k, top("AddPartitionsToTxn"), tid, pid, epoch, [(topic, list(range(partitions)))]),
+    eq(add_partitions(k, 3, tid, pid, epoch, [(topic, list(range(partitions)))]),
        {(topic, p): NONE for p in range(partitions)}, "setup AddPartitionsToTxn")
     r = k.call("Produce", top("Produce"), {"TransactionalId": tid, "Acks": -1, "TimeoutMs": 10000, "TopicData": [
         {"Name": topic, "PartitionData": [{"Index": 0, "Records": batch(

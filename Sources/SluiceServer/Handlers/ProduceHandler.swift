@@ -20,28 +20,75 @@ enum ProduceHandler {
                            message: "Produce v0-2 (message format v0/v1) is not supported; use v3 or later")
         }
         if let transactionalId = body.transactionalId {
-            guard case .served(let coordinator) = broker.transactions.lookup(transactionalId) else {
-                // The id's coordinator is another broker: written without asking it (Kafka's
-                // verification there is an AddPartitionsToTxn round trip, not made here); the
-                // partition's producer state still refuses a fenced epoch.
-                return produce(request, body, verifying: false, openTransaction: nil)
-            }
             // KIP-890 part 1: a transactional write must belong to its producer's open
-            // transaction; what that is, the coordinator says (one hop per request).
+            // transaction; what that is, the coordinator says.
+            guard case .served(let coordinator) = broker.transactions.lookup(transactionalId) else {
+                return verifiedRemotely(request, body, transactionalId: transactionalId)
+            }
             let promise = eventLoop.makePromise(of: OutgoingResponse?.self)
             coordinator.owner.execute {
                 let open = coordinator.openTransaction(transactionalId)
-                eventLoop.execute { promise.completeWith(produce(request, body, verifying: true, openTransaction: open)) }
+                eventLoop.execute { promise.completeWith(produce(request, body, check: .local(open))) }
             }
             return promise.futureResult
         }
-        return produce(request, body, verifying: false, openTransaction: nil)
+        return produce(request, body, check: .none)
     }
 
-    /// The partitions' appends. `verifying`: transactional batches must belong to
-    /// `openTransaction`, the request's transactional id's open transaction.
-    private static func produce(_ request: RequestContext, _ body: ProduceRequest, verifying: Bool,
-                                openTransaction: TransactionMetadata?) -> EventLoopFuture<OutgoingResponse?> {
+    /// How the transactional batches of a request are checked against their transaction.
+    enum TransactionCheck {
+        case none
+        /// Against the open transaction of a coordinator on this broker.
+        case local(TransactionMetadata?)
+        /// As a coordinator elsewhere answered, per partition.
+        case remote([TopicPartitionKey: KafkaErrorCode])
+
+        func refusal(_ header: RecordBatchHeader, _ partition: TopicPartitionKey) -> (code: KafkaErrorCode, message: String)? {
+            switch self {
+            case .none:
+                return nil
+            case .local(let open):
+                return ProduceHandler.transactionRefusal(header, open, partition)
+            case .remote(let codes):
+                guard let code = codes[partition], code != .none else { return nil }
+                return (code, code == .notEnoughReplicas ? "the transaction coordinator could not be asked yet"
+                                                        : "Record was not part of an ongoing transaction")
+            }
+        }
+    }
+
+    /// The id's coordinator is another broker: the partitions whose producer state does not
+    /// hold this producer's open transaction yet are checked with it first (`TransactionVerifier`).
+    private static func verifiedRemotely(_ request: RequestContext, _ body: ProduceRequest,
+                                         transactionalId: String) -> EventLoopFuture<OutgoingResponse?> {
+        let broker = request.broker
+        guard let cluster = broker.cluster, let verifier = cluster.transactionPartitions?.verifier else {
+            return produce(request, body, check: .none)
+        }
+        var partitions: [(TopicPartitionKey, Partition)] = []
+        var producer: (id: Int64, epoch: Int16)?
+        for topicData in body.topicData {
+            for partitionData in topicData.partitionData {
+                guard let records = partitionData.records, let header = try? RecordBatchHeader(peekingAt: records),
+                      header.attributes.isTransactional,
+                      let partition = broker.registry.partition(topic: topicData.name, index: partitionData.index) else { continue }
+                producer = producer ?? (header.producerId, header.producerEpoch)
+                partitions.append((TopicPartitionKey(topic: topicData.name, partition: partitionData.index), partition))
+            }
+        }
+        guard let producer, !partitions.isEmpty else { return produce(request, body, check: .none) }
+        let eventLoop = request.eventLoop
+        let promise = eventLoop.makePromise(of: OutgoingResponse?.self)
+        promise.completeWithTask {
+            let codes = await verifier.verify(transactionalId, producerId: producer.id, producerEpoch: producer.epoch,
+                                              partitions: partitions, cluster: cluster)
+            return try await eventLoop.flatSubmit { produce(request, body, check: .remote(codes)) }.get()
+        }
+        return promise.futureResult
+    }
+
+    /// The partitions' appends; transactional batches pass `check` first.
+    private static func produce(_ request: RequestContext, _ body: ProduceRequest, check: TransactionCheck) -> EventLoopFuture<OutgoingResponse?> {
         let broker = request.broker
         let eventLoop = request.eventLoop
         // acks=0 answers nothing: its appends report only failures, in the broker's log.
@@ -74,9 +121,8 @@ enum ProduceHandler {
                 case .success(let valid):
                     batch = valid
                 }
-                if verifying, batch.header.attributes.isTransactional,
-                   let refusal = Self.transactionRefusal(batch.header, openTransaction,
-                                                         TopicPartitionKey(topic: topicData.name, partition: partitionData.index)) {
+                if batch.header.attributes.isTransactional,
+                   let refusal = check.refusal(batch.header, TopicPartitionKey(topic: topicData.name, partition: partitionData.index)) {
                     answers?.record(PartitionResult(topic: topicData.name, index: partitionData.index, code: refusal.code,
                                                     message: refusal.message), at: mySlot)
                     continue

@@ -3,7 +3,7 @@ import NIOCore
 import SluiceCore
 
 /// The transactional producer's requests to its transaction coordinator: AddPartitionsToTxn
-/// v0–3 (v4+ is the brokers' batched form), AddOffsetsToTxn v0–4 and EndTxn v0–4 (v5 is
+/// v0–3 (v4, the brokers' batched form, in `AddPartitionsToTxnBatchedHandler`), AddOffsetsToTxn v0–4 and EndTxn v0–4 (v5 is
 /// KIP-890's part 2), each on the coordinator's event loop; and TxnOffsetCommit v0–4 to the
 /// group coordinator, once the transaction coordinator confirms the group's offsets are in the
 /// open transaction. A broker of its own coordinates every transactional id; in a cluster the
@@ -18,6 +18,7 @@ enum TransactionHandlers {
     static func addPartitions(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(AddPartitionsToTxnRequest.self)
         let version = request.version
+        if version >= 4 { return AddPartitionsToTxnBatchedHandler.handle(request, body) }
         @Sendable func answer(_ code: (String, Int32) -> KafkaErrorCode) -> AddPartitionsToTxnResponse {
             AddPartitionsToTxnResponse(resultsByTopicV3AndBelow: body.v3AndBelowTopics.map { topic in
                 .init(name: topic.name, resultsByPartition: topic.partitions.map {

@@ -34,11 +34,15 @@ final class TransactionPartitions: Sendable {
     /// Where every coordinator of this broker runs.
     let owner: EventLoopOwner
     private let factory: Factory
+    /// How this broker's partitions check a transactional write against a coordinator elsewhere.
+    let verifier: TransactionVerifier
     private let logger: Logger
     private let tracked = Mutex<[Int32: Tracked]>([:])
     private let creation: InternalTopicCreation
 
-    init(nodeId: Int32, registry: TopicRegistry, owner: EventLoopOwner, logger: Logger, factory: @escaping Factory) {
+    init(nodeId: Int32, registry: TopicRegistry, owner: EventLoopOwner, verifier: TransactionVerifier, logger: Logger,
+         factory: @escaping Factory) {
+        self.verifier = verifier
         self.nodeId = nodeId
         self.registry = registry
         self.owner = owner
