@@ -280,3 +280,52 @@ def test_kill_9_of_the_broker_inside_a_swift_transaction_leaves_it_all_or_nothin
     assert third in (set(), set(b"v%d" % i for i in range(200, 300))), "the third transaction partly visible: %d records" % len(third)
     if producer.returncode == 0:
         assert len(third) == 100, "the producer reported the commit: %s" % (tmp_path / "produce.err").read_text()
+
+
+def read_kafka_python(bootstrap, topic, isolation, partitions=2):
+    """Every record kafka-python's consumer gets with `isolation` until nothing comes for 3 s."""
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KTopicPartition
+    c = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level=isolation, auto_offset_reset="earliest",
+                      enable_auto_commit=False, consumer_timeout_ms=3000, fetch_max_wait_ms=100)
+    try:
+        c.assign([KTopicPartition(topic, p) for p in range(partitions)])
+        return sorted(m.value for m in c)
+    finally:
+        c.close()
+
+
+def test_kafka_python_transactions_commit_abort_and_fence(broker):
+    """kafka-python's transactional producer (its own implementation of KIP-98, not librdkafka's)
+    and its read_committed consumer: commit, abort, commit; a second producer of the id fences
+    the first."""
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError as KPError
+    topic = C.create_topic(broker.bootstrap, 2, "txn-kp")
+    tid = C.unique("kp-tx")
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap, transactional_id=tid, linger_ms=5)
+    p.init_transactions()
+    for prefix, commit in (("c1", True), ("a", False), ("c2", True)):
+        p.begin_transaction()
+        for i, value in enumerate(values(prefix, 30)):
+            p.send(topic, value=value, partition=i % 2)
+        if commit:
+            p.commit_transaction()
+        else:
+            p.flush()
+            p.abort_transaction()
+    assert read_kafka_python(broker.bootstrap, topic, "read_committed") == sorted(values("c1", 30) + values("c2", 30))
+    assert len(read_kafka_python(broker.bootstrap, topic, "read_uncommitted")) == 90
+    p.begin_transaction()
+    p.send(topic, value=b"zombie", partition=0)
+    p.flush()
+    successor = KafkaProducer(bootstrap_servers=broker.bootstrap, transactional_id=tid, linger_ms=5)
+    successor.init_transactions()
+    with pytest.raises(KPError):
+        p.commit_transaction()
+    successor.begin_transaction()
+    successor.send(topic, value=b"successor", partition=1)
+    successor.commit_transaction()
+    successor.close()
+    p.close(timeout=5)
+    assert read_kafka_python(broker.bootstrap, topic, "read_committed") == sorted(values("c1", 30) + values("c2", 30) + [b"successor"])
