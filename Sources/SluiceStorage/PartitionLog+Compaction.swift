@@ -73,8 +73,11 @@ extension PartitionLog {
         for group in outcome.groups {
             guard let first = placement(of: group) else { continue }
             let replaced = segments[first..<(first + group.replaces.count)]
-            // Markers are kept, so the aborted transactions of the replaced segments stay too.
-            try swapFiles(of: group, abortedTransactions: replaced.flatMap { $0.transactionIndex.entries }, afterStep: afterStep)
+            // The replaced segments' aborted transactions stay while their markers do; the
+            // entries of dropped ABORT markers go with them (a consumer given one would skip
+            // that producer's later transactions, the marker that ends it being gone).
+            let kept = replaced.flatMap { $0.transactionIndex.entries }.filter { !group.droppedAbortMarkers.contains($0.lastOffset) }
+            try swapFiles(of: group, abortedTransactions: kept, afterStep: afterStep)
             let segment = LogSegment.cleaned(directory: directory, baseOffset: group.baseOffset, files: files, size: group.size,
                                              nextOffset: group.endOffset, offsetIndex: group.offsetIndex, timeIndex: group.timeIndex,
                                              maxTimestamp: group.maxTimestamp, offsetOfMaxTimestamp: group.offsetOfMaxTimestamp,

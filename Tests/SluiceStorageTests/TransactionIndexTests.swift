@@ -161,4 +161,63 @@ struct TransactionIndexTests {
         // Producer 1's last batch stays as an empty header, so its sequence survives.
         #expect(batches.contains { $0.header.producerId == 1 && $0.header.baseOffset == 4 && $0.header.recordCount == 0 })
     }
+
+    /// Markers go as Kafka's cleaner removes them: once no batch of their transaction is left,
+    /// a cleaning stamps them with a delete horizon, and the first one after it removes them,
+    /// an ABORT marker with its aborted-transaction index entry. A marker stays while a batch of
+    /// its transaction does; a producer's last batch always stays, so its marker does too.
+    @Test func markersGoOnceTheirTransactionIsGoneAndTheirHorizonHasPassed() throws {
+        let directory = TemporaryDirectory()
+        var config = LogConfig()
+        config.segmentBytes = 1
+        config.compactionEnabled = true
+        let harness = try LogHarness(directory: directory.path, config: config)
+        func transactional(_ producer: Int64, _ sequence: Int32, _ records: [(String, String)]) -> ByteBuffer {
+            var builder = RecordBatchBuilder(producerId: producer, producerEpoch: 0, baseSequence: sequence, isTransactional: true)
+            for (key, value) in records { builder.append(key: ByteBuffer(string: key), value: ByteBuffer(string: value), timestamp: 1_000) }
+            return try! builder.build()
+        }
+        try harness.append(LogCleanerTests.batch([("k", "plain")], timestamp: 1_000))        // 0
+        try harness.append(transactional(1, 0, [("k", "aborted"), ("j", "aborted")]))       // 1–2
+        try T.marker(harness, .abort, producer: 1)                                          // 3
+        try harness.append(transactional(2, 0, [("m", "committed")]))                       // 4
+        try T.marker(harness, .commit, producer: 2)                                         // 5
+        try harness.append(transactional(2, 1, [("m", "newer")]))                           // 6: producer 2's last batch
+        try T.marker(harness, .commit, producer: 2)                                         // 7
+        try harness.append(transactional(1, 2, [("n", "later")]))                           // 8: producer 1's last batch
+        try T.marker(harness, .commit, producer: 1)                                         // 9
+        try harness.append(LogCleanerTests.batch([("tail", "x")], timestamp: 1_000))         // 10: active
+        let retention: Int64 = 1_000_000
+        func clean(at now: Int64) throws -> CleaningOutcome {
+            let plan = try #require(harness.onOwner {
+                $0.cleaningPlan(firstDirtyOffset: 0, nowMs: now, deleteRetentionMs: retention, minCompactionLagMs: 0)
+            })
+            let outcome = try #require(try SegmentCleaner.clean(plan, mapBytes: 1 << 20))
+            #expect(try harness.onOwner { try $0.swapIn(outcome) })
+            return outcome
+        }
+        func markers() throws -> [Int64] {
+            var found: [Int64] = []
+            var offset: Int64 = 0
+            while offset < 11, let batches = Optional(try harness.read(from: offset, maxBytes: 1 << 20)), let last = batches.last {
+                found += batches.filter { $0.header.attributes.isControl }.map(\.header.baseOffset)
+                offset = last.header.lastOffset + 1
+            }
+            return found
+        }
+        let now = harness.nowMs
+        _ = try clean(at: now)
+        #expect(try markers() == [3, 5, 7, 9], "the first pass removes the transactions' data; their markers stay")
+        let second = try clean(at: now)
+        #expect(try markers() == [3, 5, 7, 9], "the next stamps the emptied ones with a horizon")
+        #expect(second.earliestDeleteHorizonMs == now + retention)
+        _ = try clean(at: now + retention - 1)
+        #expect(try markers() == [3, 5, 7, 9], "not before the horizon")
+        _ = try clean(at: now + retention)
+        #expect(try markers() == [7, 9], "gone once it passed; the producers' last transactions keep theirs")
+        #expect(Self.all(harness).isEmpty, "the dropped ABORT marker's index entry went with it")
+        try harness.reopen(clean: true)
+        #expect(Self.all(harness).isEmpty)
+        #expect(try markers() == [7, 9])
+    }
 }

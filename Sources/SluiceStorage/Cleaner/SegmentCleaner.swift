@@ -75,6 +75,9 @@ struct CleanedGroup: Sendable {
     let timeIndex: TimeIndex
     let maxTimestamp: Int64
     let offsetOfMaxTimestamp: Int64
+    /// Offsets of the ABORT markers the group dropped: their aborted-transaction index entries
+    /// go with them.
+    let droppedAbortMarkers: Set<Int64>
 }
 
 /// What one cleaning pass did, for the log's swap and for /metrics.
@@ -104,7 +107,9 @@ public struct CleaningOutcome: Sendable {
 /// horizon, and each producer's last batch. Surviving batches keep their offsets (a cleaned
 /// segment has gaps) and are copied as they are when nothing in them goes; a batch that loses
 /// records is rebuilt with the same codec (`RecordBatch.retaining`). An aborted transaction's
-/// batches are removed; transaction markers are kept.
+/// batches are removed; a transaction marker is kept while any batch of its transaction is left,
+/// then stamped with a delete horizon and removed by the first cleaning after it (KIP-534), so
+/// a read_committed consumer that was reading its transaction has `delete.retention.ms` to pass it.
 public enum SegmentCleaner {
     static func cleanedName(baseOffset: Int64, endOffset: Int64, suffix: String) -> String {
         LogSegment.fileName(baseOffset: baseOffset, suffix: suffix) + ".\(endOffset).cleaned"
@@ -157,10 +162,11 @@ public enum SegmentCleaner {
                                       directory: plan.directory)
         outcome.bytesRead = bytesRead
         var written: [String] = []
+        var transactions = CleanedTransactions(aborted: plan.abortedTransactions)
         do {
             for group in groups(of: cleanable, segmentBytes: plan.segmentBytes) {
                 let cleaned = try cleanGroup(group, plan: plan, map: map, decompressionLimit: decompressionLimit,
-                                             outcome: &outcome, written: &written, throttle: throttle)
+                                             outcome: &outcome, transactions: &transactions, written: &written, throttle: throttle)
                 outcome.groups.append(cleaned)
             }
         } catch {
@@ -191,8 +197,9 @@ public enum SegmentCleaner {
     }
 
     private static func cleanGroup(_ group: [CleaningPlan.Segment], plan: CleaningPlan, map: OffsetMap, decompressionLimit: Int,
-                                   outcome: inout CleaningOutcome, written: inout [String],
+                                   outcome: inout CleaningOutcome, transactions: inout CleanedTransactions, written: inout [String],
                                    throttle: (Int64) throws -> Void) throws -> CleanedGroup {
+        var droppedAbortMarkers = Set<Int64>()
         let base = group[0].baseOffset
         let end = group[group.count - 1].nextBase
         let path = plan.directory + "/" + cleanedName(baseOffset: base, endOffset: end, suffix: ".log")
@@ -203,10 +210,27 @@ public enum SegmentCleaner {
         for segment in group {
             try forEachBatch(segment, decompressionLimit: decompressionLimit) { header, batch in
                 outcome.recordsRead += Int64(max(0, header.recordCount))
-                guard !header.attributes.isControl else {
-                    try output.append(batch.bytes, header: header)
-                    return
+                if header.attributes.isControl {
+                    let marker = try EndTransactionMarker(controlBatch: batch)
+                    guard transactions.markerIsEmpty(header, kind: marker?.kind) else {
+                        return try output.append(batch.bytes, header: header)
+                    }
+                    if let horizon = header.deleteHorizonMs {
+                        if plan.nowMs >= horizon {
+                            outcome.recordsRemoved += Int64(max(0, header.recordCount))
+                            if marker?.kind == .abort { droppedAbortMarkers.insert(header.lastOffset) }
+                            return
+                        }
+                        outcome.earliestDeleteHorizonMs = min(outcome.earliestDeleteHorizonMs ?? horizon, horizon)
+                        return try output.append(batch.bytes, header: header)
+                    }
+                    // Its transaction is gone: the marker goes after delete.retention.ms.
+                    let horizon = plan.nowMs &+ plan.deleteRetentionMs
+                    outcome.earliestDeleteHorizonMs = min(outcome.earliestDeleteHorizonMs ?? horizon, horizon)
+                    let stamped = try batch.retaining(try batch.records(decompressionLimit: decompressionLimit), deleteHorizonMs: horizon)
+                    return try output.append(stamped, header: try RecordBatchHeader(peekingAt: stamped))
                 }
+                transactions.sawDataBatch(header)
                 if plan.isAborted(header) {
                     // An aborted transaction's records go whole; the producer's last batch stays
                     // as a header, so its sequence and epoch survive a restart.
@@ -274,7 +298,8 @@ public enum SegmentCleaner {
         }
         return CleanedGroup(baseOffset: base, endOffset: end, replaces: group.map(\.baseOffset), replacedSizes: group.map(\.size),
                             size: output.position, nextOffset: output.nextOffset ?? base, offsetIndex: indexes.offsets,
-                            timeIndex: indexes.times, maxTimestamp: output.maxTimestamp, offsetOfMaxTimestamp: output.offsetOfMaxTimestamp)
+                            timeIndex: indexes.times, maxTimestamp: output.maxTimestamp, offsetOfMaxTimestamp: output.offsetOfMaxTimestamp,
+                            droppedAbortMarkers: droppedAbortMarkers)
     }
 
     private static func forEachHeader(_ segment: CleaningPlan.Segment, _ body: (RecordBatchHeader, Int64) throws -> Void) throws {
