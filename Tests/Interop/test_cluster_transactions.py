@@ -222,3 +222,37 @@ def test_a_leader_asks_a_coordinator_elsewhere_before_a_transactional_write(clus
         assert k.call("EndTxn", 3, {"TransactionalId": tid, "ProducerId": pid, "ProducerEpoch": epoch, "Committed": False})["ErrorCode"] == 0
     cluster.wait_for("the abort marker on the leader", lambda: open_transaction_start() == -1 or None, timeout=60)
     assert produce(2) == INVALID_TXN_STATE, "a late write after the transaction ended"
+
+
+def test_a_new_coordinator_finishes_a_commit_the_old_one_decided(cluster):
+    """Recovery of a transaction in flight: its partition needs all three replicas
+    (min.insync.replicas=3), so once that partition's leader is killed -9 the commit can be
+    decided (PrepareCommit recorded, the producer answered) but its marker cannot be written;
+    read_committed shows nothing of it. The coordinator is then killed -9 too and both brokers
+    restarted. Whoever leads the transaction's __transaction_state partition next loads
+    PrepareCommit and writes the marker: the whole transaction becomes visible."""
+    create_topic(cluster, "txn-inflight", 3, min_insync=3)
+    tid = "inflight-tx"
+    p = txn_producer(cluster.all_bootstraps, tid)
+    coordinator = transaction_coordinator(cluster, 1, tid)
+    partition, leader = next((part, node) for part, node in sorted(leaders(cluster, 1, "txn-inflight").items()) if node != coordinator)
+    p.begin_transaction()
+    for value in values("inflight", 40):
+        p.produce("txn-inflight", value=value, partition=partition)
+    p.flush(30)
+    cluster.nodes[leader].kill9()
+    p.commit_transaction(60)
+    third = next(n for n in cluster.nodes if n not in (coordinator, leader))
+    assert read(cluster.bootstrap(third), "txn-inflight", "read_committed", partitions=3, idle=1.0) == [], \
+        "decided, but its marker cannot be written with a replica down"
+    cluster.nodes[coordinator].kill9()
+    cluster.nodes[leader].start()
+    cluster.nodes[coordinator].start()
+    seen = []
+
+    def committed_visible():
+        seen[:] = read(cluster.bootstrap(third), "txn-inflight", "read_committed", partitions=3, idle=1.0)
+        return len(seen) >= 40 or None
+    cluster.wait_for("the decided transaction wholly visible", committed_visible, timeout=150)
+    assert sorted(seen) == sorted(values("inflight", 40))
+    print("coordinator now %s" % transaction_coordinator(cluster, third, tid))

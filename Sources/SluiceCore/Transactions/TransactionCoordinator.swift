@@ -58,10 +58,11 @@ public final class TransactionCoordinator: @unchecked Sendable {
     public func load(_ records: [(String, TransactionMetadata?)]) {
         for (id, metadata) in records { transactions[id] = metadata }
         for metadata in transactions.values where metadata.state == .ongoing { statistics.transition(from: nil, to: .ongoing) }
-        for (id, metadata) in transactions where metadata.state.isPreparing {
-            sendMarkers(id)
-        }
-        logger.info("transaction coordinator loaded", metadata: ["transactions": "\(transactions.count)"])
+        let deciding = transactions.filter { $0.value.state.isPreparing }.keys
+        for id in deciding { sendMarkers(id) }
+        logger.info("transaction coordinator loaded", metadata: [
+            "transactions": "\(transactions.count)", "coordinatorEpoch": "\(coordinatorEpoch)",
+            "decidedAwaitingMarkers": "\(deciding.count)"])
     }
 
     /// Starts aborting transactions past their timeout every
