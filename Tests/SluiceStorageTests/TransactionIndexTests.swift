@@ -121,15 +121,8 @@ struct TransactionIndexTests {
     /// committed one, then "j" only by the aborted one.
     @Test func cleaningRemovesAbortedRecordsAndKeepsCommittedOnes() throws {
         let directory = TemporaryDirectory()
-        var config = LogConfig()
-        config.segmentBytes = 1
-        config.compactionEnabled = true
-        let harness = try LogHarness(directory: directory.path, config: config)
-        func transactional(_ producer: Int64, _ sequence: Int32, _ records: [(String, String)]) -> ByteBuffer {
-            var builder = RecordBatchBuilder(producerId: producer, producerEpoch: 0, baseSequence: sequence, isTransactional: true)
-            for (key, value) in records { builder.append(key: ByteBuffer(string: key), value: ByteBuffer(string: value), timestamp: 1_000) }
-            return try! builder.build()
-        }
+        let harness = try Self.compactedLog(directory)
+        let transactional = Self.transactional
         try harness.append(LogCleanerTests.batch([("k", "plain")], timestamp: 1_000))        // 0
         try harness.append(transactional(1, 0, [("k", "aborted"), ("j", "aborted")]))       // 1–2
         try T.marker(harness, .abort, producer: 1)                                          // 3
@@ -168,15 +161,8 @@ struct TransactionIndexTests {
     /// its transaction does; a producer's last batch always stays, so its marker does too.
     @Test func markersGoOnceTheirTransactionIsGoneAndTheirHorizonHasPassed() throws {
         let directory = TemporaryDirectory()
-        var config = LogConfig()
-        config.segmentBytes = 1
-        config.compactionEnabled = true
-        let harness = try LogHarness(directory: directory.path, config: config)
-        func transactional(_ producer: Int64, _ sequence: Int32, _ records: [(String, String)]) -> ByteBuffer {
-            var builder = RecordBatchBuilder(producerId: producer, producerEpoch: 0, baseSequence: sequence, isTransactional: true)
-            for (key, value) in records { builder.append(key: ByteBuffer(string: key), value: ByteBuffer(string: value), timestamp: 1_000) }
-            return try! builder.build()
-        }
+        let harness = try Self.compactedLog(directory)
+        let transactional = Self.transactional
         try harness.append(LogCleanerTests.batch([("k", "plain")], timestamp: 1_000))        // 0
         try harness.append(transactional(1, 0, [("k", "aborted"), ("j", "aborted")]))       // 1–2
         try T.marker(harness, .abort, producer: 1)                                          // 3
@@ -219,5 +205,19 @@ struct TransactionIndexTests {
         try harness.reopen(clean: true)
         #expect(Self.all(harness).isEmpty)
         #expect(try markers() == [7, 9])
+    }
+
+    /// A compacted log whose every batch rolls a segment, so each is cleanable.
+    static func compactedLog(_ directory: TemporaryDirectory) throws -> LogHarness {
+        var config = LogConfig()
+        config.segmentBytes = 1
+        config.compactionEnabled = true
+        return try LogHarness(directory: directory.path, config: config)
+    }
+
+    static func transactional(_ producer: Int64, _ sequence: Int32, _ records: [(String, String)]) -> ByteBuffer {
+        var builder = RecordBatchBuilder(producerId: producer, producerEpoch: 0, baseSequence: sequence, isTransactional: true)
+        for (key, value) in records { builder.append(key: ByteBuffer(string: key), value: ByteBuffer(string: value), timestamp: 1_000) }
+        return try! builder.build()
     }
 }

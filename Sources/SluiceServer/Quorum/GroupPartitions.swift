@@ -57,11 +57,7 @@ final class GroupPartitions: Sendable {
     /// Called after the registry applied a new image.
     func reconcile() {
         guard let topic = registry.topic(named: OffsetsTopicStore.topic) else { return }
-        var leading: [Int32: (Partition, Int32)] = [:]
-        for partition in topic.partitions where partition.log != nil {
-            let state = partition.state
-            if state.leader == nodeId { leading[partition.index] = (partition, state.leaderEpoch) }
-        }
+        let leading = topic.partitionsLed(by: nodeId)
         let (toLoad, toUnload) = tracked.withLock { tracked -> ([(Partition, Int32)], [Int32]) in
             var load: [(Partition, Int32)] = []
             var unload: [Int32] = []
@@ -115,5 +111,18 @@ final class GroupPartitions: Sendable {
     func createTopicIfMissing(cluster: ClusterNode, partitions: Int, replicationFactor: Int, segmentBytes: Int) {
         creation.createIfMissing(cluster: cluster, partitions: partitions, replicationFactor: replicationFactor,
                                  configs: ["cleanup.policy": "compact", "segment.bytes": "\(segmentBytes)"])
+    }
+}
+
+extension Topic {
+    /// The partitions of this topic hosted and led here, by index, with their leader epochs:
+    /// what an internal topic's coordinator serves.
+    func partitionsLed(by nodeId: Int32) -> [Int32: (Partition, Int32)] {
+        var leading: [Int32: (Partition, Int32)] = [:]
+        for partition in partitions where partition.log != nil {
+            let state = partition.state
+            if state.leader == nodeId { leading[partition.index] = (partition, state.leaderEpoch) }
+        }
+        return leading
     }
 }

@@ -70,11 +70,7 @@ final class TransactionPartitions: Sendable {
     /// Called after the registry applied a new image.
     func reconcile() {
         guard let topic = registry.topic(named: TransactionStateTopicStore.topic) else { return }
-        var leading: [Int32: (Partition, Int32)] = [:]
-        for partition in topic.partitions where partition.log != nil {
-            let state = partition.state
-            if state.leader == nodeId { leading[partition.index] = (partition, state.leaderEpoch) }
-        }
+        let leading = topic.partitionsLed(by: nodeId)
         let (toLoad, toStop) = tracked.withLock { tracked -> ([(Partition, Int32)], [TransactionCoordinator]) in
             var load: [(Partition, Int32)] = []
             var stop: [TransactionCoordinator] = []
