@@ -12,12 +12,16 @@ extension RequestContext {
         answered(on: broker.groups.owner, with: broker.groups, body)
     }
 
-    /// The same for the transaction coordinator.
+    /// The same for the coordinator of `transactionalId` here; where there is none, the answer
+    /// is `refused` with the reason (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS...).
     func withTransactions<R: KafkaResponse>(
-        _ coordinator: TransactionCoordinator,
+        of transactionalId: String, refused: (KafkaErrorCode) -> R,
         _ body: @escaping @Sendable (TransactionCoordinator, _ respond: @escaping @Sendable (R) -> Void) -> Void
     ) -> EventLoopFuture<OutgoingResponse?> {
-        answered(on: coordinator.owner, with: coordinator, body)
+        switch broker.transactions.lookup(transactionalId) {
+        case .served(let coordinator): return answered(on: coordinator.owner, with: coordinator, body)
+        case .refused(let code): return respond(refused(code))
+        }
     }
 
     /// Runs `body` where this broker's transaction coordinators live (one event loop for all

@@ -73,7 +73,7 @@ MEMBER_ID_REQUIRED, GROUP_SUBSCRIBED_TO_TOPIC, UNKNOWN_TOPIC_ID = 79, 86, 100
 MISMATCHED_ENDPOINT_TYPE, UNSUPPORTED_ENDPOINT_TYPE = 114, 115
 INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE, INVALID_PRODUCER_ID_MAPPING = 47, 48, 49
 INVALID_TRANSACTION_TIMEOUT, CONCURRENT_TRANSACTIONS, OPERATION_NOT_ATTEMPTED, PRODUCER_FENCED = 50, 51, 55, 90
-TRANSACTIONAL_ID_NOT_FOUND = 105
+TRANSACTIONAL_ID_NOT_FOUND, INVALID_REQUEST = 105, 42
 EARLIEST, LATEST, MAX_TIMESTAMP, EARLIEST_LOCAL = -2, -1, -3, -4
 TOPIC_RESOURCE, BROKER_RESOURCE = 2, 4
 DYNAMIC_TOPIC_CONFIG, DEFAULT_CONFIG = 1, 5
@@ -727,6 +727,11 @@ def check_init_producer_id(k, v):
 
 def check_find_coordinator(k, v):
     groups = [uniq("coord-a"), uniq("coord-b")]
+    if v >= 1:  # no coordinator type 7: INVALID_REQUEST
+        body = {"KeyType": 7, "CoordinatorKeys": groups} if v >= 4 else {"Key": groups[0], "KeyType": 7}
+        r = k.call("FindCoordinator", v, body)
+        codes = [c["ErrorCode"] for c in r["Coordinators"]] if v >= 4 else [r["ErrorCode"]]
+        eq(set(codes), {INVALID_REQUEST}, "FindCoordinator v%d with an unknown key type" % v)
     if v >= 4:
         r = k.call("FindCoordinator", v, {"KeyType": 0, "CoordinatorKeys": groups})
         eq([c["Key"] for c in r["Coordinators"]], groups, "FindCoordinator v%d keys" % v)
@@ -1044,6 +1049,10 @@ def check_add_partitions_to_txn_batched(k, v):
     both = [(topic, [0, 1])]
     eq(add_partitions_batched(k, v, tid, pid, epoch, both, True), {(topic, 0): INVALID_TXN_STATE, (topic, 1): INVALID_TXN_STATE},
        "AddPartitionsToTxn v%d VerifyOnly with no transaction open" % v)
+    missing = uniq("absent")
+    eq(add_partitions_batched(k, v, tid, pid, epoch, [(topic, [0]), (missing, [0])], False),
+       {(topic, 0): OPERATION_NOT_ATTEMPTED, (missing, 0): UNKNOWN_TOPIC_OR_PARTITION},
+       "AddPartitionsToTxn v%d with an unknown topic: nothing added" % v)
     eq(add_partitions_batched(k, v, tid, pid, epoch, [(topic, [0])], False), {(topic, 0): NONE}, "AddPartitionsToTxn v%d adds" % v)
     eq(add_partitions_batched(k, v, tid, pid, epoch, both, True), {(topic, 0): NONE, (topic, 1): INVALID_TXN_STATE},
        "AddPartitionsToTxn v%d VerifyOnly: only the added partition is in the transaction" % v)

@@ -11,6 +11,7 @@ import Synchronization
 enum AddPartitionsToTxnBatchedHandler {
     static func handle(_ request: RequestContext, _ body: AddPartitionsToTxnRequest) -> EventLoopFuture<OutgoingResponse?> {
         let lookups = body.transactions.map { ($0, request.broker.transactions.lookup($0.transactionalId)) }
+        let registry = request.broker.registry
         return request.onTransactionCoordinators { (respond: @escaping @Sendable (AddPartitionsToTxnResponse) -> Void) in
             let results = Mutex<(remaining: Int, answers: [Int: [TopicPartitionKey: KafkaErrorCode]])>((lookups.count, [:]))
             @Sendable func finish(_ index: Int, _ answer: [TopicPartitionKey: KafkaErrorCode]) {
@@ -47,6 +48,10 @@ enum AddPartitionsToTxnBatchedHandler {
                                                                           producerEpoch: transaction.producerEpoch, partition: partition) ?? .none)
                     }, uniquingKeysWith: { first, _ in first }))
                 case .served(let coordinator):
+                    if let refusals = TransactionHandlers.unknownPartitionRefusals(partitions, registry: registry) {
+                        finish(index, refusals)
+                        continue
+                    }
                     coordinator.addPartitions(transactionalId: transaction.transactionalId, producerId: transaction.producerId,
                                               producerEpoch: transaction.producerEpoch, partitions: partitions) { finish(index, all($0)) }
                 }

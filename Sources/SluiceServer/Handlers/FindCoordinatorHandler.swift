@@ -9,6 +9,17 @@ enum FindCoordinatorHandler {
     static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(FindCoordinatorRequest.self)
         let broker = request.broker
+        // Groups (0) and transactional ids (1) have coordinators; any other key type is
+        // INVALID_REQUEST, as Kafka answers it.
+        guard request.version < 1 || body.keyType == 0 || body.keyType == 1 else {
+            let code = KafkaErrorCode.invalidRequest.rawValue
+            if request.version >= 4 {
+                return request.respond(FindCoordinatorResponse(coordinators: body.coordinatorKeys.map {
+                    .init(key: $0, nodeId: -1, host: "", port: -1, errorCode: code)
+                }))
+            }
+            return request.respond(FindCoordinatorResponse(errorCode: code, nodeId: -1, host: "", port: -1))
+        }
         if let cluster = broker.cluster {
             // A group's coordinator is the leader of its partition of __consumer_offsets, made
             // the first time anyone asks (COORDINATOR_NOT_AVAILABLE until then, which clients retry).

@@ -26,21 +26,12 @@ enum TransactionHandlers {
                 })
             })
         }
-        let coordinator: TransactionCoordinator
-        switch request.broker.transactions.lookup(body.v3AndBelowTransactionalId) {
-        case .served(let served): coordinator = served
-        case .refused(let code): return request.respond(answer { _, _ in code })
-        }
-        // Partitions of unknown topics are refused, and then none is added (Kafka's rule).
-        let registry = request.broker.registry
-        let unknown = Set(body.v3AndBelowTopics.flatMap { topic in
-            topic.partitions.filter { registry.partition(topic: topic.name, index: $0) == nil }.map { TopicPartitionKey(topic: topic.name, partition: $0) }
-        })
-        if !unknown.isEmpty {
-            return request.respond(answer { unknown.contains(TopicPartitionKey(topic: $0, partition: $1)) ? .unknownTopicOrPartition : .operationNotAttempted })
-        }
         let partitions = body.v3AndBelowTopics.flatMap { topic in topic.partitions.map { TopicPartitionKey(topic: topic.name, partition: $0) } }
-        return request.withTransactions(coordinator) { (coordinator, respond: @escaping @Sendable (AddPartitionsToTxnResponse) -> Void) in
+        if let refusals = unknownPartitionRefusals(partitions, registry: request.broker.registry) {
+            return request.respond(answer { refusals[TopicPartitionKey(topic: $0, partition: $1)] ?? .operationNotAttempted })
+        }
+        return request.withTransactions(of: body.v3AndBelowTransactionalId, refused: { code in answer { _, _ in code } }) {
+            (coordinator, respond: @escaping @Sendable (AddPartitionsToTxnResponse) -> Void) in
             coordinator.addPartitions(transactionalId: body.v3AndBelowTransactionalId, producerId: body.v3AndBelowProducerId,
                                       producerEpoch: body.v3AndBelowProducerEpoch, partitions: partitions) { code in
                 respond(answer { _, _ in compatible(code, version: version, fencedSince: 2) })
@@ -48,17 +39,23 @@ enum TransactionHandlers {
         }
     }
 
+    /// Partitions of unknown topics are refused, and then none is added (Kafka's rule): each
+    /// partition's answer, or nil when every one exists.
+    static func unknownPartitionRefusals(_ partitions: [TopicPartitionKey], registry: TopicRegistry) -> [TopicPartitionKey: KafkaErrorCode]? {
+        let unknown = partitions.filter { registry.partition(topic: $0.topic, index: $0.partition) == nil }
+        guard !unknown.isEmpty else { return nil }
+        var answers = Dictionary(partitions.map { ($0, KafkaErrorCode.operationNotAttempted) }, uniquingKeysWith: { first, _ in first })
+        for partition in unknown { answers[partition] = .unknownTopicOrPartition }
+        return answers
+    }
+
     static func addOffsets(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(AddOffsetsToTxnRequest.self)
         let version = request.version
-        let coordinator: TransactionCoordinator
-        switch request.broker.transactions.lookup(body.transactionalId) {
-        case .served(let served): coordinator = served
-        case .refused(let code): return request.respond(AddOffsetsToTxnResponse(errorCode: code.rawValue))
-        }
-        let offsetsPartition = request.broker.transactions.offsetsPartition(forGroup: body.groupId)
         guard !body.groupId.isEmpty else { return request.respond(AddOffsetsToTxnResponse(errorCode: KafkaErrorCode.invalidGroupId.rawValue)) }
-        return request.withTransactions(coordinator) { (coordinator, respond: @escaping @Sendable (AddOffsetsToTxnResponse) -> Void) in
+        let offsetsPartition = request.broker.transactions.offsetsPartition(forGroup: body.groupId)
+        return request.withTransactions(of: body.transactionalId, refused: { AddOffsetsToTxnResponse(errorCode: $0.rawValue) }) {
+            (coordinator, respond: @escaping @Sendable (AddOffsetsToTxnResponse) -> Void) in
             coordinator.addPartitions(transactionalId: body.transactionalId, producerId: body.producerId, producerEpoch: body.producerEpoch,
                                       partitions: [offsetsPartition]) { code in
                 respond(AddOffsetsToTxnResponse(errorCode: compatible(code, version: version, fencedSince: 2).rawValue))
@@ -120,12 +117,8 @@ enum TransactionHandlers {
     static func endTransaction(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
         let body = try request.decode(EndTxnRequest.self)
         let version = request.version
-        let coordinator: TransactionCoordinator
-        switch request.broker.transactions.lookup(body.transactionalId) {
-        case .served(let served): coordinator = served
-        case .refused(let code): return request.respond(EndTxnResponse(errorCode: code.rawValue))
-        }
-        return request.withTransactions(coordinator) { (coordinator, respond: @escaping @Sendable (EndTxnResponse) -> Void) in
+        return request.withTransactions(of: body.transactionalId, refused: { EndTxnResponse(errorCode: $0.rawValue) }) {
+            (coordinator, respond: @escaping @Sendable (EndTxnResponse) -> Void) in
             coordinator.endTransaction(transactionalId: body.transactionalId, producerId: body.producerId, producerEpoch: body.producerEpoch,
                                        commit: body.committed) { code in
                 respond(EndTxnResponse(errorCode: compatible(code, version: version, fencedSince: 2).rawValue))
@@ -136,14 +129,9 @@ enum TransactionHandlers {
     /// InitProducerId with a transactional id (the idempotent case stays in InitProducerIdHandler).
     static func initProducerId(_ request: RequestContext, _ body: InitProducerIdRequest, transactionalId: String) -> EventLoopFuture<OutgoingResponse?> {
         let version = request.version
-        let coordinator: TransactionCoordinator
-        switch request.broker.transactions.lookup(transactionalId) {
-        case .served(let served): coordinator = served
-        case .refused(let code):
-            return request.respond(InitProducerIdResponse(errorCode: code.rawValue, producerId: -1, producerEpoch: -1))
-        }
         let expected = version >= 3 && body.producerId >= 0 ? (producerId: body.producerId, epoch: body.producerEpoch) : nil
-        return request.withTransactions(coordinator) { (coordinator, respond: @escaping @Sendable (InitProducerIdResponse) -> Void) in
+        return request.withTransactions(of: transactionalId, refused: { InitProducerIdResponse(errorCode: $0.rawValue, producerId: -1, producerEpoch: -1) }) {
+            (coordinator, respond: @escaping @Sendable (InitProducerIdResponse) -> Void) in
             coordinator.initProducerId(transactionalId: transactionalId, timeoutMs: body.transactionTimeoutMs, expected: expected) { result in
                 switch result {
                 case .success(let (producerId, epoch)):
