@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: the -dev packages in the Makefile's `deps`).
@@ -62,7 +63,7 @@ let package = Package(
         .target(
             name: "SluiceCore",
             dependencies: [
-                "KafkaProtocol", "SluiceStorage", "SluiceRaft",
+                "KafkaProtocol", "SluiceStorage", "SluiceRaft", "SluiceSASL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -75,11 +76,18 @@ let package = Package(
             dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["README.md"]
         ),
+        // SASL mechanisms both sides speak (PLAIN, SCRAM-SHA-256/512): message syntax and the
+        // SCRAM key arithmetic, over swift-crypto's hashes. No sockets, no clock.
+        .target(
+            name: "SluiceSASL",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["README.md"]
+        ),
         // The client depends on the protocol and codecs only: no broker code, no liburing.
         .target(
             name: "SluiceClient",
             dependencies: [
-                "KafkaProtocol",
+                "KafkaProtocol", "SluiceSASL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -90,7 +98,7 @@ let package = Package(
         .target(
             name: "SluiceServer",
             dependencies: [
-                "KafkaProtocol", "SluiceStorage", "SluiceCore", "SluiceRaft", "SluiceClient", "CSluiceUring",
+                "KafkaProtocol", "SluiceStorage", "SluiceCore", "SluiceRaft", "SluiceClient", "SluiceSASL", "CSluiceUring",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -103,7 +111,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceServer", "SluiceCore", "SluiceStorage", "KafkaProtocol", "SluiceClient",
+                "SluiceServer", "SluiceCore", "SluiceStorage", "KafkaProtocol", "SluiceClient", "SluiceSASL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -155,6 +163,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "SluiceSASLTests", dependencies: ["SluiceSASL"]),
         .testTarget(
             name: "SluiceRaftTests",
             dependencies: ["SluiceRaft", "KafkaProtocol"]
