@@ -24,6 +24,10 @@ public struct KafkaClientConfig: Sendable {
     /// connection on the JoinGroup v6 it advertises). Empty by default.
     public var apiVersionCaps: [ApiKey: Int16] = [:]
 
+    /// Set to log in on a SASL_PLAINTEXT listener (`security.protocol=SASL_PLAINTEXT`,
+    /// `sasl.mechanism`, `sasl.username`, `sasl.password`); nil for PLAINTEXT.
+    public var sasl: SaslConfig?
+
     public init(bootstrapServers: [BrokerAddress]) {
         self.bootstrapServers = bootstrapServers
     }

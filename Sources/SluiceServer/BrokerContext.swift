@@ -11,9 +11,12 @@ public final class BrokerContext: Sendable {
     public let configs: BrokerConfigManager
     public let identity: ClusterIdentity
     public let registry: TopicRegistry
-    public let advertisedHost: String
-    public let advertisedPort: Int32
+    /// Where clients reach this broker, per listener (the bound address where
+    /// `advertised.listeners` names none), the inter-broker listener's first.
+    public let advertisedListeners: [ListenerEndpoint]
     public let logger: Logger
+    /// The credentials SASL logins are checked against.
+    let security: BrokerSecurity
     let fetchWaiters: FetchWaiters
     let fetchSessions = FetchSessions()
     let producerIds: ProducerIdAllocator
@@ -35,10 +38,12 @@ public final class BrokerContext: Sendable {
         writer.whenUncongested(work)
     }
 
-    init(configs: BrokerConfigManager, identity: ClusterIdentity, registry: TopicRegistry, advertisedHost: String,
-         advertisedPort: Int32, logger: Logger, fetchWaiters: FetchWaiters, producerIds: ProducerIdAllocator,
-         groups: GroupCoordinator, transactions: TransactionCoordinator? = nil, metrics: BrokerMetrics, writer: any LogWriter,
+    init(configs: BrokerConfigManager, identity: ClusterIdentity, registry: TopicRegistry, advertisedListeners: [ListenerEndpoint],
+         logger: Logger, fetchWaiters: FetchWaiters, producerIds: ProducerIdAllocator, groups: GroupCoordinator,
+         transactions: TransactionCoordinator? = nil, metrics: BrokerMetrics, writer: any LogWriter, security: BrokerSecurity,
          cluster: ClusterNode? = nil) {
+        precondition(!advertisedListeners.isEmpty, "a broker advertises at least one listener")
+        self.security = security
         self.cluster = cluster
         self.transactions = TransactionCoordinators(single: transactions, partitions: cluster?.transactionPartitions, registry: registry)
         self.metrics = metrics
@@ -48,10 +53,18 @@ public final class BrokerContext: Sendable {
         self.configs = configs
         self.identity = identity
         self.registry = registry
-        self.advertisedHost = advertisedHost
-        self.advertisedPort = advertisedPort
+        self.advertisedListeners = advertisedListeners
         self.logger = logger
         self.fetchWaiters = fetchWaiters
+    }
+
+    /// The inter-broker listener's advertised address.
+    public var advertisedHost: String { advertisedListeners[0].host }
+    public var advertisedPort: Int32 { Int32(advertisedListeners[0].port) }
+
+    /// Where a client that came in on `listener` reaches this broker.
+    func advertised(on listener: String) -> ListenerEndpoint {
+        advertisedListeners.first { $0.name == listener } ?? advertisedListeners[0]
     }
 
     /// The settings in force, static and dynamic.

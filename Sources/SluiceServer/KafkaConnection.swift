@@ -51,16 +51,32 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     private var readingPaused = false
     private var waitingForWriter = false
     private var flushScheduled = false
+    /// A SASL listener's login state; nil on a PLAINTEXT listener.
+    private var authenticator: SaslAuthenticator?
+    /// Set when a login failed: nothing more is read or dispatched; the answer waits out
+    /// `connection.failed.authentication.delay.ms`, then the connection closes.
+    private var authenticationFailed = false
+    /// Raised from `sasl.server.max.receive.size` to `socket.request.max.bytes` once logged in.
+    private let frames: KafkaFrameHandler?
+    private let maxFrameSize: Int
+    /// The listener this connection came in on (Metadata names each broker's endpoint on it).
+    private let listenerName: String
 
     /// Which APIs the listener serves: the client listener's, or the controller listener's.
     typealias Dispatcher = @Sendable (RequestContext) throws -> EventLoopFuture<OutgoingResponse?>
     private let dispatcher: Dispatcher
 
-    init(broker: BrokerContext, logger: Logger, maxPendingRequests: Int, dispatcher: @escaping Dispatcher = { try RequestDispatcher.handle($0) }) {
+    init(broker: BrokerContext, logger: Logger, maxPendingRequests: Int, listenerName: String = "PLAINTEXT",
+         authenticator: SaslAuthenticator? = nil, frames: KafkaFrameHandler? = nil, maxFrameSize: Int = 100 << 20,
+         dispatcher: @escaping Dispatcher = { try RequestDispatcher.handle($0) }) {
         self.dispatcher = dispatcher
         self.broker = broker
         self.logger = logger
         self.maxPendingRequests = max(1, maxPendingRequests)
+        self.listenerName = listenerName
+        self.authenticator = authenticator
+        self.frames = frames
+        self.maxFrameSize = maxFrameSize
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -72,7 +88,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing else { return }
+        guard !closing, !authenticationFailed else { return }
         held.append(Self.unwrapInboundIn(data))
         dispatchHeld(context: context)
     }
@@ -85,7 +101,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     /// Dispatches held frames while the limits allow, then reads from the socket only if
     /// nothing is left waiting.
     private func dispatchHeld(context: ChannelHandlerContext) {
-        while heldStart < held.count, !closing {
+        while heldStart < held.count, !closing, !authenticationFailed {
             guard nextSequence - nextToWrite < maxPendingRequests, context.channel.isWritable else { break }
             let frame = held[heldStart]
             if KafkaRequestFrame.peekApiKey(frame) == .produce && broker.storageCongested {
@@ -104,6 +120,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     private func setReading(_ reading: Bool, context: ChannelHandlerContext) {
+        let reading = reading && !authenticationFailed
         guard reading == readingPaused, !closing else { return }
         readingPaused = !reading
         broker.metrics.connectionReadingPaused(!reading)
@@ -125,6 +142,12 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     private func dispatch(_ body: ByteBuffer, context: ChannelHandlerContext) {
+        if var authenticator, authenticator.expectsRawToken {
+            let outcome = authenticator.handleRawToken(body, now: .now())
+            self.authenticator = authenticator
+            handle(outcome, completedLogin: authenticator.isAuthenticated, context: context)
+            return
+        }
         let frame: KafkaRequestFrame
         do {
             frame = try KafkaRequestFrame(frame: body)
@@ -132,12 +155,14 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             close(context: context, reason: "malformed request header: \(error)")
             return
         }
-        let sequence = nextSequence
-        nextSequence += 1
         let started = NIODeadline.now()
         let metrics = broker.metrics
+        if authenticator != nil, !authenticate(frame, now: started, context: context) { return }
+        let sequence = nextSequence
+        nextSequence += 1
         metrics.bytesIn.increment(by: Int64(body.readableBytes + 4))
-        let request = RequestContext(broker: broker, eventLoop: context.eventLoop, frame: frame, logger: logger, clientHost: clientHost)
+        let request = RequestContext(broker: broker, eventLoop: context.eventLoop, frame: frame, logger: logger, clientHost: clientHost,
+                                     listenerName: listenerName, principal: authenticator?.principal ?? .anonymous)
         let future: EventLoopFuture<OutgoingResponse?>
         do {
             future = try dispatcher(request)
@@ -165,6 +190,64 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             case .failure(let error):
                 handler.close(context: context, reason: "\(frame.apiKey) v\(frame.apiVersion) failed: \(error)")
             }
+        }
+    }
+
+    /// Runs a SASL connection's frame past its authenticator: true when it is an ordinary
+    /// request the connection may make; false when the authenticator answered it (or closed).
+    private func authenticate(_ frame: KafkaRequestFrame, now: NIODeadline, context: ChannelHandlerContext) -> Bool {
+        guard var authenticator else { return true }
+        let wasAuthenticated = authenticator.isAuthenticated
+        let outcome = authenticator.handle(frame, now: now)
+        self.authenticator = authenticator
+        if case .dispatch = outcome { return true }
+        handle(outcome, completedLogin: authenticator.isAuthenticated && (!wasAuthenticated || frame.apiKey == .saslAuthenticate),
+               context: context)
+        return false
+    }
+
+    private func handle(_ outcome: SaslAuthenticator.Outcome, completedLogin: Bool, context: ChannelHandlerContext) {
+        switch outcome {
+        case .dispatch:
+            preconditionFailure("a SASL token is never dispatched")
+        case .answer(let response):
+            if completedLogin {
+                frames?.maximumFrameSize = maxFrameSize
+                broker.metrics.authentication(succeeded: true)
+                logger[metadataKey: "principal"] = "\(authenticator?.principal?.description ?? "")"
+            }
+            let sequence = nextSequence
+            nextSequence += 1
+            // An answer without parts (PLAIN's last raw token) is written as nothing.
+            finished[sequence] = response.parts.isEmpty ? .some(nil) : .some(response)
+            writeInOrder(context: context)
+        case .answerAndClose(let response, let reason):
+            broker.metrics.authentication(succeeded: false)
+            failAuthentication(answer: response, reason: reason, context: context)
+        case .close(let reason):
+            close(context: context, reason: reason)
+        }
+    }
+
+    /// Kafka's delayed close after a failed login: the answer goes out after
+    /// `connection.failed.authentication.delay.ms` and the connection closes behind it, so a
+    /// client guessing passwords gets one guess per delay per connection.
+    private func failAuthentication(answer: OutgoingResponse, reason: String, context: ChannelHandlerContext) {
+        authenticationFailed = true
+        setReading(false, context: context)
+        logger.info("failed authentication", metadata: ["reason": "\(reason)"])
+        let sequence = nextSequence
+        nextSequence += 1
+        let delay = authenticator?.settings.failedAuthenticationDelayMs ?? 0
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: .milliseconds(delay)) {
+            let (handler, context) = loopBound.value
+            guard !handler.closing else { return }
+            handler.finished[sequence] = .some(answer)
+            handler.writeInOrder(context: context)
+            handler.closing = true
+            handler.releasePending()
+            context.close(promise: nil)
         }
     }
 
@@ -264,8 +347,18 @@ struct RequestContext {
     let frame: KafkaRequestFrame
     let logger: Logger
     var clientHost = ""
+    /// The listener the request came in on.
+    var listenerName = "PLAINTEXT"
+    /// Who the connection authenticated as (`User:ANONYMOUS` without SASL).
+    var principal = KafkaPrincipal.anonymous
 
     var version: Int16 { frame.apiVersion }
+
+    /// This broker's address on the listener the request came in on.
+    var advertised: (host: String, port: Int32) {
+        let endpoint = broker.advertised(on: listenerName)
+        return (endpoint.host, Int32(endpoint.port))
+    }
     var correlationId: Int32 { frame.correlationId }
 
     func decode<R: KafkaRequest>(_ type: R.Type) throws -> R {

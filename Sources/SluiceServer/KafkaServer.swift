@@ -16,9 +16,12 @@ import Synchronization
 /// carries out log I/O (and a second that runs background fdatasyncs).
 public final class KafkaServer: Sendable {
     public let localAddress: SocketAddress
+    /// Every listener bound, by name, the inter-broker (first) one's included.
+    public let listenerAddresses: [(name: String, address: SocketAddress)]
     public let context: BrokerContext
     private let group: MultiThreadedEventLoopGroup
-    private let channel: any Channel
+    /// The listeners' server channels, the inter-broker listener's first.
+    private let channels: [any Channel]
     private let dataDirectory: DataDirectoryBox
     private let dataDirectoryPath: String
     private let writer: any LogWriter
@@ -56,6 +59,7 @@ public final class KafkaServer: Sendable {
         self.logger = logger
         // Settings first: a refused configuration must leave no trace in the data directory.
         let cluster = try ClusterSettings.resolve(staticConfig)
+        let listenerSecurity = try Self.listenerSecurity(cluster: cluster, config: staticConfig)
         if cluster.isClustered && staticConfig.string("cluster.id").isEmpty {
             // Every node of a cluster must be given the same id (Kafka's `kafka-storage format --cluster-id`).
             throw ConfigError("controller.quorum.voters is set, so cluster.id must be too: give every node of the cluster the same "
@@ -149,15 +153,7 @@ public final class KafkaServer: Sendable {
         self.transactions = transactions
 
         let servesClients = !cluster.isClustered || cluster.roles.contains(.broker)
-        guard let clientListener = servesClients ? cluster.clientListener : cluster.controllerListener else {
-            throw ConfigError("listeners names no listener for clients")
-        }
-        let (host, port) = (clientListener.host.isEmpty ? "0.0.0.0" : clientListener.host, clientListener.port)
-        let advertisedEndpoint = cluster.advertisedListeners.first { $0.name == clientListener.name } ?? cluster.advertisedListeners.first
         let maxFrame = config.int("socket.request.max.bytes")
-        let idleMs = config.long("connections.max.idle.ms")
-        let maxPendingRequests = config.int("connection.max.pending.requests")
-        let connections = Atomic<Int>(0)
         let contextBox = ContextBox()
         let metrics = BrokerMetrics(storage: writer.statistics, health: health, diskSpace: diskSpace, cleaner: cleaner,
                                     replication: cluster.isClustered ? replicationStatistics : nil,
@@ -175,61 +171,51 @@ public final class KafkaServer: Sendable {
         } else {
             dispatcher = { request in try ControllerApis.handle(request) }
         }
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            // Past 1 MiB of unsent responses a connection stops reading (KafkaConnectionHandler).
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
-            .childChannelInitializer { channel in
-                let open = connections.wrappingAdd(1, ordering: .relaxed).newValue
-                metrics.connectionOpened()
-                channel.closeFuture.whenComplete { _ in
-                    connections.wrappingSubtract(1, ordering: .relaxed)
-                    metrics.connectionClosed()
-                }
-                return contextBox.whenSet(on: channel.eventLoop).flatMap { broker in
-                    // Read per connection: max.connections is a dynamic setting.
-                    let maxConnections = broker.config.int("max.connections")
-                    guard open <= maxConnections else {
-                        logger.warning("connection refused: max.connections reached", metadata: ["limit": "\(maxConnections)"])
-                        return channel.close()
-                    }
-                    return channel.eventLoop.makeCompletedFuture {
-                        let sync = channel.pipeline.syncOperations
-                        try sync.addHandler(IdleStateHandler(allTimeout: .milliseconds(idleMs)))
-                        try sync.addHandler(KafkaFrameHandler(frames: KafkaFrameDecoder(maximumFrameSize: maxFrame)))
-                        try sync.addHandler(KafkaConnectionHandler(broker: broker, logger: logger, maxPendingRequests: maxPendingRequests,
-                                                                   dispatcher: dispatcher))
-                    }
-                }
+        let shared = ClientListener.Shared(metrics: metrics, contextBox: contextBox, dispatcher: dispatcher, logger: logger,
+                                           idleMs: config.long("connections.max.idle.ms"), maxFrame: maxFrame,
+                                           maxPendingRequests: config.int("connection.max.pending.requests"))
+        // The inter-broker listener is bound first: its address is `localAddress`, and brokers
+        // register it first.
+        var channels: [any Channel] = []
+        var advertisedListeners: [ListenerEndpoint] = []
+        for (endpoint, security) in listenerSecurity {
+            let channel = try ClientListener.bind(endpoint, security: security, group: group, shared: shared)
+            channels.append(channel)
+            let boundPort = channel.localAddress?.port ?? endpoint.port
+            let bindHost = endpoint.host.isEmpty ? "0.0.0.0" : endpoint.host
+            var advertised = ListenerEndpoint(name: endpoint.name, host: bindHost == "0.0.0.0" || bindHost == "::" ? "localhost" : bindHost,
+                                              port: boundPort)
+            if let named = cluster.advertisedListeners.first(where: { $0.name == endpoint.name })
+                ?? (listenerSecurity.count == 1 ? cluster.advertisedListeners.first : nil) {
+                advertised.host = named.host.isEmpty ? advertised.host : named.host
+                advertised.port = named.port == 0 ? boundPort : named.port
             }
-        let channel = try bootstrap.bind(host: host, port: port).wait()
-        self.channel = channel
-        guard let address = channel.localAddress else { throw ConfigError("listener has no address") }
-        self.localAddress = address
-        let boundPort = Int32(address.port ?? port)
-        var advertisedHost = host == "0.0.0.0" || host == "::" ? "localhost" : host
-        var advertisedPort = boundPort
-        if let advertisedEndpoint {
-            advertisedHost = advertisedEndpoint.host.isEmpty ? advertisedHost : advertisedEndpoint.host
-            advertisedPort = Int32(advertisedEndpoint.port == 0 ? Int(boundPort) : advertisedEndpoint.port)
+            advertisedListeners.append(advertised)
         }
+        self.channels = channels
+        guard let address = channels.first?.localAddress else { throw ConfigError("listener has no address") }
+        self.localAddress = address
+        self.listenerAddresses = zip(listenerSecurity, channels).compactMap { listener, channel in
+            channel.localAddress.map { (listener.endpoint.name, $0) }
+        }
+        let interBroker = listenerSecurity[0].endpoint
+        let (advertisedHost, advertisedPort) = (advertisedListeners[0].host, advertisedListeners[0].port)
+        let security = cluster.isClustered ? BrokerSecurity() : try BrokerSecurity(file: SecurityFile(dataDirectory: path))
         let clusterNode = quorum.map { quorum in
             let controllerClient = ControllerClient(
-                channels: NodeChannels(voters: cluster.voters, localHost: cluster.controllerListener?.host ?? clientListener.host,
+                channels: NodeChannels(voters: cluster.voters, localHost: cluster.controllerListener?.host ?? interBroker.host,
                                              clientId: "sluice-broker-\(identity.nodeId)", group: group),
                 quorum: quorum)
             let registration = ClusterControl.Registration(
                 brokerId: identity.nodeId, clusterId: identity.clusterId, incarnationId: KafkaUUID.random(),
-                listeners: [ListenerEndpoint(name: clientListener.name, host: advertisedHost, port: Int(advertisedPort))], rack: cluster.rack)
+                listeners: servesClients ? advertisedListeners : [], rack: cluster.rack)
             let lifecycle = servesClients
                 ? BrokerLifecycle(registration: registration, client: controllerClient, quorum: quorum,
                                   heartbeatIntervalMs: config.long("broker.heartbeat.interval.ms"),
                                   wantsFence: { diskSpace.isFull() }, logger: logger)
                 : nil
             isrChanges.connect(controllerClient, nodeId: identity.nodeId, brokerEpoch: { lifecycle?.brokerEpoch ?? -1 })
-            let localHost = clientListener.host
+            let localHost = interBroker.host
             let fetchers = servesClients
                 ? ReplicaFetcherManager(
                     settings: ReplicaFetcher.Settings(
@@ -240,13 +226,13 @@ public final class KafkaServer: Sendable {
                         partitionMaxBytes: Int32(clamping: config.int("replica.fetch.max.bytes")),
                         responseMaxBytes: Int32(clamping: config.int("replica.fetch.response.max.bytes")),
                         backoffMs: Int64(config.int("replica.fetch.backoff.ms"))),
-                    clientListenerName: clientListener.name, brokerEpoch: { lifecycle?.brokerEpoch ?? -1 }, group: group, logger: logger)
+                    interBrokerListenerName: interBroker.name, brokerEpoch: { lifecycle?.brokerEpoch ?? -1 }, group: group, logger: logger)
                 : nil
             let groupPartitions = servesClients
                 ? GroupPartitions(nodeId: identity.nodeId, registry: registry, coordinator: groups, logger: logger) : nil
             let transactionPartitions = servesClients
                 ? Self.transactionPartitions(config: config, nodeId: identity.nodeId, registry: registry, groups: groups, quorum: quorum,
-                                             clientListener: clientListener, loop: transactionLoop, group: group,
+                                             interBroker: interBroker, loop: transactionLoop, group: group,
                                              statistics: transactionStatistics, contextBox: contextBox, logger: logger)
                 : nil
             let highWatermarks = servesClients
@@ -256,10 +242,10 @@ public final class KafkaServer: Sendable {
                                groupPartitions: groupPartitions, transactionPartitions: transactionPartitions,
                                highWatermarks: highWatermarks)
         }
-        self.context = BrokerContext(configs: configManager, identity: identity, registry: registry, advertisedHost: advertisedHost,
-                                     advertisedPort: advertisedPort, logger: logger, fetchWaiters: waiters,
+        self.context = BrokerContext(configs: configManager, identity: identity, registry: registry,
+                                     advertisedListeners: advertisedListeners, logger: logger, fetchWaiters: waiters,
                                      producerIds: producerIds, groups: groups, transactions: transactions?.coordinator, metrics: metrics,
-                                     writer: writer, cluster: clusterNode)
+                                     writer: writer, security: security, cluster: clusterNode)
         contextBox.context = self.context
         if let quorum, let clusterNode {
             if servesClients, let controllerListener = cluster.controllerListener {
@@ -275,6 +261,7 @@ public final class KafkaServer: Sendable {
             let (nodeId, requestGate) = (identity.nodeId, self.requestGate)
             quorum.onImage { [logger] image, _ in
                 registry.apply(image: image)
+                security.follow(image)
                 fetchers?.reconcile(image: image, registry: registry)
                 groupPartitions?.reconcile()
                 transactionPartitions?.reconcile()
@@ -303,7 +290,8 @@ public final class KafkaServer: Sendable {
         try loops[0].submit { groups.start() }.wait()
         if let transactions { try transactions.loop.submit { transactions.coordinator.start() }.wait() }
         logger.info("sluice broker started", metadata: [
-            "listener": "\(host):\(boundPort)", "advertised": "\(advertisedHost):\(advertisedPort)", "dataDir": "\(path)",
+            "listeners": "\(zip(listenerSecurity, channels).map { "\($0.0.endpoint.name)://\($0.1.localAddress.map { "\($0)" } ?? "?")" }.joined(separator: ","))",
+            "advertised": "\(advertisedHost):\(advertisedPort)", "dataDir": "\(path)",
             "ioBackend": "\(writer.backendName)", "topics": "\(registry.allTopics.count)", "cluster": "\(identity.clusterId)",
             "node": "\(identity.nodeId)", "eventLoops": "\(loops.count)", "cleanStart": "\(data.wasCleanShutdown)"])
     }
@@ -406,16 +394,16 @@ public final class KafkaServer: Sendable {
     /// leader, and producer ids in blocks from the controller.
     private static func transactionPartitions(
         config: BrokerConfig, nodeId: Int32, registry: TopicRegistry, groups: GroupCoordinator, quorum: QuorumHost,
-        clientListener: ListenerEndpoint, loop: any EventLoop, group: any EventLoopGroup, statistics: TransactionStatistics,
+        interBroker: ListenerEndpoint, loop: any EventLoop, group: any EventLoopGroup, statistics: TransactionStatistics,
         contextBox: ContextBox, logger: Logger
     ) -> TransactionPartitions {
         let owner = EventLoopOwner(eventLoop: loop)
-        let listenerName = clientListener.name
+        let listenerName = interBroker.name
         let channels = NodeChannels(endpoint: { node in
             guard let registration = quorum.status.image.brokers[node] else { return nil }
             let listener = registration.listeners.first { $0.name == listenerName } ?? registration.listeners.first
             return listener.map { BrokerAddress(host: $0.host, port: $0.port) }
-        }, localHost: clientListener.host, clientId: "sluice-transaction-markers-\(nodeId)", group: group)
+        }, localHost: interBroker.host, clientId: "sluice-transaction-markers-\(nodeId)", group: group)
         let markers = ClusterMarkerWriter(appender: MarkerAppender(registry: registry, groups: groups, clock: wallClockMilliseconds),
                                           channels: channels, nodeId: nodeId, coordinatorOwner: owner)
         let coordinatorConfig = TransactionCoordinatorConfig(broker: config)
@@ -436,6 +424,22 @@ public final class KafkaServer: Sendable {
                     }
                 },
                 owner: owner, coordinatorEpoch: epoch, statistics: statistics, clock: wallClockMilliseconds, logger: logger)
+        }
+    }
+
+    /// The listeners this node binds, each with its security: a broker's client listeners, the
+    /// inter-broker one first; a controller alone, its controller listener.
+    private static func listenerSecurity(cluster: ClusterSettings, config: BrokerConfig) throws
+        -> [(endpoint: ListenerEndpoint, security: ListenerSecurity)] {
+        let servesClients = !cluster.isClustered || cluster.roles.contains(.broker)
+        var endpoints = servesClients ? cluster.brokerListeners : cluster.controllerListener.map { [$0] } ?? []
+        guard !endpoints.isEmpty else { throw ConfigError("listeners names no listener for clients") }
+        if servesClients, let interBroker = cluster.interBrokerListener, let index = endpoints.firstIndex(of: interBroker) {
+            endpoints.insert(endpoints.remove(at: index), at: 0)
+        }
+        return try endpoints.map { endpoint in
+            (endpoint, try ListenerSecurity.resolve(listener: endpoint.name, securityProtocol: cluster.securityProtocol(of: endpoint.name),
+                                                    config: config))
         }
     }
 
@@ -461,7 +465,7 @@ public final class KafkaServer: Sendable {
         self.requestGate.close()
         context.cluster?.fetchers?.stop()
         context.cluster?.highWatermarks?.stop()
-        try? channel.close().wait()
+        for channel in channels { try? channel.close().wait() }
         try? controllerChannel?.close().wait()
         context.cluster?.quorum.shutdown()
         // Before the logs close: a swap in progress finishes or never starts.

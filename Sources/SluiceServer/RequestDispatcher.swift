@@ -32,6 +32,9 @@ enum SupportedApis {
         (.offsetDelete, 0...0),
         (.addPartitionsToTxn, 0...4), (.addOffsetsToTxn, 0...4), (.endTxn, 0...4), (.txnOffsetCommit, 0...4),
         (.describeTransactions, 0...0), (.listTransactions, 0...1), (.describeProducers, 0...0),
+        // SaslHandshake v0 is followed by bare tokens; v1 by SaslAuthenticate (librdkafka wants both).
+        (.saslHandshake, 0...1), (.saslAuthenticate, 0...2),
+        (.describeUserScramCredentials, 0...0), (.alterUserScramCredentials, 0...0),
     ]
 
     /// What a node of a cluster serves besides: DescribeQuorum, ElectLeaders and partition
@@ -107,6 +110,10 @@ enum RequestDispatcher {
         case .deleteGroups: return try DeleteGroupsHandler.handle(request)
         case .offsetDelete: return try OffsetDeleteHandler.handle(request)
         case .describeQuorum: return try DescribeQuorumHandler.handle(request)
+        case .saslHandshake: return try SaslHandlers.handshake(request)
+        case .saslAuthenticate: return try SaslHandlers.authenticate(request)
+        case .describeUserScramCredentials: return try ScramCredentialsHandlers.describe(request)
+        case .alterUserScramCredentials: return try ScramCredentialsHandlers.alter(request)
         default: throw CloseConnection(reason: "no handler for \(key)")
         }
     }

@@ -65,32 +65,3 @@ struct ClusterCommand: AsyncParsableCommand {
 
 /// `sluice format`: gives a data directory its cluster and node ids before the first start (as
 /// Kafka's `kafka-storage format`), or, with no directory, prints a new cluster id to use.
-struct FormatCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "format", abstract: "Write a data directory's cluster and node ids, or print a new cluster id.")
-    @Option(help: "The data directory to format (created if missing).") var dataDir: String?
-    @Option(help: "The cluster id every node of the cluster shares (default: a new one).") var clusterId: String?
-    @Option(help: "This node's id.") var nodeId: Int32 = 1
-    @Flag(help: "Leave an already formatted directory as it is instead of failing.") var ignoreFormatted = false
-
-    func run() throws {
-        let clusterId = self.clusterId ?? KafkaUUID.random().description
-        guard let dataDir else {
-            print(clusterId)
-            return
-        }
-        mkdir(dataDir, 0o755)
-        let path = dataDir + "/meta.properties"
-        if access(path, F_OK) == 0 {
-            if ignoreFormatted { return }
-            throw ValidationError("\(dataDir) is already formatted (\(path) exists)")
-        }
-        let text = "version=1\ncluster.id=\(clusterId)\nnode.id=\(nodeId)\n"
-        guard let file = fopen(path, "w") else { throw ValidationError("cannot write \(path)") }
-        fputs(text, file)
-        fflush(file)
-        fsync(fileno(file))
-        fclose(file)
-        print("formatted \(dataDir): cluster.id=\(clusterId) node.id=\(nodeId)")
-    }
-}

@@ -66,6 +66,10 @@ struct Serve: ParsableCommand {
             }
             throw ExitCode(1)
         }
+        // The other listeners, one line each before the main one, for scripts that start a broker on port 0.
+        for (name, address) in server.listenerAddresses.dropFirst() {
+            writeStderr("listener \(name) on \(address.ipAddress ?? "?"):\(address.port ?? 0)")
+        }
         writeStderr("listening on \(server.context.advertisedHost == "localhost" && server.localAddress.ipAddress != nil ? server.localAddress.ipAddress! : server.context.advertisedHost):\(server.localAddress.port ?? 0)")
 
         let stop = DispatchSemaphore(value: 0)

@@ -7,7 +7,7 @@ struct Sluice: AsyncParsableCommand {
         commandName: "sluice",
         abstract: "A Kafka-protocol event-streaming broker, and a client for any Kafka-protocol broker.",
         version: SluiceVersion.current,
-        subcommands: [Serve.self, FormatCommand.self, ClusterCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, GroupCommand.self, TransactionsCommand.self, BenchCommand.self])
+        subcommands: [Serve.self, FormatCommand.self, ClusterCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, GroupCommand.self, TransactionsCommand.self, UserCommand.self, BenchCommand.self])
 
     /// ArgumentParser's own `main`, but for errors thrown by a command's `run`: reported against
     /// that subcommand (its usage, not the top-level one), and client errors worded for a person

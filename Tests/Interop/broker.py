@@ -14,6 +14,8 @@ import time
 from collections import deque
 
 LISTENING = re.compile(r"^listening on (\[[^\]]+\]|[^\s:]+):(\d+)\s*$")
+# The broker's other listeners, printed before the main line: "listener SASL_PLAINTEXT on 127.0.0.1:PORT".
+OTHER_LISTENER = re.compile(r"^listener (\S+) on (\S+):(\d+)\s*$")
 
 
 class BrokerError(RuntimeError):
@@ -22,7 +24,7 @@ class BrokerError(RuntimeError):
 
 class Broker:
     def __init__(self, binary, data_dir, log_path, settings=None, host="127.0.0.1", start_timeout=60.0,
-                 command_prefix=()):
+                 command_prefix=(), listeners=None, config_text=None):
         self.binary = str(binary)
         self.data_dir = str(data_dir)
         self.log_path = str(log_path)
@@ -41,10 +43,25 @@ class Broker:
         self._log = None
         # Runs the broker under another command, e.g. ["taskset", "-c", "0"].
         self.command_prefix = list(command_prefix)
+        # A `listeners` value naming several listeners (PLAINTEXT first) replaces --listen; the
+        # others' ports land in listener_ports by name once started.
+        self.listeners = listeners
+        self.listener_ports = {}
+        # Settings written to a properties file and passed with --config (JAAS values with quotes).
+        self.config_text = config_text
 
     # ------------------------------------------------------------------ lifecycle
     def command(self, port):
-        cmd = list(self.command_prefix) + [self.binary, "serve", "--listen", "%s:%d" % (self.host, port), "--data-dir", self.data_dir]
+        cmd = list(self.command_prefix) + [self.binary, "serve", "--data-dir", self.data_dir]
+        if self.config_text is not None:
+            path = os.path.join(os.path.dirname(self.log_path) or ".", "broker-%d.properties" % id(self))
+            with open(path, "w") as f:
+                f.write(self.config_text)
+            cmd += ["--config", path]
+        if self.listeners:
+            cmd += ["--set", "listeners=%s" % self.listeners]
+        else:
+            cmd += ["--listen", "%s:%d" % (self.host, port)]
         for k, v in self.settings.items():
             cmd += ["--set", "%s=%s" % (k, v)]
         return cmd
@@ -84,6 +101,9 @@ class Broker:
                     self._log.write(("%s: %s\n" % (name, line)).encode())
                 except (ValueError, OSError):
                     pass
+                other = OTHER_LISTENER.match(line.strip()) if watch else None
+                if other:
+                    self.listener_ports[other.group(1)] = int(other.group(3))
                 if watch and LISTENING.match(line.strip()):
                     self._listen_lines.append(line.strip())
                     got.set()

@@ -142,11 +142,11 @@ class BrokerFactory:
         self.base = base
         self.brokers = []
 
-    def __call__(self, settings=None, start=True, data_dir=None, command_prefix=()):
+    def __call__(self, settings=None, start=True, data_dir=None, command_prefix=(), listeners=None, config_text=None):
         n = len(self.brokers)
         data_dir = data_dir or (self.base / ("data%d" % n))
         b = Broker(self.binary, data_dir, self.base / ("broker%d.log" % n), settings=settings,
-                   command_prefix=command_prefix)
+                   command_prefix=command_prefix, listeners=listeners, config_text=config_text)
         self.brokers.append(b)
         if start:
             b.start()

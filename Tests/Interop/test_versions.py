@@ -60,6 +60,10 @@ ADVERTISED = {
     "IncrementalAlterConfigs": (0, 1),
     "OffsetDelete": (0, 0),
     "DescribeCluster": (0, 1),
+    "SaslHandshake": (0, 1),
+    "SaslAuthenticate": (0, 2),
+    "DescribeUserScramCredentials": (0, 0),
+    "AlterUserScramCredentials": (0, 0),
 }
 GROUP_APIS = {"OffsetCommit", "OffsetFetch", "JoinGroup", "Heartbeat", "LeaveGroup", "SyncGroup",
               "DescribeGroups", "ListGroups", "DeleteGroups", "OffsetDelete"}
@@ -1180,6 +1184,43 @@ def check_describe_producers(k, v):
     eq(end_txn(k, top("EndTxn"), tid, pid, epoch, False), NONE, "EndTxn abort")
 
 
+ILLEGAL_SASL_STATE, RESOURCE_NOT_FOUND, UNACCEPTABLE_CREDENTIAL = 34, 91, 93
+
+
+def check_sasl_handshake(k, v):
+    # The session broker's listener is PLAINTEXT: there is nothing to log in to (test_sasl.py
+    # covers a SASL listener).
+    r = k.call("SaslHandshake", v, {"Mechanism": "PLAIN"})
+    eq((r["ErrorCode"], r["Mechanisms"]), (ILLEGAL_SASL_STATE, []), "SaslHandshake v%d on a PLAINTEXT listener" % v)
+
+
+def check_sasl_authenticate(k, v):
+    r = k.call("SaslAuthenticate", v, {"AuthBytes": b"\0alice\0secret"})
+    eq(r["ErrorCode"], ILLEGAL_SASL_STATE, "SaslAuthenticate v%d on a PLAINTEXT listener" % v)
+    assert "without SASL" in (r["ErrorMessage"] or ""), r
+
+
+def check_describe_user_scram_credentials(k, v):
+    user = uniq("user")
+    r = k.call("DescribeUserScramCredentials", v, {"Users": [{"Name": user}]})
+    eq(r["ErrorCode"], NONE, "DescribeUserScramCredentials v%d" % v)
+    eq([(x["User"], x["ErrorCode"]) for x in r["Results"]], [(user, RESOURCE_NOT_FOUND)], "DescribeUserScramCredentials v%d unknown user" % v)
+
+
+def check_alter_user_scram_credentials(k, v):
+    user = uniq("user")
+    upsert = {"Name": user, "Mechanism": 2, "Iterations": 8192, "Salt": b"salt-salt", "SaltedPassword": b"x" * 64}
+    r = k.call("AlterUserScramCredentials", v, {"Deletions": [], "Upsertions": [upsert]})
+    eq([(x["User"], x["ErrorCode"]) for x in r["Results"]], [(user, NONE)], "AlterUserScramCredentials v%d upsert" % v)
+    described = k.call("DescribeUserScramCredentials", top("DescribeUserScramCredentials"), {"Users": [{"Name": user}]})["Results"]
+    eq([(c["Mechanism"], c["Iterations"]) for c in only(described, "described users")["CredentialInfos"]], [(2, 8192)],
+       "the credential AlterUserScramCredentials v%d set" % v)
+    r = k.call("AlterUserScramCredentials", v, {"Deletions": [], "Upsertions": [dict(upsert, Iterations=10)]})
+    eq([x["ErrorCode"] for x in r["Results"]], [UNACCEPTABLE_CREDENTIAL], "AlterUserScramCredentials v%d too few iterations" % v)
+    r = k.call("AlterUserScramCredentials", v, {"Deletions": [{"Name": user, "Mechanism": 2}], "Upsertions": []})
+    eq([x["ErrorCode"] for x in r["Results"]], [NONE], "AlterUserScramCredentials v%d delete" % v)
+
+
 CHECKS = {
     "ApiVersions": check_api_versions, "Produce": check_produce, "Fetch": check_fetch,
     "ListOffsets": check_list_offsets, "Metadata": check_metadata, "CreateTopics": check_create_topics,
@@ -1196,6 +1237,9 @@ CHECKS = {
     "OffsetCommit": check_offset_commit, "OffsetFetch": check_offset_fetch, "LeaveGroup": check_leave_group,
     "DescribeGroups": check_describe_groups, "ListGroups": check_list_groups, "DeleteGroups": check_delete_groups,
     "OffsetDelete": check_offset_delete,
+    "SaslHandshake": check_sasl_handshake, "SaslAuthenticate": check_sasl_authenticate,
+    "DescribeUserScramCredentials": check_describe_user_scram_credentials,
+    "AlterUserScramCredentials": check_alter_user_scram_credentials,
 }
 
 

@@ -16,7 +16,7 @@ public final class KafkaFrameHandler: ChannelInboundHandler, RemovableChannelHan
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
 
-    private let frames: KafkaFrameDecoder
+    private var frames: KafkaFrameDecoder
     /// The start of a frame that the last read cut: its prefix (possibly incomplete) and as much of
     /// its body as has arrived.
     private var partial: ByteBuffer?
@@ -24,6 +24,15 @@ public final class KafkaFrameHandler: ChannelInboundHandler, RemovableChannelHan
 
     public init(frames: KafkaFrameDecoder) {
         self.frames = frames
+    }
+
+    /// The largest frame from now on. A SASL listener starts with a small one
+    /// (`sasl.server.max.receive.size`) and raises it once the client has authenticated, so an
+    /// unauthenticated client cannot make the broker hold a large frame. Call on the channel's
+    /// event loop.
+    public var maximumFrameSize: Int {
+        get { frames.maximumFrameSize }
+        set { frames.maximumFrameSize = newValue }
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {

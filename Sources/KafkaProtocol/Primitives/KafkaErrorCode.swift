@@ -91,6 +91,16 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let eligibleLeadersNotAvailable = KafkaErrorCode(rawValue: 83)
     public static let noReassignmentInProgress = KafkaErrorCode(rawValue: 85)
 
+    // Security (authentication, authorization, credentials).
+    public static let topicAuthorizationFailed = KafkaErrorCode(rawValue: 29)
+    public static let groupAuthorizationFailed = KafkaErrorCode(rawValue: 30)
+    public static let clusterAuthorizationFailed = KafkaErrorCode(rawValue: 31)
+    public static let illegalSaslState = KafkaErrorCode(rawValue: 34)
+    public static let securityDisabled = KafkaErrorCode(rawValue: 54)
+    public static let saslAuthenticationFailed = KafkaErrorCode(rawValue: 58)
+    public static let duplicateResource = KafkaErrorCode(rawValue: 92)
+    public static let unacceptableCredential = KafkaErrorCode(rawValue: 93)
+
     public var description: String { "\(rawValue)" }
 
     /// Kafka's name for the code (UNKNOWN_TOPIC_OR_PARTITION), or UNKNOWN_CODE_<n>.

@@ -27,7 +27,7 @@ public final class BrokerConnection: Sendable {
     /// Connects and negotiates versions: ApiVersions v3, or v0 when the broker answers that it
     /// does not know v3 (its answer then lists the versions it does know).
     public static func connect(to address: BrokerAddress, clientId: String, connectTimeout: Duration, requestTimeout: Duration,
-                               versionCaps: [ApiKey: Int16] = [:], maximumResponseSize: Int = 256 << 20,
+                               versionCaps: [ApiKey: Int16] = [:], sasl: SaslConfig? = nil, maximumResponseSize: Int = 256 << 20,
                                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                                localAddress: SocketAddress? = nil) async throws -> BrokerConnection {
         let channel: any Channel
@@ -63,8 +63,10 @@ public final class BrokerConnection: Sendable {
             for entry in answer.apiKeys where entry.minVersion <= entry.maxVersion {
                 versions[ApiKey(rawValue: entry.apiKey)] = entry.minVersion...entry.maxVersion
             }
-            return BrokerConnection(address: address, channel: channel, clientId: clientId, brokerVersions: versions,
-                                    versionCaps: versionCaps)
+            let connection = BrokerConnection(address: address, channel: channel, clientId: clientId, brokerVersions: versions,
+                                              versionCaps: versionCaps)
+            if let sasl { _ = try await connection.authenticate(sasl, timeout: requestTimeout) }
+            return connection
         } catch {
             channel.close(promise: nil)
             throw error

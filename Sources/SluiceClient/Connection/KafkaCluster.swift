@@ -63,7 +63,8 @@ public actor KafkaCluster {
         let group = self.group
         let task = Task {
             try await BrokerConnection.connect(to: address, clientId: config.clientId, connectTimeout: config.connectTimeout,
-                                               requestTimeout: config.requestTimeout, versionCaps: config.apiVersionCaps, group: group)
+                                               requestTimeout: config.requestTimeout, versionCaps: config.apiVersionCaps, sasl: config.sasl,
+                                               group: group)
         }
         connecting[address] = task
         do {

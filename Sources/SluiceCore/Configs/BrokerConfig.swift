@@ -116,11 +116,32 @@ public struct BrokerConfig: Sendable {
     public func long(_ name: String) -> Int64 { Int64(values[name] ?? "") ?? 0 }
     public func bool(_ name: String) -> Bool { values[name]?.lowercased() == "true" }
 
-    /// Parses a properties file: `key=value` lines, `#` and `!` comments.
+    /// Parses a properties file: `key=value` lines, `#` and `!` comments, and Java's continuation
+    /// lines (a line ending in `\` goes on in the next, whose leading blanks are dropped), which
+    /// JAAS settings use.
     public static func parseProperties(_ text: String) throws -> [(String, String)] {
         var pairs: [(String, String)] = []
+        var logical: [(number: Int, text: String)] = []
+        var pending: (number: Int, text: String)?
         for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingWhitespace()
+            var piece = raw.trimmingWhitespace()
+            if pending == nil && (piece.hasPrefix("#") || piece.hasPrefix("!")) { continue }
+            let trailingBackslashes = piece.reversed().prefix { $0 == "\\" }.count
+            let continues = trailingBackslashes % 2 == 1
+            if continues { piece.removeLast() }
+            if var open = pending {
+                open.text += piece
+                pending = open
+            } else {
+                pending = (number, piece)
+            }
+            if !continues, let done = pending {
+                logical.append(done)
+                pending = nil
+            }
+        }
+        if let pending { logical.append(pending) }
+        for (number, line) in logical {
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix("!") { continue }
             guard let equals = line.firstIndex(where: { $0 == "=" || $0 == ":" }) else {
                 throw ConfigError("line \(number + 1): expected key=value, got '\(line)'")

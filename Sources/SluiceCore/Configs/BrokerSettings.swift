@@ -5,7 +5,10 @@
 public enum BrokerSettings {
     static let long = "9223372036854775807"
 
-    public static let all: [BrokerSetting] = [
+    /// Every setting: the ones below, then the security settings.
+    public static let all: [BrokerSetting] = general + SecuritySettings.all
+
+    static let general: [BrokerSetting] = [
         // Identity, listeners, data.
         .init(key: ConfigKey("listeners", .string, "localhost:9092"),
               help: "Where to listen: Kafka's NAME://HOST:PORT list (PLAINTEXT://..., CONTROLLER://...) or a plain HOST:PORT (port 0 picks a free port).",
@@ -132,7 +135,9 @@ public enum BrokerSettings {
 
     private static let byName: [String: BrokerSetting] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 
-    public static func named(_ name: String) -> BrokerSetting? { byName[name] }
+    /// A setting by name; a listener-prefixed name (`listener.name.<l>.sasl.jaas.config`) is the
+    /// setting it overrides.
+    public static func named(_ name: String) -> BrokerSetting? { byName[name] ?? SecuritySettings.overridden(name) }
 
     static let defaults: [String: String] = Dictionary(uniqueKeysWithValues: all.compactMap { setting in
         setting.defaultValue.map { (setting.name, $0) }

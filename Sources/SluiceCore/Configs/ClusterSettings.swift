@@ -116,13 +116,29 @@ public struct ClusterSettings: Sendable, Equatable {
     public var controllerListenerNames: [String]
     public var advertisedListeners: [ListenerEndpoint]
     public var rack: String?
+    /// Every listener's security protocol (`listener.security.protocol.map`; a controller
+    /// listener it leaves out is PLAINTEXT, as in Kafka's KRaft mode).
+    public var securityProtocols: [String: SecurityProtocol] = [:]
+    /// The listener brokers reach each other on: `inter.broker.listener.name`, else the one named
+    /// after `security.inter.broker.protocol`, else the first listener for clients.
+    public var interBrokerListenerName: String?
 
     /// A quorum was configured: this node is one of several.
     public var isClustered: Bool { !voters.isEmpty }
 
-    /// Where clients connect: the first listener that is not a controller listener.
-    public var clientListener: ListenerEndpoint? {
-        listeners.first { !controllerListenerNames.contains($0.name) }
+    /// The listeners clients (and other brokers) connect to: all but the controller's.
+    public var brokerListeners: [ListenerEndpoint] {
+        listeners.filter { !controllerListenerNames.contains($0.name) }
+    }
+
+    /// Where other brokers reach this one (replication, transaction markers), and the endpoint
+    /// a broker registers first.
+    public var interBrokerListener: ListenerEndpoint? {
+        brokerListeners.first { $0.name == interBrokerListenerName } ?? brokerListeners.first
+    }
+
+    public func securityProtocol(of listener: String) -> SecurityProtocol {
+        securityProtocols[listener] ?? .plaintext
     }
 
     /// Where the quorum's voters reach this node.
@@ -151,15 +167,35 @@ public struct ClusterSettings: Sendable, Equatable {
             .map { $0.trimmingWhitespace().uppercased() }.filter { !$0.isEmpty }
         let advertised = try ListenerEndpoint.parseList(config.string("advertised.listeners"), setting: "advertised.listeners")
         let rackText = config.string("broker.rack").trimmingWhitespace()
-        let settings = ClusterSettings(nodeId: nodeId, roles: roles, voters: voters, listeners: listeners,
+        var settings = ClusterSettings(nodeId: nodeId, roles: roles, voters: voters, listeners: listeners,
                                        controllerListenerNames: controllerNames, advertisedListeners: advertised,
                                        rack: rackText.isEmpty ? nil : rackText)
+        let map = try SecurityProtocol.parseMap(config.string("listener.security.protocol.map"))
+        for listener in listeners {
+            settings.securityProtocols[listener.name] = map[listener.name] ?? (controllerNames.contains(listener.name) ? .plaintext : nil)
+        }
+        let named = config.string("inter.broker.listener.name").trimmingWhitespace().uppercased()
+        if !named.isEmpty {
+            settings.interBrokerListenerName = named
+        } else {
+            let byProtocol = config.string("security.inter.broker.protocol")
+            settings.interBrokerListenerName = settings.brokerListeners.first { $0.name == byProtocol }?.name
+        }
         try settings.validate()
+        // After the role checks, whose messages say more about a misnamed controller listener.
+        for listener in listeners where settings.securityProtocols[listener.name] == nil {
+            throw ConfigError("No security protocol defined for listener \(listener.name) "
+                              + "(listener.security.protocol.map=\(config.string("listener.security.protocol.map")))")
+        }
         return settings
     }
 
     /// Kafka's cross-setting rules, with its messages where it has them.
     func validate() throws {
+        if let named = interBrokerListenerName, !brokerListeners.isEmpty, !brokerListeners.contains(where: { $0.name == named }) {
+            throw ConfigError("inter.broker.listener.name must be a listener name defined in listeners: \(named) is not among "
+                              + "\(brokerListeners.map(\.name))")
+        }
         guard isClustered else {
             if !roles.isEmpty {
                 throw ConfigError("process.roles=\(roles.map(\.rawValue).sorted().joined(separator: ",")) needs "
@@ -195,12 +231,21 @@ public struct ClusterSettings: Sendable, Equatable {
             }
         }
         if roles.contains(.broker) {
-            guard clientListener != nil else {
+            guard let interBroker = interBrokerListener else {
                 throw ConfigError("listeners must name a listener for clients besides controller.listener.names=\(controllerListenerNames)")
+            }
+            // Brokers' own connections to each other (fetchers, markers) do not log in yet.
+            guard securityProtocol(of: interBroker.name) == .plaintext else {
+                throw ConfigError("the inter-broker listener \(interBroker.name) uses \(securityProtocol(of: interBroker.name).rawValue), "
+                                  + "but Sluice brokers reach each other over PLAINTEXT only so far: name a PLAINTEXT listener in "
+                                  + "inter.broker.listener.name")
             }
         } else if let extra = listeners.first(where: { !controllerListenerNames.contains($0.name) }) {
             throw ConfigError("The listeners config must only contain KRaft controller listeners from controller.listener.names "
                               + "when process.roles=controller: \(extra.name) is not one")
+        }
+        for name in controllerListenerNames where securityProtocol(of: name) != .plaintext {
+            throw ConfigError("the controller listener \(name) must be PLAINTEXT in Sluice so far (it is \(securityProtocol(of: name).rawValue))")
         }
         for listener in advertisedListeners where controllerListenerNames.contains(listener.name) {
             throw ConfigError("advertised.listeners cannot contain the controller listener \(listener.name)")

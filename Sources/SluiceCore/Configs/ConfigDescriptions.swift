@@ -69,9 +69,13 @@ public enum ConfigDescriptions {
     public static func broker(_ config: BrokerConfig, keys: Set<String>?) -> [ConfigDescription] {
         var entries = BrokerSettings.all.filter { keys?.contains($0.name) ?? true }.map { setting in
             let synonyms = brokerSynonyms(setting.name, in: config)
+            // Kafka never returns a password's value, only that it is set.
+            let sensitive = setting.key.type == .password
             return ConfigDescription(
-                name: setting.name, value: config.value(setting.name), source: synonyms.first?.source ?? .defaultConfig,
-                readOnly: !setting.dynamic, isSensitive: false, type: setting.key.type, synonyms: synonyms, documentation: setting.help)
+                name: setting.name, value: sensitive ? nil : config.value(setting.name), source: synonyms.first?.source ?? .defaultConfig,
+                readOnly: !setting.dynamic, isSensitive: sensitive, type: setting.key.type,
+                synonyms: sensitive ? synonyms.map { .init(name: $0.name, value: nil, source: $0.source) } : synonyms,
+                documentation: setting.help)
         }
         let unknown = Set(config.dynamicValues.keys).union(config.dynamicDefaults.keys).filter {
             BrokerSettings.named($0) == nil && (keys?.contains($0) ?? true)

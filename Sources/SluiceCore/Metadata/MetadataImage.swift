@@ -58,8 +58,8 @@ public struct TopicMetadataImage: Sendable, Equatable {
 /// The cluster's metadata as every node rebuilds it from the metadata log: brokers, topics and
 /// partitions, configs, the next producer-id block and feature levels. Applying the same
 /// records in the same order gives the same image on every node (Kafka's MetadataImage and
-/// MetadataDelta in one value type). Records Sluice does not model yet (ACLs, quotas, SCRAM
-/// credentials, delegation tokens, transaction markers) are counted, not applied.
+/// MetadataDelta in one value type), and users' SCRAM credentials. Records Sluice does not
+/// model yet (ACLs, quotas, delegation tokens, transaction markers) are counted, not applied.
 public struct MetadataImage: Sendable, Equatable {
     public struct ConfigResource: Hashable, Sendable {
         /// Kafka's ConfigResource.Type: 2 topic, 4 broker, 8 broker logger.
@@ -78,6 +78,8 @@ public struct MetadataImage: Sendable, Equatable {
     public private(set) var configs: [ConfigResource: [String: String]] = [:]
     public private(set) var nextProducerId: Int64 = 0
     public private(set) var features: [String: Int16] = [:]
+    /// Users' SCRAM credentials, which every broker checks logins against.
+    public private(set) var scramCredentials = UserScramCredentials()
     public private(set) var unmodelledRecords = 0
 
     public init() {}
@@ -146,6 +148,8 @@ public struct MetadataImage: Sendable, Equatable {
             nextProducerId = r.nextProducerId
         case let r as FeatureLevelRecord:
             features[r.name] = r.featureLevel == 0 ? nil : r.featureLevel
+        case is UserScramCredentialRecord, is RemoveUserScramCredentialRecord:
+            scramCredentials.apply(record)
         case is NoOpRecord:
             break
         default:

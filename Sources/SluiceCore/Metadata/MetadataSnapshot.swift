@@ -58,6 +58,7 @@ extension MetadataImage {
                                                                   name: name, value: value), .config))
             }
         }
+        records += scramCredentials.records
         if nextProducerId > 0 {
             records.append(MetadataRecordToWrite(ProducerIdsRecord(brokerId: -1, brokerEpoch: -1, nextProducerId: nextProducerId),
                                                  .producerIds))

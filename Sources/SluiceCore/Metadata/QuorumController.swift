@@ -24,6 +24,8 @@ public final class QuorumController {
         case alterPartition(ReplicationControl.IsrChange)
         case electLeaders(ReplicationControl.ElectionType, partitions: [String: [Int32]]?)
         case alterReassignments([ReplicationControl.Reassignment])
+        /// AlterUserScramCredentials, the salted passwords already checked for shape.
+        case alterScramCredentials(AlterUserScramCredentialsRequest)
     }
 
     public enum Reply: Sendable, Equatable {
@@ -37,6 +39,7 @@ public final class QuorumController {
         case partitionAltered(PartitionRegistration)
         case leadersElected([ReplicationControl.ElectionResult])
         case reassignmentsAltered([ReplicationControl.ElectionResult])
+        case scramCredentialsAltered([ScramControl.Result])
     }
 
     public typealias Completion = (Result<Reply, ControllerError>) -> Void
@@ -182,6 +185,9 @@ public final class QuorumController {
         case .alterPartition(let change):
             let (records, partition) = try replication.alterPartition(change, image: working)
             return (try derive(records), .partitionAltered(partition))
+        case .alterScramCredentials(let request):
+            let (records, results) = ScramControl.alter(request, current: working.scramCredentials)
+            return (try derive(records), .scramCredentialsAltered(results))
         case .alterTopicConfigs(let topic, let set, let delete):
             guard working.topic(named: topic) != nil else {
                 throw ControllerError(.unknownTopicOrPartition, "The topic '\(topic)' does not exist.")

@@ -38,7 +38,7 @@ enum FindCoordinatorHandler {
             func answer(_ key: String) -> (KafkaErrorCode, Int32, String, Int32) {
                 let found = transactional ? cluster.transactionCoordinator(of: key, image: image) : cluster.groupCoordinator(of: key, image: image)
                 guard let coordinator = found,
-                      let endpoint = cluster.clientEndpoint(of: coordinator) else { return (.coordinatorNotAvailable, -1, "", -1) }
+                      let endpoint = cluster.clientEndpoint(of: coordinator, listener: request.listenerName) else { return (.coordinatorNotAvailable, -1, "", -1) }
                 return (.none, coordinator.id, endpoint.host, Int32(endpoint.port))
             }
             if request.version >= 4 {
@@ -53,11 +53,11 @@ enum FindCoordinatorHandler {
         if request.version >= 4 {
             let coordinators = body.coordinatorKeys.map {
                 FindCoordinatorResponse.Coordinator(
-                    key: $0, nodeId: broker.nodeId, host: broker.advertisedHost, port: broker.advertisedPort, errorCode: 0)
+                    key: $0, nodeId: broker.nodeId, host: request.advertised.host, port: request.advertised.port, errorCode: 0)
             }
             return request.respond(FindCoordinatorResponse(coordinators: coordinators))
         }
         return request.respond(FindCoordinatorResponse(
-            errorCode: 0, nodeId: broker.nodeId, host: broker.advertisedHost, port: broker.advertisedPort))
+            errorCode: 0, nodeId: broker.nodeId, host: request.advertised.host, port: request.advertised.port))
     }
 }

@@ -59,7 +59,7 @@ enum MetadataHandler {
             }
         }
         var response = MetadataResponse(
-            brokers: [.init(nodeId: broker.nodeId, host: broker.advertisedHost, port: broker.advertisedPort, rack: nil)],
+            brokers: [.init(nodeId: broker.nodeId, host: request.advertised.host, port: request.advertised.port, rack: nil)],
             clusterId: broker.identity.clusterId, controllerId: broker.nodeId, topics: topics)
         if body.includeClusterAuthorizedOperations && (8...10).contains(request.version) {
             response.clusterAuthorizedOperations = Self.allClusterOperations
@@ -122,7 +122,7 @@ enum MetadataHandler {
             }
         }
         var brokers = image.activeBrokers.compactMap { registration -> MetadataResponse.MetadataResponseBroker? in
-            guard let endpoint = cluster.clientEndpoint(of: registration) else { return nil }
+            guard let endpoint = cluster.clientEndpoint(of: registration, listener: request.listenerName) else { return nil }
             return .init(nodeId: registration.id, host: endpoint.host, port: Int32(endpoint.port), rack: registration.rack)
         }
         if brokers.isEmpty {
@@ -130,7 +130,7 @@ enum MetadataHandler {
             // answering. librdkafka drops every broker it knows, bootstrap ones included, on a
             // response that lists none, and is then left with no one to ask.
             let broker = request.broker
-            brokers = [.init(nodeId: broker.identity.nodeId, host: broker.advertisedHost, port: broker.advertisedPort, rack: nil)]
+            brokers = [.init(nodeId: broker.identity.nodeId, host: request.advertised.host, port: request.advertised.port, rack: nil)]
         }
         var response = MetadataResponse(brokers: brokers, clusterId: request.broker.identity.clusterId,
                                         controllerId: cluster.controllerIdForClients(status), topics: topics)

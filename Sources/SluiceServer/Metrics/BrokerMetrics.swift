@@ -26,6 +26,9 @@ public final class BrokerMetrics: Sendable {
     /// Connections not being read from because they have too much outstanding (back pressure).
     private let pausedConnections: CoreMetrics.Gauge
     private let pausedCount = Atomic<Int>(0)
+    /// SASL logins by outcome (`sluice_authentications_total{result="success|failure"}`).
+    private let authenticationSuccesses: CoreMetrics.Counter
+    private let authenticationFailures: CoreMetrics.Counter
     /// Per-partition gauges from the last scrape, so partitions that went away can be removed.
     private let partitionGauges = NIOLockedValueBox<[String: (Prometheus.Gauge, Prometheus.Gauge)]>([:])
 
@@ -62,6 +65,12 @@ public final class BrokerMetrics: Sendable {
         fetchWait = CoreMetrics.Timer(label: "sluice_fetch_wait_seconds", preferredDisplayUnit: .seconds, factory: factory)
         connections = CoreMetrics.Gauge(label: "sluice_connections", factory: factory)
         pausedConnections = CoreMetrics.Gauge(label: "sluice_connections_paused", factory: factory)
+        authenticationSuccesses = CoreMetrics.Counter(label: "sluice_authentications_total", dimensions: [("result", "success")], factory: factory)
+        authenticationFailures = CoreMetrics.Counter(label: "sluice_authentications_total", dimensions: [("result", "failure")], factory: factory)
+    }
+
+    func authentication(succeeded: Bool) {
+        (succeeded ? authenticationSuccesses : authenticationFailures).increment()
     }
 
     func request(_ key: ApiKey, nanoseconds: Int64) {

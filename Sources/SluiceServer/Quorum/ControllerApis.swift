@@ -26,6 +26,7 @@ enum ControllerApis {
         (.deleteTopics, 1...6),
         (.createPartitions, 0...3),
         (.incrementalAlterConfigs, 1...1),
+        (.alterUserScramCredentials, 0...0),
     ]
 
     static func handle(_ request: RequestContext) throws -> EventLoopFuture<OutgoingResponse?> {
@@ -94,6 +95,7 @@ enum ControllerApis {
         case .deleteTopics: return try ControllerTopicApis.deleteTopics(request, quorum: quorum)
         case .createPartitions: return try ControllerTopicApis.createPartitions(request, quorum: quorum)
         case .incrementalAlterConfigs: return try ControllerTopicApis.alterTopicConfigs(request, quorum: quorum)
+        case .alterUserScramCredentials: return try ScramCredentialsHandlers.alterOnController(request, quorum: quorum)
         default: throw CloseConnection(reason: "no controller handler for \(key)")
         }
     }

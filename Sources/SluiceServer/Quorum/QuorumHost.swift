@@ -94,7 +94,7 @@ public final class QuorumHost: @unchecked Sendable {
             try? group.syncShutdownGracefully()
             throw error
         }
-        let ownHost = settings.controllerListener?.host ?? settings.clientListener?.host
+        let ownHost = settings.controllerListener?.host ?? settings.interBrokerListener?.host
         channels = NodeChannels(voters: settings.voters, localHost: ownHost, clientId: "sluice-quorum-\(settings.nodeId)",
                                       group: group)
     }

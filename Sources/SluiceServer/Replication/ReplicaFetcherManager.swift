@@ -12,16 +12,16 @@ final class ReplicaFetcherManager: Sendable {
     private let settings: ReplicaFetcher.Settings
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let clientListenerName: String?
+    private let interBrokerListenerName: String?
     private let brokerEpoch: @Sendable () -> Int64
     private let image = Mutex<MetadataImage>(MetadataImage())
     private let fetchers = Mutex<[Int32: ReplicaFetcher]>([:])
     private let stopped = Atomic<Bool>(false)
 
-    init(settings: ReplicaFetcher.Settings, clientListenerName: String?, brokerEpoch: @escaping @Sendable () -> Int64,
+    init(settings: ReplicaFetcher.Settings, interBrokerListenerName: String?, brokerEpoch: @escaping @Sendable () -> Int64,
          group: any EventLoopGroup, logger: Logger) {
         self.settings = settings
-        self.clientListenerName = clientListenerName
+        self.interBrokerListenerName = interBrokerListenerName
         self.brokerEpoch = brokerEpoch
         self.group = group
         self.logger = logger
@@ -65,7 +65,7 @@ final class ReplicaFetcherManager: Sendable {
     private func endpoint(of broker: Int32) -> BrokerAddress? {
         image.withLock { image in
             guard let registration = image.brokers[broker] else { return nil }
-            let listener = registration.listeners.first { $0.name == clientListenerName } ?? registration.listeners.first
+            let listener = registration.listeners.first { $0.name == interBrokerListenerName } ?? registration.listeners.first
             return listener.map { BrokerAddress(host: $0.host, port: $0.port) }
         }
     }

@@ -23,11 +23,11 @@ struct ClusterSettingsTests {
     @Test func aSingleBrokerNeedsNoneOfThem() throws {
         let settings = try resolve([])
         #expect(!settings.isClustered)
-        #expect(settings.clientListener == ListenerEndpoint(name: "PLAINTEXT", host: "localhost", port: 9092))
+        #expect(settings.interBrokerListener == ListenerEndpoint(name: "PLAINTEXT", host: "localhost", port: 9092))
         // The plain form still works, and Kafka's named form is the same listener.
-        #expect(try resolve([("listeners", "127.0.0.1:0")]).clientListener == ListenerEndpoint(name: "PLAINTEXT", host: "127.0.0.1", port: 0))
-        #expect(try resolve([("listeners", "plaintext://:9092")]).clientListener == ListenerEndpoint(name: "PLAINTEXT", host: "", port: 9092))
-        #expect(try resolve([("listeners", "PLAINTEXT://[::1]:9092")]).clientListener?.host == "::1")
+        #expect(try resolve([("listeners", "127.0.0.1:0")]).interBrokerListener == ListenerEndpoint(name: "PLAINTEXT", host: "127.0.0.1", port: 0))
+        #expect(try resolve([("listeners", "plaintext://:9092")]).interBrokerListener == ListenerEndpoint(name: "PLAINTEXT", host: "", port: 9092))
+        #expect(try resolve([("listeners", "PLAINTEXT://[::1]:9092")]).interBrokerListener?.host == "::1")
     }
 
     @Test func aCombinedNodeOfTheIssuesClusterParses() throws {
@@ -35,7 +35,7 @@ struct ClusterSettingsTests {
         #expect(settings.isClustered)
         #expect(settings.nodeId == 2 && settings.roles == [.broker, .controller])
         #expect(settings.voters.map(\.description) == ["1@127.0.0.1:9193", "2@127.0.0.2:9193", "3@127.0.0.3:9193"])
-        #expect(settings.clientListener == ListenerEndpoint(name: "PLAINTEXT", host: "127.0.0.2", port: 9192))
+        #expect(settings.interBrokerListener == ListenerEndpoint(name: "PLAINTEXT", host: "127.0.0.2", port: 9192))
         #expect(settings.controllerListener == ListenerEndpoint(name: "CONTROLLER", host: "127.0.0.2", port: 9193))
     }
 
