@@ -41,7 +41,7 @@ test: deps venv
 	$(SWIFT) build --build-tests
 	Tools/mockbroker.sh $(VENV)
 	SLUICE_PYTHON=$(CURDIR)/$(VENV)/bin/python $(SWIFT) test --skip-build
-	SLUICE_INTEROP_REQUIRE_BINARY=1 Tools/interop.sh -m "not chaos"
+	SLUICE_INTEROP_REQUIRE_BINARY=1 Tools/interop.sh -m "not chaos" --durations=25
 	Tools/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
 ## chaos: the long fault runs (root for the iptables and loop-mount parts): the quorum's

@@ -113,7 +113,9 @@ def test_an_exactly_once_copy_with_offsets_on_the_group_coordinator(cluster):
         offsets = check.committed([TopicPartition("eos-in", i) for i in range(3)], timeout=30)
     finally:
         check.close()
-    assert sum(tp.offset for tp in offsets) == 900, offsets
+    # The producer's sticky partitioner may have left a partition of eos-in empty: nothing to
+    # commit there (-1001, no offset).
+    assert sum(max(tp.offset, 0) for tp in offsets) == 900, offsets
 
 
 def test_kill_9_of_the_transaction_coordinator_with_a_transaction_open(cluster):
