@@ -353,13 +353,13 @@ struct RequestContext {
     var principal = KafkaPrincipal.anonymous
 
     var version: Int16 { frame.apiVersion }
+    var correlationId: Int32 { frame.correlationId }
 
     /// This broker's address on the listener the request came in on.
     var advertised: (host: String, port: Int32) {
         let endpoint = broker.advertised(on: listenerName)
         return (endpoint.host, Int32(endpoint.port))
     }
-    var correlationId: Int32 { frame.correlationId }
 
     func decode<R: KafkaRequest>(_ type: R.Type) throws -> R {
         var body = frame.body

@@ -1,6 +1,6 @@
 """Short runs of the fault-injection supervisor (Tools/chaos/run.py, issue #11) for the faults
-that need root: `make test` runs them where it runs as root (CI does), `make chaos` runs the
-long matrix. Kill -9 and pauses need no privileges and are covered in test_replication.py and
+that need root: `make test` runs the cut where it runs as root (CI does), `make test-long` the
+full disk too, and `make chaos` the long matrix. Kill -9 and pauses need no privileges and are covered in test_replication.py and
 test_elections.py; these add what only root can do.
 
 Each run is three brokers, RF=3, min.insync.replicas=2, two idempotent acks=all producers, and
@@ -46,7 +46,8 @@ def missing_privileges(scenario):
     return None
 
 
-@pytest.mark.parametrize("scenario", ["cut-leader", "full-disk"])
+# full-disk is `make test-long`'s: make test keeps one root-only fault (the cut) within its time.
+@pytest.mark.parametrize("scenario", ["cut-leader", pytest.param("full-disk", marks=pytest.mark.long)])
 def test_a_short_fault_run_loses_nothing(sluice_bin, tmp_path, scenario):
     why = missing_privileges(scenario)
     if why:

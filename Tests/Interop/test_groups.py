@@ -792,6 +792,7 @@ def test_cooperative_sticky_rebalancing_moves_only_what_it_must(fast):
 
 
 @pytest.mark.timeout(200)
+@pytest.mark.long
 def test_churn_four_members_joining_and_leaving_for_a_minute(broker_factory):
     """Four librdkafka consumers join and leave at random for a minute while a producer runs.
     Each commits synchronously what it processed when partitions are revoked (and so at close).

@@ -353,7 +353,7 @@ def test_sessions_end_without_reauthentication(broker_factory):
     consumer.subscribe([topic])
     got = 0
     try:
-        deadline = time.time() + 10
+        deadline = time.time() + 7
         i = 0
         while time.time() < deadline:
             producer.produce(topic, b"r%d" % i)

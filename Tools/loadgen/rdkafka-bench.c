@@ -7,6 +7,7 @@
  *                          [--linger-ms L] [--batch-size BYTES] [--rate R] [--profile tuned|default]
  *   rdkafka-bench consume  --bootstrap B --topic T --records N
  *   rdkafka-bench e2e      --bootstrap B --topic T --seconds S --rate R [--record-size S] [--acks ...]
+ *   any mode:              [-X librdkafka.setting=value ...] (security.protocol, sasl.*: a login)
  *
  * A progress line goes to stderr every second; the result is one JSON object on stdout.
  * Latencies: produce with --rate, from the intended send time (the schedule) to the delivery
@@ -84,6 +85,21 @@ static void set(rd_kafka_conf_t *conf, const char *k, const char *v) {
     if (rd_kafka_conf_set(conf, k, v, err, sizeof err) != RD_KAFKA_CONF_OK) die(k, err);
 }
 
+/* -X key=value settings, applied to every client after the scenario's own. */
+static const char *extra[32];
+static int extras = 0;
+
+static void set_extra(rd_kafka_conf_t *conf) {
+    for (int i = 0; i < extras; i++) {
+        char key[256];
+        const char *eq = strchr(extra[i], '=');
+        if (!eq || eq == extra[i] || (size_t)(eq - extra[i]) >= sizeof key) die("-X", "expects key=value");
+        memcpy(key, extra[i], (size_t)(eq - extra[i]));
+        key[eq - extra[i]] = 0;
+        set(conf, key, eq + 1);
+    }
+}
+
 static rd_kafka_t *make_producer(void) {
     char buf[64], err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -99,6 +115,7 @@ static rd_kafka_t *make_producer(void) {
         set(conf, "queue.buffering.max.kbytes", "2097151");
     }
     set(conf, "enable.idempotence", strcmp(acks, "all") == 0 || strcmp(acks, "-1") == 0 ? "true" : "false");
+    set_extra(conf);
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (!rk) die("producer", err);
@@ -117,6 +134,7 @@ static rd_kafka_t *make_consumer(void) {
     set(conf, "queued.min.messages", "1000000");
     set(conf, "fetch.wait.max.ms", "100");
     set(conf, "enable.partition.eof", "false");
+    set_extra(conf);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (!rk) die("consumer", err);
     rd_kafka_poll_set_consumer(rk);
@@ -233,6 +251,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--profile")) profile = v;
         else if (!strcmp(k, "--rate")) rate = atof(v);
         else if (!strcmp(k, "--keys")) keys = atoll(v);
+        else if (!strcmp(k, "-X")) { if (extras == 32) die("-X", "at most 32"); extra[extras++] = v; }
         else { fprintf(stderr, "unknown option %s\n", k); return 2; }
     }
     if (!topic) { fprintf(stderr, "--topic is required\n"); return 2; }
