@@ -446,3 +446,29 @@ def test_metrics_count_logins_by_outcome(broker_factory):
     series = scrape(port)
     assert series.get('sluice_authentications_total{result="failure"}') == 3, series
     assert series.get('sluice_authentications_total{result="success"}', 0) >= 1, series
+
+
+def test_saslhandshake_v0_then_bare_tokens(broker_factory):
+    """SaslHandshake v0: the tokens that follow are bare size-prefixed frames, not requests
+    (clients before Kafka 1.0). PLAIN completes with nothing sent back; SCRAM answers each token
+    bare; a wrong password can only close the connection."""
+    b = start(broker_factory)
+    add_scram_user(b.bootstrap, "jo", "jo-secret", mechanisms=(ScramMechanism.SCRAM_SHA_256,))
+    with sasl_conn(b) as conn:
+        r = W.Reader(conn.roundtrip(SASL_HANDSHAKE, 0, W.string("PLAIN")))
+        assert r.i16() == 0
+        conn.send(W.nbytes(b"\0alice\0alice-secret"))
+        assert api_versions_ok(conn), "logged in: requests are served"
+    with sasl_conn(b) as conn:
+        assert W.Reader(conn.roundtrip(SASL_HANDSHAKE, 0, W.string("SCRAM-SHA-256"))).i16() == 0
+        client = Scram("jo", "jo-secret")
+        conn.send(W.nbytes(client.first()))
+        server_first = conn.recv_frame()
+        conn.send(W.nbytes(client.final(server_first)))
+        assert conn.recv_frame().startswith(b"v=")
+        assert api_versions_ok(conn)
+    with sasl_conn(b) as conn:
+        assert W.Reader(conn.roundtrip(SASL_HANDSHAKE, 0, W.string("PLAIN"))).i16() == 0
+        conn.send(W.nbytes(b"\0alice\0wrong"))
+        how, data = conn.wait_closed(10)
+        assert how in ("eof", "reset") and not data, (how, data[:40])
