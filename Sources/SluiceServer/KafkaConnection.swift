@@ -157,7 +157,8 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         }
         let started = NIODeadline.now()
         let metrics = broker.metrics
-        if authenticator != nil, !authenticate(frame, now: started, context: context) { return }
+        if authenticator != nil, authenticator?.admits(frame.apiKey, now: started) != true,
+           !authenticate(frame, now: started, context: context) { return }
         let sequence = nextSequence
         nextSequence += 1
         metrics.bytesIn.increment(by: Int64(body.readableBytes + 4))

@@ -401,8 +401,7 @@ public final class KafkaServer: Sendable {
         let listenerName = interBroker.name
         let channels = NodeChannels(endpoint: { node in
             guard let registration = quorum.status.image.brokers[node] else { return nil }
-            let listener = registration.listeners.first { $0.name == listenerName } ?? registration.listeners.first
-            return listener.map { BrokerAddress(host: $0.host, port: $0.port) }
+            return registration.interBrokerEndpoint(listenerName).map { BrokerAddress(host: $0.host, port: $0.port) }
         }, localHost: interBroker.host, clientId: "sluice-transaction-markers-\(nodeId)", group: group)
         let markers = ClusterMarkerWriter(appender: MarkerAppender(registry: registry, groups: groups, clock: wallClockMilliseconds),
                                           channels: channels, nodeId: nodeId, coordinatorOwner: owner)

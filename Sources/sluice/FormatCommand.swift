@@ -28,8 +28,8 @@ struct FormatCommand: ParsableCommand {
             var credentials = try file.load()
             for text in addScram {
                 let (user, mechanism, password, iterations) = try Self.parseScram(text)
-                credentials.apply(UserScramCredentialRecord(from: user, mechanism: mechanism,
-                                                            credential: ScramCredential(mechanism: mechanism, password: password, iterations: iterations)))
+                credentials.apply(UserScramCredentials.record(
+                    user: user, mechanism: mechanism, credential: ScramCredential(mechanism: mechanism, password: password, iterations: iterations)))
                 print("added \(mechanism.name) credential of \(user) to \(dataDir)")
             }
             try file.save(credentials)
@@ -87,13 +87,5 @@ private extension Substring {
     /// Kafka lets the values be quoted: `password="a b"`.
     func strippingQuotes() -> String {
         hasPrefix("\"") && hasSuffix("\"") && count >= 2 ? String(dropFirst().dropLast()) : String(self)
-    }
-}
-
-private extension UserScramCredentialRecord {
-    init(from user: String, mechanism: ScramMechanism, credential: ScramCredential) {
-        self.init(name: user, mechanism: mechanism.rawValue, salt: ByteBuffer(bytes: credential.salt),
-                  storedKey: ByteBuffer(bytes: credential.storedKey), serverKey: ByteBuffer(bytes: credential.serverKey),
-                  iterations: Int32(credential.iterations))
     }
 }

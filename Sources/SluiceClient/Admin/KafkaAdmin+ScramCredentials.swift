@@ -29,9 +29,7 @@ extension KafkaAdmin {
                 throw KafkaClientError.broker(KafkaErrorCode(rawValue: result.errorCode), result.errorMessage ?? "user \(result.user)")
             }
             out[result.user] = result.credentialInfos.compactMap { info in
-                ScramMechanism(rawValue: info.mechanism).flatMap { scram in
-                    SaslConfig.Mechanism(rawValue: scram.name).map { ScramCredentialInfo(mechanism: $0, iterations: Int(info.iterations)) }
-                }
+                ScramMechanism(rawValue: info.mechanism).map { ScramCredentialInfo(mechanism: .init(scram: $0), iterations: Int(info.iterations)) }
             }
         }
         return out
@@ -41,7 +39,7 @@ extension KafkaAdmin {
     /// configuration, not here).
     public func setScramCredential(user: String, mechanism: SaslConfig.Mechanism, password: String,
                                    iterations: Int = ScramMechanism.minIterations) async throws {
-        guard let scram = ScramMechanism(name: mechanism.rawValue) else {
+        guard let scram = mechanism.scram else {
             throw KafkaClientError(kind: .invalidArgument, message: "\(mechanism.rawValue) is not a SCRAM mechanism")
         }
         let salt = ScramNonce.randomBytes(count: 32)
@@ -53,7 +51,7 @@ extension KafkaAdmin {
     }
 
     public func deleteScramCredential(user: String, mechanism: SaslConfig.Mechanism) async throws {
-        guard let scram = ScramMechanism(name: mechanism.rawValue) else {
+        guard let scram = mechanism.scram else {
             throw KafkaClientError(kind: .invalidArgument, message: "\(mechanism.rawValue) is not a SCRAM mechanism")
         }
         try await alterScramCredentials(AlterUserScramCredentialsRequest(deletions: [.init(name: user, mechanism: scram.rawValue)]))

@@ -3,11 +3,7 @@ import SluiceSASL
 /// How a client logs in on a SASL_PLAINTEXT listener: Kafka's `security.protocol=SASL_PLAINTEXT`
 /// with `sasl.mechanism`, `sasl.username` and `sasl.password`.
 public struct SaslConfig: Sendable, CustomStringConvertible {
-    public enum Mechanism: String, Sendable, CaseIterable {
-        case plain = "PLAIN"
-        case scramSHA256 = "SCRAM-SHA-256"
-        case scramSHA512 = "SCRAM-SHA-512"
-    }
+    public typealias Mechanism = SaslMechanism
 
     public var mechanism: Mechanism
     public var username: String
@@ -23,10 +19,7 @@ public struct SaslConfig: Sendable, CustomStringConvertible {
     public var description: String { "\(mechanism.rawValue) as \(username)" }
 
     func makeExchange() -> any SaslClientExchange {
-        switch mechanism {
-        case .plain: PlainClientExchange(username: username, password: password)
-        case .scramSHA256: ScramClientExchange(mechanism: .sha256, username: username, password: password)
-        case .scramSHA512: ScramClientExchange(mechanism: .sha512, username: username, password: password)
-        }
+        guard let scram = mechanism.scram else { return PlainClientExchange(username: username, password: password) }
+        return ScramClientExchange(mechanism: scram, username: username, password: password)
     }
 }

@@ -4,32 +4,10 @@ import SluiceSASL
 /// Kafka's per-listener and per-mechanism overrides and checked at start: a SASL listener
 /// offers only mechanisms Sluice implements, and PLAIN only with users to check against.
 public struct ListenerSecurity: Sendable {
-    public enum Mechanism: Sendable, Equatable {
-        case plain
-        case scram(ScramMechanism)
-
-        public var name: String {
-            switch self {
-            case .plain: "PLAIN"
-            case .scram(let scram): scram.name
-            }
-        }
-
-        public init?(name: String) {
-            if name == "PLAIN" {
-                self = .plain
-            } else if let scram = ScramMechanism(name: name) {
-                self = .scram(scram)
-            } else {
-                return nil
-            }
-        }
-    }
-
     public var listener: String
     public var securityProtocol: SecurityProtocol
     /// In the order the setting lists them (what SaslHandshake answers with).
-    public var mechanisms: [Mechanism]
+    public var mechanisms: [SaslMechanism]
     /// PLAIN's users and passwords, from the listener's JAAS configuration.
     public var plainUsers: [String: String]
     /// Largest frame before authentication (`sasl.server.max.receive.size`).
@@ -39,7 +17,7 @@ public struct ListenerSecurity: Sendable {
     /// `connection.failed.authentication.delay.ms`.
     public var failedAuthenticationDelayMs: Int64
 
-    public init(listener: String, securityProtocol: SecurityProtocol, mechanisms: [Mechanism] = [], plainUsers: [String: String] = [:],
+    public init(listener: String, securityProtocol: SecurityProtocol, mechanisms: [SaslMechanism] = [], plainUsers: [String: String] = [:],
                 maxReceiveBeforeAuthentication: Int = 524_288, maxReauthenticationMs: Int64 = 0, failedAuthenticationDelayMs: Int64 = 100) {
         self.listener = listener
         self.securityProtocol = securityProtocol
@@ -66,7 +44,7 @@ public struct ListenerSecurity: Sendable {
             throw ConfigError("listener \(listener) uses \(securityProtocol.rawValue) but sasl.enabled.mechanisms is empty")
         }
         for name in names {
-            guard let mechanism = Mechanism(name: name) else {
+            guard let mechanism = SaslMechanism(rawValue: name) else {
                 throw ConfigError("listener \(listener): SASL mechanism \(name) is not supported by Sluice "
                                   + "(sasl.enabled.mechanisms may list PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
             }

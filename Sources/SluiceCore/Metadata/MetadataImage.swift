@@ -21,6 +21,18 @@ public struct BrokerRegistration: Sendable, Equatable {
         self.fenced = fenced
         self.inControlledShutdown = inControlledShutdown
     }
+
+    /// Where this broker listens on the listener named `name`: where a client that came in on
+    /// that listener reaches it (nil when it has none).
+    public func endpoint(on name: String) -> ListenerEndpoint? {
+        listeners.first { $0.name == name }
+    }
+
+    /// Where another broker reaches this one: its listener named `name`, else its first (a broker
+    /// registers its inter-broker listener first).
+    public func interBrokerEndpoint(_ name: String?) -> ListenerEndpoint? {
+        name.flatMap(endpoint(on:)) ?? listeners.first
+    }
 }
 
 /// One partition's placement and leadership (PartitionRecord, then PartitionChangeRecords).

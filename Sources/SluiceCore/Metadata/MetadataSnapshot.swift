@@ -3,11 +3,16 @@ import NIOCore
 
 /// A metadata snapshot: the records that rebuild an image, each framed as in the log and
 /// length-prefixed. (Kafka wraps the same records in record batches between a header and a
-/// footer control record; this is the content without that wrapping.)
+/// footer control record; this is the content without that wrapping.) A single broker's
+/// security file keeps its records in the same framing.
 public enum MetadataSnapshot {
     public static func encode(_ image: MetadataImage) throws -> [UInt8] {
+        try encode(records: image.recordsRebuildingIt())
+    }
+
+    public static func encode(records: [MetadataRecordToWrite]) throws -> [UInt8] {
         var buffer = ByteBufferAllocator().buffer(capacity: 4096)
-        for record in image.recordsRebuildingIt() {
+        for record in records {
             let frame = try MetadataRecordFrame.encode(record.record, type: record.type, version: record.version)
             buffer.writeInteger(UInt32(frame.count))
             buffer.writeBytes(frame)
@@ -16,16 +21,21 @@ public enum MetadataSnapshot {
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> MetadataImage {
-        var buffer = ByteBuffer(bytes: bytes)
         var image = MetadataImage()
+        try forEachRecord(in: bytes) { try image.apply($0, type: $1) }
+        return image
+    }
+
+    /// Each record of `bytes`, in order; a truncated or undecodable frame throws.
+    public static func forEachRecord(in bytes: [UInt8], _ body: (any KafkaMessage, MetadataRecordType) throws -> Void) throws {
+        var buffer = ByteBuffer(bytes: bytes)
         while buffer.readableBytes > 0 {
             guard let length = buffer.readInteger(as: UInt32.self), var frame = buffer.readSlice(length: Int(length)) else {
                 throw KafkaProtocolError.truncated(needed: 4, available: buffer.readableBytes)
             }
             let read = try MetadataRecordFrame.read(from: &frame)
-            try image.apply(read.record, type: read.type)
+            try body(read.record, read.type)
         }
-        return image
     }
 }
 

@@ -90,6 +90,11 @@ public enum ScramControl {
         return (records, results)
     }
 
+    /// The same refusal for every user a request names (a save that failed, no controller).
+    public static func refusal(of request: AlterUserScramCredentialsRequest, _ error: KafkaErrorCode, _ message: String) -> [Result] {
+        Set(request.deletions.map(\.name) + request.upsertions.map(\.name)).sorted().map { Result(user: $0, error: error, message: message) }
+    }
+
     public static func response(_ results: [Result]) -> AlterUserScramCredentialsResponse {
         AlterUserScramCredentialsResponse(results: results.map {
             .init(user: $0.user, errorCode: $0.error.rawValue, errorMessage: $0.message)

@@ -42,7 +42,7 @@ public struct UserScramCredentials: Sendable, Equatable {
         }
     }
 
-    static func record(user: String, mechanism: ScramMechanism, credential: ScramCredential) -> UserScramCredentialRecord {
+    public static func record(user: String, mechanism: ScramMechanism, credential: ScramCredential) -> UserScramCredentialRecord {
         UserScramCredentialRecord(
             name: user, mechanism: mechanism.rawValue, salt: ByteBuffer(bytes: credential.salt),
             storedKey: ByteBuffer(bytes: credential.storedKey), serverKey: ByteBuffer(bytes: credential.serverKey),

@@ -25,7 +25,7 @@ enum DescribeClusterHandler {
         if let cluster = broker.cluster {
             let status = cluster.quorum.status
             let brokers = status.image.activeBrokers.compactMap { registration -> DescribeClusterResponse.DescribeClusterBroker? in
-                guard let endpoint = cluster.clientEndpoint(of: registration, listener: request.listenerName) else { return nil }
+                guard let endpoint = registration.endpoint(on: request.listenerName) else { return nil }
                 return .init(brokerId: registration.id, host: endpoint.host, port: Int32(endpoint.port), rack: registration.rack)
             }
             return request.respond(DescribeClusterResponse(errorCode: 0, clusterId: broker.identity.clusterId,

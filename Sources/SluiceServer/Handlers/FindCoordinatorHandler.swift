@@ -38,7 +38,7 @@ enum FindCoordinatorHandler {
             func answer(_ key: String) -> (KafkaErrorCode, Int32, String, Int32) {
                 let found = transactional ? cluster.transactionCoordinator(of: key, image: image) : cluster.groupCoordinator(of: key, image: image)
                 guard let coordinator = found,
-                      let endpoint = cluster.clientEndpoint(of: coordinator, listener: request.listenerName) else { return (.coordinatorNotAvailable, -1, "", -1) }
+                      let endpoint = coordinator.endpoint(on: request.listenerName) else { return (.coordinatorNotAvailable, -1, "", -1) }
                 return (.none, coordinator.id, endpoint.host, Int32(endpoint.port))
             }
             if request.version >= 4 {

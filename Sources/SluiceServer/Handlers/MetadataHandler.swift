@@ -122,7 +122,7 @@ enum MetadataHandler {
             }
         }
         var brokers = image.activeBrokers.compactMap { registration -> MetadataResponse.MetadataResponseBroker? in
-            guard let endpoint = cluster.clientEndpoint(of: registration, listener: request.listenerName) else { return nil }
+            guard let endpoint = registration.endpoint(on: request.listenerName) else { return nil }
             return .init(nodeId: registration.id, host: endpoint.host, port: Int32(endpoint.port), rack: registration.rack)
         }
         if brokers.isEmpty {

@@ -22,8 +22,7 @@ enum ScramCredentialsHandlers {
                 results = try request.broker.security.alterLocally(body)
             } catch {
                 request.logger.error("could not save SCRAM credentials", metadata: ["error": "\(error)"])
-                let users = Set(body.deletions.map(\.name) + body.upsertions.map(\.name)).sorted()
-                results = users.map { .init(user: $0, error: .unknownServerError, message: "could not save the credentials") }
+                results = ScramControl.refusal(of: body, .unknownServerError, "could not save the credentials")
             }
             return request.respond(ScramControl.response(results))
         }
@@ -43,10 +42,7 @@ enum ScramCredentialsHandlers {
                 }
             }
         }, failed: { reason in
-            let users = Set(body.deletions.map(\.name) + body.upsertions.map(\.name)).sorted()
-            return AlterUserScramCredentialsResponse(results: users.map {
-                .init(user: $0, errorCode: KafkaErrorCode.requestTimedOut.rawValue, errorMessage: reason)
-            })
+            ScramControl.response(ScramControl.refusal(of: body, .requestTimedOut, reason))
         })
     }
 
@@ -60,10 +56,7 @@ enum ScramCredentialsHandlers {
             return request.respond(ScramControl.response(results))
         }.flatMapError { error in
             let failure = error as? ControllerError ?? ControllerError(.unknownServerError, "\(error)")
-            let users = Set(body.deletions.map(\.name) + body.upsertions.map(\.name)).sorted()
-            return request.respond(AlterUserScramCredentialsResponse(results: users.map {
-                .init(user: $0, errorCode: failure.code.rawValue, errorMessage: failure.message)
-            }))
+            return request.respond(ScramControl.response(ScramControl.refusal(of: body, failure.code, failure.message)))
         }
     }
 }

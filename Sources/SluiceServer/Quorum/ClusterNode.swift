@@ -35,18 +35,6 @@ public final class ClusterNode: Sendable {
         self.lifecycle = lifecycle
     }
 
-    /// Where a client that came in on `listener` reaches a broker: that broker's listener of the
-    /// same name (Kafka answers LISTENER_NOT_FOUND's way, leaving out brokers without one).
-    func clientEndpoint(of broker: BrokerRegistration, listener: String) -> ListenerEndpoint? {
-        broker.listeners.first { $0.name == listener }
-    }
-
-    /// Where other brokers reach `broker`: its inter-broker listener.
-    func interBrokerEndpoint(of broker: BrokerRegistration) -> ListenerEndpoint? {
-        let name = settings.interBrokerListener?.name
-        return broker.listeners.first { $0.name == name } ?? broker.listeners.first
-    }
-
     /// The broker that coordinates `groupId`: the leader of its partition of __consumer_offsets
     /// (nil while the topic does not exist or the partition has no live leader).
     func groupCoordinator(of groupId: String, image: MetadataImage) -> BrokerRegistration? {

@@ -65,8 +65,7 @@ final class ReplicaFetcherManager: Sendable {
     private func endpoint(of broker: Int32) -> BrokerAddress? {
         image.withLock { image in
             guard let registration = image.brokers[broker] else { return nil }
-            let listener = registration.listeners.first { $0.name == interBrokerListenerName } ?? registration.listeners.first
-            return listener.map { BrokerAddress(host: $0.host, port: $0.port) }
+            return registration.interBrokerEndpoint(interBrokerListenerName).map { BrokerAddress(host: $0.host, port: $0.port) }
         }
     }
 

@@ -29,9 +29,8 @@ final class BrokerSecurity: Sendable {
     }
 
     func follow(_ image: MetadataImage) {
-        credentials.withLock { current in
-            if current != image.scramCredentials { current = image.scramCredentials }
-        }
+        // A copy-on-write value: taking the image's costs a retain, less than comparing them.
+        credentials.withLock { $0 = image.scramCredentials }
     }
 
     /// AlterUserScramCredentials on a single broker: decided, saved, then in force. Nothing

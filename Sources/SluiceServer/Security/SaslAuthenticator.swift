@@ -47,6 +47,13 @@ struct SaslAuthenticator {
         return false
     }
 
+    /// An ordinary request on a logged-in connection whose session goes on: it needs nothing
+    /// from the state machine, so the connection dispatches it without going through `handle`.
+    func admits(_ key: ApiKey, now: NIODeadline) -> Bool {
+        guard case .authenticated = state, key != .saslHandshake else { return false }
+        return sessionEnd.map { now <= $0 } ?? true
+    }
+
     /// The next frame is a bare SASL token (SaslHandshake v0's protocol), not a request.
     var expectsRawToken: Bool {
         if case .awaitingRawToken = state { return true }
@@ -109,13 +116,13 @@ struct SaslAuthenticator {
     }
 
     private mutating func handshake(_ frame: KafkaRequestFrame) -> Outcome {
-        let offered = settings.mechanisms.map(\.name)
+        let offered = settings.mechanisms.map(\.rawValue)
         let request: SaslHandshakeRequest
         switch decode(SaslHandshakeRequest.self, frame) {
         case .success(let decoded): request = decoded
         case .failure(let refusal): return refusal.outcome
         }
-        guard let mechanism = ListenerSecurity.Mechanism(name: request.mechanism), settings.mechanisms.contains(mechanism) else {
+        guard let mechanism = SaslMechanism(rawValue: request.mechanism), settings.mechanisms.contains(mechanism) else {
             state = .failed
             let answer = SaslHandshakeResponse(errorCode: KafkaErrorCode.unsupportedSaslMechanism.rawValue, mechanisms: offered)
             return encode(answer, frame, then: "unsupported SASL mechanism \(request.mechanism.prefix(64))")
@@ -124,15 +131,13 @@ struct SaslAuthenticator {
         return encode(SaslHandshakeResponse(errorCode: 0, mechanisms: offered), frame)
     }
 
-    private func makeExchange(_ mechanism: ListenerSecurity.Mechanism) -> any SaslServerExchange {
-        switch mechanism {
-        case .plain:
+    private func makeExchange(_ mechanism: SaslMechanism) -> any SaslServerExchange {
+        guard let scram = mechanism.scram else {
             let users = settings.plainUsers
             return PlainServerExchange(passwords: { users[$0] })
-        case .scram(let scram):
-            let security = self.security
-            return ScramServerExchange(mechanism: scram, credentials: { security.scramCredential(user: $0, mechanism: scram) })
         }
+        let security = self.security
+        return ScramServerExchange(mechanism: scram, credentials: { security.scramCredential(user: $0, mechanism: scram) })
     }
 
     private mutating func authenticate(_ frame: KafkaRequestFrame, exchange: any SaslServerExchange, now: NIODeadline) -> Outcome {

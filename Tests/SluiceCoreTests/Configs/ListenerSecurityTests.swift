@@ -45,7 +45,7 @@ struct ListenerSecurityTests {
             ("listener.name.sasl_plaintext.connections.max.reauth.ms", "60000"),
         ])
         let security = try ListenerSecurity.resolve(listener: "SASL_PLAINTEXT", securityProtocol: .saslPlaintext, config: config)
-        #expect(security.mechanisms == [.plain, .scram(.sha512)])
+        #expect(security.mechanisms == [.plain, .scramSHA512])
         #expect(security.plainUsers == ["alice": "alice-secret"])
         #expect(security.maxReauthenticationMs == 60000)
         // Another listener falls back to the broker-wide settings.
@@ -69,7 +69,7 @@ struct ListenerSecurityTests {
         // SCRAM alone needs no JAAS: its users live in the metadata.
         let scram = try ListenerSecurity.resolve(listener: "SASL_PLAINTEXT", securityProtocol: .saslPlaintext,
                                                  config: config([("sasl.enabled.mechanisms", "SCRAM-SHA-256")]))
-        #expect(scram.mechanisms == [.scram(.sha256)])
+        #expect(scram.mechanisms == [.scramSHA256])
     }
 
     @Test func listenerPrefixedNamesAreSettingsAndOthersAreNot() throws {
